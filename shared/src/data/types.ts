@@ -1,0 +1,35 @@
+/** The four study-level classes of the SIIM-FISABIO-RSNA COVID-19 scheme, in label-index order. */
+export const CLASS_NAMES = [
+  "Negative for Pneumonia",
+  "Typical Appearance",
+  "Indeterminate Appearance",
+  "Atypical Appearance",
+] as const;
+export const NUM_CLASSES = CLASS_NAMES.length;
+/** Short names for tables and file names, same order as CLASS_NAMES. */
+export const CLASS_KEYS = ["negative", "typical", "indeterminate", "atypical"] as const;
+
+/**
+ * A set of same-sized grayscale images, row-major N x H x W with H = W = `size`, values
+ * normalised to [0, 1]. Plain typed arrays so that sets cross process boundaries cheaply.
+ */
+export interface ImageSet {
+  readonly size: number;
+  readonly count: number;
+  readonly images: Float32Array;
+  /** Class index per image; -1 means unlabelled (usable by self-supervision only). */
+  readonly labels: Int32Array;
+  /** Opacity mask per image (1 = opacity), same layout as `images`. */
+  readonly masks: Uint8Array;
+  readonly imageIds: readonly string[];
+  readonly studyIds: readonly string[];
+  readonly patientIds: readonly string[];
+}
+
+/** One hospital's data, split so that no study or patient appears in two splits. */
+export interface SiteSplits {
+  readonly siteId: string;
+  readonly train: ImageSet;
+  readonly val: ImageSet;
+  readonly test: ImageSet;
+}
