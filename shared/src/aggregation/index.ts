@@ -1,0 +1,1 @@
+export { WeightedMeanAccumulator, weightedMean } from "./weighted-mean.js";

@@ -1,0 +1,3 @@
+export { weightedAverage } from "./average.js";
+export { argmaxRows, assertConfusion, confusionMatrix, sumConfusions } from "./confusion.js";
+export { type ClassificationReport, type ClassMetrics, classificationReport } from "./report.js";

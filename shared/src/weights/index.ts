@@ -1,0 +1,6 @@
+export { chunkBytes, concatChunks, DEFAULT_CHUNK_BYTES } from "./chunking.js";
+export { sha256Hex } from "./hash.js";
+export { assertSameManifest, createManifest, sameShape, type TensorDeclaration } from "./manifest.js";
+export { applyDelta, assertFinite, cloneWeights, computeDelta, mergeTensors, selectTensors } from "./ops.js";
+export { deserializeWeights, serializeWeights } from "./serialization.js";
+export type { ModelWeights, TensorSharing, TensorSpec, WeightsManifest } from "./types.js";
