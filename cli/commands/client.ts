@@ -1,0 +1,32 @@
+import type { Command } from "commander";
+import { loadClientConfig } from "../../client/src/config.js";
+import { runClient } from "../../client/src/main.js";
+import { ipcSlots, unlimitedSlots } from "../../client/src/training-slots.js";
+import { lineLogger } from "../log.js";
+
+export function registerClientCommand(program: Command): void {
+  program
+    .command("client")
+    .description("run a hospital client: join the federation, train locally, send encrypted updates")
+    .requiredOption("-c, --config <file>", "client config (YAML or JSON); see docs/configuration.md")
+    .option("--backend <name>", "force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu")
+    .option("--ipc", "take training slots and report progress through the parent process (used by fl simulate)", false)
+    .action(async (options: { config: string; backend?: string; ipc: boolean }) => {
+      const loaded = loadClientConfig(options.config);
+      const config = options.backend ? { ...loaded, backend: options.backend } : loaded;
+      const ipc = options.ipc && process.send ? (message: unknown) => process.send?.(message) : undefined;
+      await runClient(config, {
+        log: lineLogger(config.siteId),
+        slots: ipc ? ipcSlots() : unlimitedSlots,
+        ...(ipc && {
+          onProgress: (progress) => ipc({ type: "progress", siteId: config.siteId, progress }),
+          onReady: (info) => ipc({ type: "ready", siteId: config.siteId, ...info }),
+        }),
+        onStarted: (stop) => {
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        },
+      });
+      if (process.channel) process.disconnect();
+    });
+}

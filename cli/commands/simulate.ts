@@ -1,0 +1,90 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { parseConfig, readConfigFile } from "../../shared/src/config/load.js";
+import { listSites } from "../../shared/src/data/index.js";
+import { ErrorCode, FlError } from "../../shared/src/errors.js";
+import { PRESET_FOR_CLIENTS, type SimulationConfig, SimulationConfigSchema } from "../simulate/config.js";
+import { runSimulation } from "../simulate/run-simulation.js";
+
+function int(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError("expected an integer");
+  return n;
+}
+
+function num(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError("expected a number");
+  return n;
+}
+
+interface SimulateFlags {
+  config?: string;
+  clients?: number;
+  preset?: string;
+  rounds?: number;
+  epochs?: number;
+  imageSize?: number;
+  imagesPerSite?: number;
+  learningRate?: number;
+  backend?: string;
+  seed?: number;
+  data?: string;
+  out?: string;
+  nats?: string;
+}
+
+export function registerSimulateCommand(program: Command): void {
+  program
+    .command("simulate")
+    .description("run a whole federation on this machine: a coordinator and one process per hospital over real gRPC, on synthetic chest X-rays (or a real dataset)")
+    .option("-c, --config <file>", "simulation config (YAML or JSON); flags override it")
+    .option("-n, --clients <n>", "number of hospitals (3, 4, 5 or 1 with synthetic data)", int)
+    .option("--preset <name>", "synthetic hospitals preset: 3-hospitals, 5-hospitals, 4-iid, 1-central")
+    .option("-r, --rounds <n>", "federated rounds", int)
+    .option("--epochs <n>", "local epochs per round", int)
+    .option("--image-size <px>", "image side in pixels", int)
+    .option("--images-per-site <n>", "synthetic images per hospital", int)
+    .option("--learning-rate <lr>", "local Adam learning rate", num)
+    .option("--backend <name>", "TensorFlow.js backend: auto, tensorflow-gpu, tensorflow, wasm, cpu")
+    .option("--seed <n>", "seed of data, sampling and initial model", int)
+    .option("--data <file>", "data config file (docs/data.md) to use a real dataset instead of synthetic hospitals")
+    .option("--nats <url>", "also publish events to this NATS server")
+    .option("-o, --out <dir>", "run folder (default runs/<time>); an existing one is resumed")
+    .action(async (flags: SimulateFlags) => {
+      const fromFile = flags.config ? (readConfigFile(flags.config) as Record<string, unknown>) : {};
+      const overrides: Record<string, unknown> = {
+        clients: flags.clients,
+        preset: flags.preset,
+        rounds: flags.rounds,
+        epochs: flags.epochs,
+        imageSize: flags.imageSize,
+        imagesPerSite: flags.imagesPerSite,
+        learningRate: flags.learningRate,
+        backend: flags.backend,
+        seed: flags.seed,
+        natsUrl: flags.nats,
+        ...(flags.data && { data: readConfigFile(flags.data) }),
+      };
+      const merged = { ...fromFile, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+      const parsed = parseConfig(SimulationConfigSchema, merged, flags.config ?? "command-line options");
+      let preset = parsed.preset;
+      if (parsed.clients !== undefined && flags.preset === undefined && !("preset" in fromFile)) {
+        const chosen = PRESET_FOR_CLIENTS[parsed.clients];
+        if (!chosen) {
+          throw new FlError(ErrorCode.InvalidConfig, `no synthetic preset has ${parsed.clients} hospitals; use --clients ${Object.keys(PRESET_FOR_CLIENTS).join(", ")} or a --data config with a partition`);
+        }
+        preset = chosen;
+      }
+      const data = parsed.data
+        ? { ...parsed.data, imageSize: parsed.imageSize }
+        : { kind: "synthetic", preset, imagesPerSite: parsed.imagesPerSite, imageSize: parsed.imageSize, seed: parsed.seed };
+      const config: SimulationConfig = { ...parsed, preset, data };
+      const sites = await listSites(data as Parameters<typeof listSites>[0]);
+      if (parsed.clients !== undefined && sites.length !== parsed.clients) {
+        throw new FlError(ErrorCode.InvalidConfig, `the data defines ${sites.length} sites (${sites.join(", ")}) but --clients is ${parsed.clients}`);
+      }
+      const runDir = flags.out ?? `runs/${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`;
+      const result = await runSimulation(config, sites, { runDir, interactive: Boolean(process.stdout.isTTY) && !process.env.CI });
+      process.exitCode = result.status === "completed" ? 0 : 1;
+    });
+}

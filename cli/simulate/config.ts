@@ -1,0 +1,32 @@
+import { z } from "zod";
+
+/** Options of `fl simulate`, from flags or a config file (flags win). */
+export const SimulationConfigSchema = z
+  .object({
+    federationId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("sim"),
+    /** Synthetic hospitals preset (see `fl data synth --help`); ignored when `data` is given. */
+    preset: z.string().default("3-hospitals"),
+    /** Number of hospitals; picks the preset of that size when no preset is named. */
+    clients: z.number().int().min(1).optional(),
+    imagesPerSite: z.number().int().min(8).default(320),
+    imageSize: z.number().int().min(16).max(512).default(64),
+    widths: z.array(z.number().int().min(1)).min(1).default([16, 32, 64]),
+    rounds: z.number().int().min(1).default(8),
+    epochs: z.number().int().min(1).default(1),
+    batchSize: z.number().int().min(1).default(16),
+    learningRate: z.number().positive().default(2e-3),
+    evaluateEvery: z.number().int().min(0).default(2),
+    minClients: z.number().int().min(1).optional(),
+    roundTimeoutSec: z.number().positive().default(900),
+    seed: z.number().int().min(0).default(7),
+    backend: z.string().default("auto"),
+    natsUrl: z.string().optional(),
+    /** A data config (docs/data.md) replacing the synthetic hospitals, e.g. a SIIM folder. */
+    data: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+export type SimulationConfigInput = z.input<typeof SimulationConfigSchema>;
+export type SimulationConfig = z.output<typeof SimulationConfigSchema> & { data: Record<string, unknown> };
+
+/** Preset per number of hospitals, for `--clients N`. */
+export const PRESET_FOR_CLIENTS: Readonly<Record<number, string>> = { 1: "1-central", 3: "3-hospitals", 4: "4-iid", 5: "5-hospitals" };

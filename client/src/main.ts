@@ -1,0 +1,67 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { identityFromJson, publicIdentityFromJson } from "../../shared/src/crypto/index.js";
+import { ErrorCode, FlError, errorMessage } from "../../shared/src/errors.js";
+import type { ClientConfig } from "./config.js";
+import { HospitalNode } from "./node.js";
+import { TrainerHost } from "./training/trainer-host.js";
+import type { TrainingSlots } from "./training-slots.js";
+import { CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
+
+export const CLIENT_VERSION = "0.1.0";
+
+export interface ClientHooks {
+  readonly log: (line: string) => void;
+  readonly slots: TrainingSlots;
+  readonly onProgress?: (p: { round: number; kind: string; fraction: number; status: string }) => void;
+  readonly onStarted?: (stop: () => void) => void;
+  /** Called once the trainer is ready, with the backend it loaded. */
+  readonly onReady?: (info: { backend: string; backendDetail: string }) => void;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new FlError(ErrorCode.InvalidConfig, `cannot read ${what} ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+/** The hospital client's composition root: keys, trainer process, connection, node loop. */
+export async function runClient(config: ClientConfig, hooks: ClientHooks): Promise<{ reason: string }> {
+  const identity = identityFromJson(readText(config.identity, "identity file"), config.identity);
+  if (identity.id !== config.siteId) {
+    throw new FlError(ErrorCode.InvalidConfig, `siteId "${config.siteId}" does not match the identity file's id "${identity.id}" (${config.identity})`);
+  }
+  const coordinator = publicIdentityFromJson(readText(config.coordinatorPublicKey, "coordinator public key"), config.coordinatorPublicKey);
+  mkdirSync(config.workDir, { recursive: true });
+  const trainer = new TrainerHost({ logPrefix: config.siteId });
+  const connection = new CoordinatorConnection(
+    config.coordinator,
+    config.tls && {
+      ca: readFileSync(config.tls.ca),
+      ...(config.tls.cert && { cert: readFileSync(config.tls.cert) }),
+      ...(config.tls.key && { key: readFileSync(config.tls.key) }),
+    },
+  );
+  try {
+    const ready = await trainer.init({ siteId: config.siteId, data: config.data, backend: config.backend, cacheDir: `${config.workDir}/cache` });
+    hooks.log(`trainer ready on backend ${ready.backend} (${ready.backendDetail}); ${ready.trainClassCounts.reduce((a, b) => a + b, 0)} training images, class counts ${ready.trainClassCounts.join("/")}`);
+    hooks.onReady?.({ backend: ready.backend, backendDetail: ready.backendDetail });
+    const node = new HospitalNode({
+      identity,
+      coordinator,
+      connection,
+      trainer,
+      slots: hooks.slots,
+      siteInfo: { trainClassCounts: ready.trainClassCounts, validationCount: ready.valCount, testCount: ready.testCount, backend: ready.backend, clientVersion: CLIENT_VERSION },
+      reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
+      log: hooks.log,
+      ...(hooks.onProgress && { onProgress: hooks.onProgress }),
+    });
+    hooks.onStarted?.(() => node.stop());
+    return await node.run();
+  } finally {
+    trainer.close();
+    connection.close();
+  }
+}

@@ -1,0 +1,129 @@
+import type * as tfc from "@tensorflow/tfjs-core";
+import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import type { ImageSet } from "../../../shared/src/data/types.js";
+import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import { confusionMatrix } from "../../../shared/src/metrics/index.js";
+import { createRng, shuffled } from "../../../shared/src/random.js";
+
+/** The tfjs-core namespace of the loaded backend. */
+type Tf = LoadedBackend["tf"];
+
+export interface TrainHyperConfig {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly classWeighting: "none" | "inverse-frequency";
+  readonly maxStepsPerRound: number;
+}
+
+/** Inverse-frequency class weights normalised to mean 1 over present classes; absent classes get 0. */
+export function inverseFrequencyWeights(labels: ArrayLike<number>, numClasses: number): number[] {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i] as number;
+    if (label >= 0) counts[label] = (counts[label] ?? 0) + 1;
+  }
+  const present = counts.filter((c) => c > 0).length;
+  const total = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (c > 0 ? total / (present * c) : 0));
+}
+
+/** Indices of the labelled images, in a seeded order. */
+function labelledOrder(set: ImageSet, seed: number): number[] {
+  const labelled: number[] = [];
+  for (let i = 0; i < set.count; i++) if ((set.labels[i] as number) >= 0) labelled.push(i);
+  return shuffled(labelled, createRng(seed));
+}
+
+function gatherImages(tf: Tf, set: ImageSet, indices: readonly number[]): tfc.Tensor4D {
+  const pixels = set.size * set.size;
+  const batch = new Float32Array(indices.length * pixels);
+  indices.forEach((index, row) => batch.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels));
+  return tf.tensor4d(batch, [indices.length, set.size, set.size, 1]);
+}
+
+/**
+ * One round of local supervised training: weighted softmax cross-entropy with Adam, a fresh
+ * optimizer each round (the usual choice in FedAvg). Returns the number of labelled examples
+ * and the mean training loss and accuracy.
+ */
+export async function trainClassifier(
+  tf: Tf,
+  model: tfl.LayersModel,
+  set: ImageSet,
+  options: { hyper: TrainHyperConfig; numClasses: number; seed: number; onProgress?: (fraction: number) => void },
+): Promise<{ numExamples: number; metrics: Record<string, number> }> {
+  const { hyper, numClasses } = options;
+  const order = labelledOrder(set, options.seed);
+  if (order.length === 0) throw new FlError(ErrorCode.DataError, "this site has no labelled training images");
+  const weights = hyper.classWeighting === "inverse-frequency" ? inverseFrequencyWeights(set.labels, numClasses) : new Array<number>(numClasses).fill(1);
+  const classWeights = tf.tensor1d(weights);
+  const optimizer = tf.train.adam(hyper.learningRate);
+  const stepsPerEpoch = Math.ceil(order.length / hyper.batchSize);
+  const totalSteps = hyper.maxStepsPerRound > 0 ? Math.min(hyper.maxStepsPerRound, stepsPerEpoch * hyper.epochs) : stepsPerEpoch * hyper.epochs;
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  try {
+    for (let step = 0; step < totalSteps; step++) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const epochOrder = epoch === 0 ? order : shuffled(order, createRng(options.seed + epoch));
+      const start = (step % stepsPerEpoch) * hyper.batchSize;
+      const indices = epochOrder.slice(start, start + hyper.batchSize);
+      const labels = indices.map((i) => set.labels[i] as number);
+      const x = gatherImages(tf, set, indices);
+      const y = tf.tensor1d(labels, "int32");
+      let predictions: Int32Array | undefined;
+      const loss = optimizer.minimize(() => {
+        const logits = model.apply(x, { training: true }) as tfc.Tensor2D;
+        predictions = tf.tidy(() => tf.argMax(logits, 1).dataSync() as Int32Array);
+        const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(y, numClasses), logits, undefined, undefined, tf.Reduction.NONE);
+        const w = tf.gather(classWeights, y);
+        return tf.div(tf.sum(tf.mul(perExample, w)), tf.sum(w)) as tfc.Scalar;
+      }, true);
+      lossSum += (await loss!.data())[0]! * indices.length;
+      loss?.dispose();
+      x.dispose();
+      y.dispose();
+      labels.forEach((label, i) => {
+        if (predictions?.[i] === label) correct++;
+      });
+      seen += indices.length;
+      options.onProgress?.((step + 1) / totalSteps);
+    }
+  } finally {
+    optimizer.dispose();
+    classWeights.dispose();
+  }
+  return { numExamples: order.length, metrics: { loss: lossSum / seen, accuracy: correct / seen, steps: totalSteps } };
+}
+
+/** Predicts the labelled images of a split and returns its confusion matrix and mean loss. */
+export async function evaluateClassifier(
+  tf: Tf,
+  model: tfl.LayersModel,
+  set: ImageSet,
+  options: { numClasses: number; batchSize?: number },
+): Promise<{ confusion: number[][]; numExamples: number; metrics: Record<string, number> }> {
+  const indices: number[] = [];
+  for (let i = 0; i < set.count; i++) if ((set.labels[i] as number) >= 0) indices.push(i);
+  const predicted: number[] = [];
+  let lossSum = 0;
+  const batchSize = options.batchSize ?? 64;
+  for (let start = 0; start < indices.length; start += batchSize) {
+    const batch = indices.slice(start, start + batchSize);
+    const labels = batch.map((i) => set.labels[i] as number);
+    const [pred, loss] = tf.tidy(() => {
+      const logits = model.apply(gatherImages(tf, set, batch), { training: false }) as tfc.Tensor2D;
+      const l = tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, "int32"), options.numClasses), logits, undefined, undefined, tf.Reduction.SUM);
+      return [tf.argMax(logits, 1), l];
+    });
+    predicted.push(...((await pred.data()) as Int32Array));
+    lossSum += (await loss.data())[0] ?? 0;
+    tf.dispose([pred, loss]);
+  }
+  const truth = indices.map((i) => set.labels[i] as number);
+  const confusion = confusionMatrix(truth, predicted, options.numClasses);
+  return { confusion, numExamples: indices.length, metrics: { loss: indices.length ? lossSum / indices.length : 0 } };
+}

@@ -1,0 +1,455 @@
+import Database from "better-sqlite3";
+import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+
+/**
+ * The coordinator's durable state in SQLite. The one rule that makes kill-and-resume safe: a
+ * round's result (new model version, checkpoint, metrics) is committed in ONE transaction, after
+ * the checkpoint file is already on disk. Anything of a round that was running when the process
+ * died is marked aborted on open and the round runs again from the last committed version.
+ */
+
+export type RoundStatus = "running" | "completed" | "failed" | "aborted";
+
+export interface RoundRecord {
+  readonly round: number;
+  readonly attempt: number;
+  readonly phase: string;
+  readonly status: RoundStatus;
+  readonly modelVersionIn: number;
+  readonly modelVersionOut: number | null;
+  readonly sampled: string[];
+  readonly acceptedCount: number;
+  readonly failures: Array<{ siteId: string; reason: string }>;
+  readonly metrics: Record<string, number>;
+  readonly startedAtMs: number;
+  readonly endedAtMs: number | null;
+}
+
+export interface CheckpointRecord {
+  readonly version: number;
+  readonly round: number;
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly createdAtMs: number;
+}
+
+export interface SiteRecord {
+  readonly siteId: string;
+  readonly signingPublicKey: string;
+  readonly encryptionPublicKey: string;
+  readonly lastJoinedAtMs: number | null;
+  readonly info: Record<string, unknown> | null;
+}
+
+export interface UpdateRecord {
+  readonly uploadId: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly siteId: string;
+  readonly taskId: string;
+  readonly modelVersion: number;
+  readonly contentSha256: string;
+  readonly numExamples: number;
+  readonly plaintextBytes: number;
+  readonly status: "accepted" | "rejected";
+  readonly reason: string | null;
+  readonly trainMetrics: Record<string, number>;
+  readonly receivedAtMs: number;
+}
+
+export interface EvaluationRecord {
+  readonly round: number;
+  readonly modelVersion: number;
+  readonly siteId: string;
+  readonly split: string;
+  readonly numExamples: number;
+  readonly confusion: number[][];
+  readonly metrics: Record<string, number>;
+  readonly receivedAtMs: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sites (
+  site_id TEXT PRIMARY KEY,
+  signing_public_key TEXT NOT NULL,
+  encryption_public_key TEXT NOT NULL,
+  last_joined_at_ms INTEGER,
+  info_json TEXT
+);
+CREATE TABLE IF NOT EXISTS rounds (
+  round INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  phase TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running','completed','failed','aborted')),
+  model_version_in INTEGER NOT NULL,
+  model_version_out INTEGER,
+  sampled_json TEXT NOT NULL,
+  accepted_count INTEGER NOT NULL DEFAULT 0,
+  failures_json TEXT NOT NULL DEFAULT '[]',
+  metrics_json TEXT NOT NULL DEFAULT '{}',
+  started_at_ms INTEGER NOT NULL,
+  ended_at_ms INTEGER,
+  PRIMARY KEY (round, attempt)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_completed_attempt ON rounds(round) WHERE status = 'completed';
+CREATE TABLE IF NOT EXISTS checkpoints (
+  version INTEGER PRIMARY KEY,
+  round INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS updates (
+  upload_id TEXT PRIMARY KEY,
+  round INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  model_version INTEGER NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  num_examples INTEGER NOT NULL,
+  plaintext_bytes INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('accepted','rejected')),
+  reason TEXT,
+  train_metrics_json TEXT NOT NULL DEFAULT '{}',
+  received_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_by_round ON updates(round, attempt);
+CREATE TABLE IF NOT EXISTS evaluations (
+  round INTEGER NOT NULL,
+  model_version INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  split TEXT NOT NULL,
+  num_examples INTEGER NOT NULL,
+  confusion_json TEXT NOT NULL,
+  metrics_json TEXT NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (model_version, site_id, split)
+);
+`;
+
+export class StateStore {
+  private readonly db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  /** Opens (creating if needed) the state database and aborts rounds left running by a crash. */
+  static open(path: string, options: { federationId: string; now?: () => number }): StateStore {
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+    db.exec(SCHEMA);
+    const store = new StateStore(db);
+    store.checkIdentity(options.federationId);
+    const now = (options.now ?? Date.now)();
+    db.prepare("UPDATE rounds SET status = 'aborted', ended_at_ms = ? WHERE status = 'running'").run(now);
+    return store;
+  }
+
+  private checkIdentity(federationId: string): void {
+    const get = this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
+    const existing = get.get("federation_id")?.value;
+    if (existing === undefined) {
+      const put = this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+      this.db.transaction(() => {
+        put.run("federation_id", federationId);
+        put.run("schema_version", String(SCHEMA_VERSION));
+      })();
+      return;
+    }
+    if (existing !== federationId) {
+      throw new FlError(
+        ErrorCode.InvalidConfig,
+        `state directory belongs to federation "${existing}", not "${federationId}": use another stateDir or the matching federationId`,
+      );
+    }
+    const schema = Number(get.get("schema_version")?.value);
+    if (schema !== SCHEMA_VERSION) {
+      throw new FlError(ErrorCode.InvalidConfig, `state database schema v${schema} is not supported (expected v${SCHEMA_VERSION})`);
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?").get(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  // --- sites -------------------------------------------------------------------------------
+
+  upsertSite(site: { siteId: string; signingPublicKey: string; encryptionPublicKey: string }): void {
+    this.db
+      .prepare(
+        `INSERT INTO sites (site_id, signing_public_key, encryption_public_key) VALUES (?, ?, ?)
+         ON CONFLICT(site_id) DO UPDATE SET signing_public_key = excluded.signing_public_key,
+           encryption_public_key = excluded.encryption_public_key`,
+      )
+      .run(site.siteId, site.signingPublicKey, site.encryptionPublicKey);
+  }
+
+  recordJoin(siteId: string, atMs: number, info: Record<string, unknown>): void {
+    this.db.prepare("UPDATE sites SET last_joined_at_ms = ?, info_json = ? WHERE site_id = ?").run(atMs, JSON.stringify(info), siteId);
+  }
+
+  listSites(): SiteRecord[] {
+    return this.db
+      .prepare<[], { site_id: string; signing_public_key: string; encryption_public_key: string; last_joined_at_ms: number | null; info_json: string | null }>(
+        "SELECT * FROM sites ORDER BY site_id",
+      )
+      .all()
+      .map((r) => ({
+        siteId: r.site_id,
+        signingPublicKey: r.signing_public_key,
+        encryptionPublicKey: r.encryption_public_key,
+        lastJoinedAtMs: r.last_joined_at_ms,
+        info: r.info_json ? (JSON.parse(r.info_json) as Record<string, unknown>) : null,
+      }));
+  }
+
+  // --- checkpoints and rounds --------------------------------------------------------------
+
+  /** Records the initial model (version 0). Idempotent: a second call keeps the first. */
+  recordInitialCheckpoint(checkpoint: CheckpointRecord): void {
+    this.db
+      .prepare(
+        "INSERT OR IGNORE INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(checkpoint.version, checkpoint.round, checkpoint.path, checkpoint.sha256, checkpoint.bytes, checkpoint.createdAtMs);
+  }
+
+  latestCheckpoint(): CheckpointRecord | undefined {
+    const row = this.db
+      .prepare<[], { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }>(
+        "SELECT * FROM checkpoints ORDER BY version DESC LIMIT 1",
+      )
+      .get();
+    return row && toCheckpoint(row);
+  }
+
+  checkpoint(version: number): CheckpointRecord | undefined {
+    const row = this.db
+      .prepare<[number], { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }>(
+        "SELECT * FROM checkpoints WHERE version = ?",
+      )
+      .get(version);
+    return row && toCheckpoint(row);
+  }
+
+  /** The highest round with a completed attempt, 0 when none. */
+  lastCompletedRound(): number {
+    return this.db.prepare<[], { r: number | null }>("SELECT MAX(round) AS r FROM rounds WHERE status = 'completed'").get()?.r ?? 0;
+  }
+
+  nextAttempt(round: number): number {
+    const max = this.db.prepare<[number], { a: number | null }>("SELECT MAX(attempt) AS a FROM rounds WHERE round = ?").get(round)?.a;
+    return (max ?? 0) + 1;
+  }
+
+  startRound(r: { round: number; attempt: number; phase: string; modelVersionIn: number; sampled: string[]; startedAtMs: number }): void {
+    this.db
+      .prepare(
+        `INSERT INTO rounds (round, attempt, phase, status, model_version_in, sampled_json, started_at_ms)
+         VALUES (?, ?, ?, 'running', ?, ?, ?)`,
+      )
+      .run(r.round, r.attempt, r.phase, r.modelVersionIn, JSON.stringify(r.sampled), r.startedAtMs);
+  }
+
+  /**
+   * Commits a round in one transaction: the round row, the checkpoint of the new version and its
+   * metrics. The checkpoint file must already be durable on disk.
+   */
+  completeRound(r: {
+    round: number;
+    attempt: number;
+    acceptedCount: number;
+    failures: Array<{ siteId: string; reason: string }>;
+    metrics: Record<string, number>;
+    checkpoint: CheckpointRecord;
+    endedAtMs: number;
+  }): void {
+    this.db.transaction(() => {
+      const changed = this.db
+        .prepare(
+          `UPDATE rounds SET status = 'completed', model_version_out = ?, accepted_count = ?, failures_json = ?,
+             metrics_json = ?, ended_at_ms = ? WHERE round = ? AND attempt = ? AND status = 'running'`,
+        )
+        .run(r.checkpoint.version, r.acceptedCount, JSON.stringify(r.failures), JSON.stringify(r.metrics), r.endedAtMs, r.round, r.attempt);
+      if (changed.changes !== 1) {
+        throw new FlError(ErrorCode.Internal, `round ${r.round} attempt ${r.attempt} is not running; refusing to commit it`);
+      }
+      this.db
+        .prepare("INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(r.checkpoint.version, r.checkpoint.round, r.checkpoint.path, r.checkpoint.sha256, r.checkpoint.bytes, r.checkpoint.createdAtMs);
+    })();
+  }
+
+  failRound(r: { round: number; attempt: number; acceptedCount: number; failures: Array<{ siteId: string; reason: string }>; endedAtMs: number }): void {
+    this.db
+      .prepare(
+        `UPDATE rounds SET status = 'failed', accepted_count = ?, failures_json = ?, ended_at_ms = ?
+         WHERE round = ? AND attempt = ? AND status = 'running'`,
+      )
+      .run(r.acceptedCount, JSON.stringify(r.failures), r.endedAtMs, r.round, r.attempt);
+  }
+
+  listRounds(): RoundRecord[] {
+    return this.db
+      .prepare<[], RoundRow>("SELECT * FROM rounds ORDER BY round, attempt")
+      .all()
+      .map((row) => ({
+        round: row.round,
+        attempt: row.attempt,
+        phase: row.phase,
+        status: row.status,
+        modelVersionIn: row.model_version_in,
+        modelVersionOut: row.model_version_out,
+        sampled: JSON.parse(row.sampled_json) as string[],
+        acceptedCount: row.accepted_count,
+        failures: JSON.parse(row.failures_json) as Array<{ siteId: string; reason: string }>,
+        metrics: JSON.parse(row.metrics_json) as Record<string, number>,
+        startedAtMs: row.started_at_ms,
+        endedAtMs: row.ended_at_ms,
+      }));
+  }
+
+  // --- updates -----------------------------------------------------------------------------
+
+  hasUpload(uploadId: string): boolean {
+    return this.db.prepare("SELECT 1 FROM updates WHERE upload_id = ?").get(uploadId) !== undefined;
+  }
+
+  recordUpdate(u: UpdateRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO updates (upload_id, round, attempt, site_id, task_id, model_version, content_sha256, num_examples,
+           plaintext_bytes, status, reason, train_metrics_json, received_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      )
+      .run(
+        u.uploadId,
+        u.round,
+        u.attempt,
+        u.siteId,
+        u.taskId,
+        u.modelVersion,
+        u.contentSha256,
+        u.numExamples,
+        u.plaintextBytes,
+        u.status,
+        u.reason,
+        JSON.stringify(u.trainMetrics),
+        u.receivedAtMs,
+      );
+  }
+
+  listUpdates(filter?: { round?: number; attempt?: number }): UpdateRecord[] {
+    const rows = this.db.prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, upload_id").all();
+    return rows
+      .filter((r) => (filter?.round === undefined || r.round === filter.round) && (filter?.attempt === undefined || r.attempt === filter.attempt))
+      .map((r) => ({
+        uploadId: r.upload_id,
+        round: r.round,
+        attempt: r.attempt,
+        siteId: r.site_id,
+        taskId: r.task_id,
+        modelVersion: r.model_version,
+        contentSha256: r.content_sha256,
+        numExamples: r.num_examples,
+        plaintextBytes: r.plaintext_bytes,
+        status: r.status,
+        reason: r.reason,
+        trainMetrics: JSON.parse(r.train_metrics_json) as Record<string, number>,
+        receivedAtMs: r.received_at_ms,
+      }));
+  }
+
+  // --- evaluations -------------------------------------------------------------------------
+
+  /** One report per (model version, site, split); a repeated report replaces the earlier one. */
+  recordEvaluation(e: EvaluationRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO evaluations (round, model_version, site_id, split, num_examples, confusion_json, metrics_json, received_at_ms)
+         VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(model_version, site_id, split) DO UPDATE SET
+           round = excluded.round, num_examples = excluded.num_examples, confusion_json = excluded.confusion_json,
+           metrics_json = excluded.metrics_json, received_at_ms = excluded.received_at_ms`,
+      )
+      .run(e.round, e.modelVersion, e.siteId, e.split, e.numExamples, JSON.stringify(e.confusion), JSON.stringify(e.metrics), e.receivedAtMs);
+  }
+
+  listEvaluations(modelVersion?: number): EvaluationRecord[] {
+    return this.db
+      .prepare<[], EvaluationRow>("SELECT * FROM evaluations ORDER BY model_version, site_id, split")
+      .all()
+      .filter((r) => modelVersion === undefined || r.model_version === modelVersion)
+      .map((r) => ({
+        round: r.round,
+        modelVersion: r.model_version,
+        siteId: r.site_id,
+        split: r.split,
+        numExamples: r.num_examples,
+        confusion: JSON.parse(r.confusion_json) as number[][],
+        metrics: JSON.parse(r.metrics_json) as Record<string, number>,
+        receivedAtMs: r.received_at_ms,
+      }));
+  }
+}
+
+interface RoundRow {
+  round: number;
+  attempt: number;
+  phase: string;
+  status: RoundStatus;
+  model_version_in: number;
+  model_version_out: number | null;
+  sampled_json: string;
+  accepted_count: number;
+  failures_json: string;
+  metrics_json: string;
+  started_at_ms: number;
+  ended_at_ms: number | null;
+}
+
+interface UpdateRow {
+  upload_id: string;
+  round: number;
+  attempt: number;
+  site_id: string;
+  task_id: string;
+  model_version: number;
+  content_sha256: string;
+  num_examples: number;
+  plaintext_bytes: number;
+  status: "accepted" | "rejected";
+  reason: string | null;
+  train_metrics_json: string;
+  received_at_ms: number;
+}
+
+interface EvaluationRow {
+  round: number;
+  model_version: number;
+  site_id: string;
+  split: string;
+  num_examples: number;
+  confusion_json: string;
+  metrics_json: string;
+  received_at_ms: number;
+}
+
+function toCheckpoint(row: { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }): CheckpointRecord {
+  return { version: row.version, round: row.round, path: row.path, sha256: row.sha256, bytes: row.bytes, createdAtMs: row.created_at_ms };
+}

@@ -1,0 +1,243 @@
+import * as grpc from "@grpc/grpc-js";
+import { ErrorCode, FlError, errorMessage } from "../../../../shared/src/errors.js";
+import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js";
+import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
+import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
+import {
+  type ChallengeRequest,
+  type ChallengeResponse,
+  type DownloadModelRequest,
+  type EvaluationAck,
+  type EvaluationReport,
+  type FederationServer,
+  FederationService,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type JoinRequest,
+  type JoinResponse,
+  type LeaveRequest,
+  type LeaveResponse,
+  type ModelChunk,
+  type PullTaskRequest,
+  type PullTaskResponse,
+  type UploadMessage,
+  type UploadVerdict,
+} from "../../../../proto/gen/fl/v1/federation.js";
+import type { RoundEngine, UploadSink } from "../../round-engine.js";
+
+export interface ServerTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** CA that client certificates must chain to; with requireClientCert this is mutual TLS. */
+  readonly ca?: Buffer;
+  readonly requireClientCert: boolean;
+}
+
+/** Adapts the round engine to the generated gRPC service: wire types in, domain calls, wire types out. */
+export function createFederationServer(engine: RoundEngine, log: (line: string) => void): FederationServer {
+  const unary =
+    <Req, Res>(name: string, handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      Promise.resolve()
+        .then(() => handler(call.request, call))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => {
+            if (!(error instanceof FlError) || error.code === ErrorCode.Internal) log(`${name} failed: ${errorMessage(error)}`);
+            callback(toServiceError(error));
+          },
+        );
+    };
+
+  return {
+    getChallenge: unary<ChallengeRequest, ChallengeResponse>("GetChallenge", (request) => {
+      const { challenge, federationId, expiresAtMs } = engine.getChallenge(request.siteId);
+      return { challenge: Buffer.from(challenge), federationId, expiresAtMs };
+    }),
+
+    join: unary<JoinRequest, JoinResponse>("Join", (request) => {
+      const info = request.info;
+      const joined = engine.join({
+        siteId: request.siteId,
+        challenge: new Uint8Array(request.challenge),
+        signature: new Uint8Array(request.signature),
+        info: info
+          ? { trainClassCounts: info.trainClassCounts, validationCount: info.validationCount, testCount: info.testCount, backend: info.backend, clientVersion: info.clientVersion }
+          : {},
+      });
+      return {
+        sessionToken: joined.sessionToken,
+        federationId: joined.federationId,
+        coordinatorEncryptionPublicKey: Buffer.from(joined.coordinatorEncryptionPublicKey),
+        coordinatorSigningPublicKey: Buffer.from(joined.coordinatorSigningPublicKey),
+        heartbeatIntervalMs: joined.heartbeatIntervalMs,
+      };
+    }),
+
+    pullTask: unary<PullTaskRequest, PullTaskResponse>("PullTask", async (request, call) => {
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      const result = await engine.pullTask(request.sessionToken, request.waitMs, abort.signal);
+      switch (result.kind) {
+        case "task": {
+          const t = result.task;
+          return {
+            result: {
+              $case: "task",
+              value: { taskId: t.taskId, round: t.round, phase: t.phase, kind: t.kind, modelVersion: t.modelVersion, modelSha256: t.modelSha256, modelBytes: t.modelBytes, configJson: JSON.stringify(t.config), deadlineMs: t.deadlineMs },
+            },
+          };
+        }
+        case "wait":
+          return { result: { $case: "wait", value: { retryAfterMs: result.retryAfterMs, reason: result.reason } } };
+        case "done":
+          return { result: { $case: "done", value: { reason: result.reason } } };
+      }
+    }),
+
+    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>("Heartbeat", (request) =>
+      engine.heartbeat(request.sessionToken, request.taskId, request.progress, request.status),
+    ),
+
+    downloadModel: (call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>) => {
+      void streamModel(engine, call).catch((error: unknown) => {
+        if (!(error instanceof FlError)) log(`DownloadModel failed: ${errorMessage(error)}`);
+        call.destroy(Object.assign(new Error(errorMessage(error)), toServiceError(error)));
+      });
+    },
+
+    uploadUpdate: (call: grpc.ServerReadableStream<UploadMessage, UploadVerdict>, callback: grpc.sendUnaryData<UploadVerdict>) => {
+      let sink: UploadSink | undefined;
+      let answered = false;
+      const answer = (verdict: UploadVerdict) => {
+        if (answered) return;
+        answered = true;
+        callback(null, verdict);
+      };
+      const rejectWith = (error: unknown) => {
+        const flError = FlError.from(error);
+        if (flError.code === ErrorCode.Unauthenticated || flError.code === ErrorCode.UnknownSite) {
+          if (!answered) {
+            answered = true;
+            callback(toServiceError(flError));
+          }
+        } else {
+          answer({ accepted: false, reasonCode: flError.code, message: flError.message });
+        }
+        call.removeAllListeners("data");
+        call.resume();
+      };
+      call.on("data", (message: UploadMessage) => {
+        if (answered) return;
+        try {
+          const part = message.part;
+          if (part?.$case === "header") {
+            if (sink) throw new FlError(ErrorCode.InvalidArgument, "a second header arrived in one upload");
+            const header = part.value;
+            if (!header.manifest) throw new FlError(ErrorCode.InvalidArgument, "upload header has no manifest");
+            sink = engine.beginUpload(header.sessionToken, {
+              manifest: { ...header.manifest },
+              signature: new Uint8Array(header.signature),
+              trainMetrics: header.trainMetrics,
+            });
+          } else if (part?.$case === "chunk") {
+            if (!sink) throw new FlError(ErrorCode.InvalidArgument, "a chunk arrived before the upload header");
+            sink.addChunk(part.value.index, new Uint8Array(part.value.ciphertext));
+          } else {
+            throw new FlError(ErrorCode.InvalidArgument, "empty upload message");
+          }
+        } catch (error) {
+          rejectWith(error);
+        }
+      });
+      call.on("end", () => {
+        if (answered) return;
+        try {
+          if (!sink) throw new FlError(ErrorCode.InvalidArgument, "upload stream ended without a header");
+          sink.finish();
+          answer({ accepted: true, reasonCode: "", message: "accepted" });
+        } catch (error) {
+          rejectWith(error);
+        }
+      });
+      call.on("error", (error) => sink?.abort(errorMessage(error)));
+      call.on("cancelled", () => sink?.abort("client cancelled the upload"));
+    },
+
+    reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request) => {
+      const n = request.numClasses;
+      if (n <= 0 || request.confusion.length !== n * n) {
+        throw new FlError(ErrorCode.InvalidArgument, `confusion has ${request.confusion.length} cells; expected num_classes² = ${n * n}`);
+      }
+      const confusion = Array.from({ length: n }, (_, i) => request.confusion.slice(i * n, (i + 1) * n));
+      engine.reportEvaluation(request.sessionToken, {
+        taskId: request.taskId,
+        round: request.round,
+        modelVersion: request.modelVersion,
+        split: request.split,
+        numExamples: request.numExamples,
+        confusion,
+        metrics: request.metrics,
+      });
+      return { accepted: true, message: "recorded" };
+    }),
+
+    leave: unary<LeaveRequest, LeaveResponse>("Leave", (request) => {
+      engine.leave(request.sessionToken, request.reason);
+      return {};
+    }),
+  };
+}
+
+/** Streams the model in 1 MiB chunks, waiting for the stream to drain (back-pressure). */
+async function streamModel(engine: RoundEngine, call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>): Promise<void> {
+  const { bytes, sha256 } = engine.modelBytes(call.request.sessionToken, call.request.modelVersion);
+  const chunks = chunkBytes(bytes, DEFAULT_CHUNK_BYTES);
+  let offset = 0;
+  for (const [i, data] of chunks.entries()) {
+    if (call.cancelled) return;
+    const last = i === chunks.length - 1;
+    const ok = call.write({ offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), totalBytes: bytes.length, sha256: last ? sha256 : "" });
+    offset += data.length;
+    if (!ok) await new Promise<void>((resolve) => call.once("drain", resolve));
+  }
+  call.end();
+}
+
+export interface StartedServer {
+  readonly port: number;
+  readonly server: grpc.Server;
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Binds the service; resolves once the port is bound (bindAsync's callback is readiness). */
+export function startGrpcServer(engine: RoundEngine, options: { listen: string; tls?: ServerTls; log: (line: string) => void }): Promise<StartedServer> {
+  const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS, "grpc.keepalive_permit_without_calls": 1 });
+  server.addService(FederationService, createFederationServer(engine, options.log));
+  const credentials = options.tls
+    ? grpc.ServerCredentials.createSsl(options.tls.ca ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.requireClientCert)
+    : grpc.ServerCredentials.createInsecure();
+  return new Promise((resolve, reject) => {
+    server.bindAsync(options.listen, credentials, (error, port) => {
+      if (error) {
+        reject(new FlError(ErrorCode.InvalidConfig, `cannot listen on ${options.listen}: ${error.message}`, { cause: error }));
+        return;
+      }
+      resolve({
+        port,
+        server,
+        shutdown: (graceMs = 5000) =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => {
+              server.forceShutdown();
+              done();
+            }, graceMs);
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              done();
+            });
+          }),
+      });
+    });
+  });
+}

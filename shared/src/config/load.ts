@@ -1,0 +1,39 @@
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import YAML from "yaml";
+import type { z } from "zod";
+import { ErrorCode, FlError, errorMessage } from "../errors.js";
+
+/** Reads a JSON or YAML file into a plain value; errors name the file and what to do. */
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `cannot read config file ${path}: ${errorMessage(error)}. Check the path (relative paths are resolved from the current directory).`,
+      { cause: error },
+    );
+  }
+  try {
+    return path.endsWith(".json") ? JSON.parse(text) : YAML.parse(text);
+  } catch (error) {
+    throw new FlError(ErrorCode.InvalidConfig, `config file ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Validates with a zod schema; every problem is listed with its key path. */
+export function parseConfig<S extends z.ZodType>(schema: S, value: unknown, source: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `  - ${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`);
+  throw new FlError(ErrorCode.InvalidConfig, `invalid config in ${source}:\n${problems.join("\n")}`);
+}
+
+/** Paths in a config file are relative to the file, so a config folder can move as a whole. */
+export function resolveFrom(configPath: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(configPath), path);
+}
