@@ -29,6 +29,8 @@ export const PlanSchema = z
     phases: z.array(PhaseSchema).min(1),
     /** A round needs at least this many accepted updates; sampling waits for this many clients. */
     minClients: z.number().int().min(1).default(2),
+    /** A round starts only once this many clients are connected (default: minClients). */
+    minAvailableClients: z.number().int().min(1).optional(),
     /** Fraction of connected clients sampled each round (at least minClients). */
     fraction: z.number().gt(0).max(1).default(1),
     roundTimeoutSec: z.number().positive().default(900),

@@ -204,7 +204,7 @@ export class RoundEngine {
     const { phase } = slotOf(plan, round);
     for (;;) {
       const attempt = store.nextAttempt(round);
-      const sites = await this.waitForSites(plan.minClients);
+      const sites = await this.waitForSites(Math.max(plan.minClients, plan.minAvailableClients ?? 0));
       const sampled = sampleSites(sites, { fraction: plan.fraction, minClients: plan.minClients, seed: plan.seed, round, attempt });
       const sharedGlobal = selectTensors(this.global, "shared");
       const open = this.openRound({ round, attempt, phase, kind: "train", sites: sampled, timeoutMs: plan.roundTimeoutSec * 1000, aggregation: this.options.strategy.beginRound(sharedGlobal) });
@@ -239,7 +239,7 @@ export class RoundEngine {
   }
 
   private async runEvaluation(round: number): Promise<void> {
-    const { plan, store } = this.options;
+    const { plan } = this.options;
     const sites = await this.waitForSites(1);
     const { phase } = slotOf(plan, round);
     const open = this.openRound({ round, attempt: 0, phase, kind: "evaluate", sites, timeoutMs: plan.evaluationTimeoutSec * 1000 });
@@ -251,8 +251,12 @@ export class RoundEngine {
       return;
     }
     const pooled = classificationReport(sumConfusions(reports.map(([, r]) => r.confusion)));
-    const perSite = Object.fromEntries(reports.map(([site, r]) => [site, { macroF1: classificationReport(r.confusion).macroF1, accuracy: classificationReport(r.confusion).accuracy, count: r.numExamples }]));
-    void store;
+    const perSite = Object.fromEntries(
+      reports.map(([site, r]) => {
+        const report = classificationReport(r.confusion);
+        return [site, { macroF1: report.macroF1, accuracy: report.accuracy, count: r.numExamples }];
+      }),
+    );
     this.log(`evaluation of model v${this.version}: pooled accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)} over ${pooled.count} images`);
     await this.publish("evaluation.completed", { round, data: { modelVersion: this.version, pooled: { accuracy: pooled.accuracy, macroF1: pooled.macroF1, count: pooled.count }, perSite, failures: open.failures } });
   }

@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateIdentity, type Identity, publicIdentity, type PublicIdentity } from "../../shared/src/crypto/index.js";
+import { createInProcessEventBus } from "../../shared/src/events/index.js";
+import type { FlEvent } from "../../shared/src/events/types.js";
+import { createManifest } from "../../shared/src/weights/index.js";
+import type { ModelWeights } from "../../shared/src/weights/types.js";
+import { type Plan, PlanSchema } from "../../coordinator/src/plan.js";
+import { SiteRegistry } from "../../coordinator/src/registry.js";
+import { RoundEngine } from "../../coordinator/src/round-engine.js";
+import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
+import { StateStore } from "../../coordinator/src/store/state-store.js";
+import { createFedAvg } from "../../coordinator/src/strategy/fedavg.js";
+import { startGrpcServer, type StartedServer } from "../../coordinator/src/transport/grpc/service.js";
+import { DEFAULT_MODEL_SPEC } from "../../shared/src/model/spec.js";
+
+/** A 2-tensor model small enough to reason about by hand: w [2,2] and b [2] = 6 parameters. */
+export function tinyWeights(values: number[] = [1, 2, 3, 4, 5, 6]): ModelWeights {
+  return { manifest: createManifest([{ name: "w", shape: [2, 2] }, { name: "b", shape: [2] }]), values: Float32Array.from(values) };
+}
+
+export interface Harness {
+  readonly address: string;
+  readonly coordinator: Identity;
+  readonly sites: Map<string, Identity>;
+  readonly publicSites: Map<string, PublicIdentity>;
+  readonly events: FlEvent[];
+  readonly engine: RoundEngine;
+  readonly store: StateStore;
+  readonly stateDir: string;
+  readonly run: Promise<{ status: string; reason: string }>;
+  close(): Promise<void>;
+}
+
+/** A real coordinator (engine + gRPC on port 0 + SQLite in a temp folder) in this process. */
+export async function startHarness(options: { siteIds: string[]; plan?: Partial<Plan>; initial?: ModelWeights; heartbeatTimeoutMs?: number; maxUpdateBytes?: number }): Promise<Harness> {
+  const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
+  const coordinator = generateIdentity("coordinator");
+  const sites = new Map(options.siteIds.map((id) => [id, generateIdentity(id)]));
+  const publicSites = new Map([...sites].map(([id, identity]) => [id, publicIdentity(identity)]));
+  const store = StateStore.open(join(stateDir, "state.db"), { federationId: "test" });
+  const events: FlEvent[] = [];
+  const bus = createInProcessEventBus();
+  bus.subscribe((e) => events.push(e));
+  const plan = PlanSchema.parse({
+    phases: [{ name: "p", task: "classify", rounds: 2 }],
+    minClients: options.siteIds.length,
+    roundTimeoutSec: 20,
+    evaluateEvery: 0,
+    evaluationTimeoutSec: 5,
+    maxRoundAttempts: 1,
+    ...options.plan,
+  });
+  const registry = new SiteRegistry({ federationId: "test", enrolled: publicSites, now: Date.now, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  const engine = new RoundEngine({
+    federationId: "test",
+    plan,
+    model: DEFAULT_MODEL_SPEC,
+    identity: coordinator,
+    registry,
+    enrolled: publicSites,
+    store,
+    checkpoints: new CheckpointFiles(join(stateDir, "checkpoints")),
+    strategy: createFedAvg(),
+    bus,
+    initialWeights: () => options.initial ?? tinyWeights(),
+    maxUpdateBytes: options.maxUpdateBytes ?? 1 << 20,
+    heartbeatIntervalMs: 200,
+  });
+  const server: StartedServer = await startGrpcServer(engine, { listen: "127.0.0.1:0", log: () => {} });
+  const run = engine.run();
+  return {
+    address: `127.0.0.1:${server.port}`,
+    coordinator,
+    sites,
+    publicSites,
+    events,
+    engine,
+    store,
+    stateDir,
+    run,
+    async close() {
+      engine.stop();
+      await run.catch(() => {});
+      await server.shutdown(500);
+      store.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
