@@ -44,6 +44,8 @@ export const PlanSchema = z
   })
   .strict();
 export type Plan = z.infer<typeof PlanSchema>;
+/** A plan as written in a config file (defaults optional). */
+export type PlanInput = z.input<typeof PlanSchema>;
 
 export interface RoundSlot {
   /** 1-based global round number. */

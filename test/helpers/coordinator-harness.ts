@@ -6,7 +6,7 @@ import { createInProcessEventBus } from "../../shared/src/events/index.js";
 import type { FlEvent } from "../../shared/src/events/types.js";
 import { createManifest } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
-import { type Plan, PlanSchema } from "../../coordinator/src/plan.js";
+import { type PlanInput, PlanSchema } from "../../coordinator/src/plan.js";
 import { SiteRegistry } from "../../coordinator/src/registry.js";
 import { RoundEngine } from "../../coordinator/src/round-engine.js";
 import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
@@ -34,7 +34,7 @@ export interface Harness {
 }
 
 /** A real coordinator (engine + gRPC on port 0 + SQLite in a temp folder) in this process. */
-export async function startHarness(options: { siteIds: string[]; plan?: Partial<Plan>; initial?: ModelWeights; heartbeatTimeoutMs?: number; maxUpdateBytes?: number }): Promise<Harness> {
+export async function startHarness(options: { siteIds: string[]; plan?: Partial<PlanInput>; initial?: ModelWeights; heartbeatTimeoutMs?: number; maxUpdateBytes?: number }): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
   const sites = new Map(options.siteIds.map((id) => [id, generateIdentity(id)]));

@@ -44,9 +44,10 @@ function gatherImages(tf: Tf, set: ImageSet, indices: readonly number[]): tfc.Te
 }
 
 /**
- * One round of local supervised training: weighted softmax cross-entropy with Adam, a fresh
- * optimizer each round (the usual choice in FedAvg). Returns the number of labelled examples
- * and the mean training loss and accuracy.
+ * One round of local supervised training: softmax cross-entropy on the logits with per-class
+ * weights, Adam, a fresh optimizer each round (the usual choice in FedAvg). Runs through
+ * `model.fit` because only the layers engine's own training path puts batch-norm layers in
+ * training mode (batch statistics, moving averages updated). Batches follow a seeded order.
  */
 export async function trainClassifier(
   tf: Tf,
@@ -58,45 +59,49 @@ export async function trainClassifier(
   const order = labelledOrder(set, options.seed);
   if (order.length === 0) throw new FlError(ErrorCode.DataError, "this site has no labelled training images");
   const weights = hyper.classWeighting === "inverse-frequency" ? inverseFrequencyWeights(set.labels, numClasses) : new Array<number>(numClasses).fill(1);
-  const classWeights = tf.tensor1d(weights);
-  const optimizer = tf.train.adam(hyper.learningRate);
   const stepsPerEpoch = Math.ceil(order.length / hyper.batchSize);
   const totalSteps = hyper.maxStepsPerRound > 0 ? Math.min(hyper.maxStepsPerRound, stepsPerEpoch * hyper.epochs) : stepsPerEpoch * hyper.epochs;
+  const optimizer = tf.train.adam(hyper.learningRate);
+  model.compile({
+    optimizer,
+    loss: (yTrue: tfc.Tensor, yPred: tfc.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred),
+    metrics: ["categoricalAccuracy"],
+  });
   let lossSum = 0;
-  let correct = 0;
-  let seen = 0;
+  let accuracySum = 0;
+  let examples = 0;
+  let step = 0;
   try {
-    for (let step = 0; step < totalSteps; step++) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      const epochOrder = epoch === 0 ? order : shuffled(order, createRng(options.seed + epoch));
-      const start = (step % stepsPerEpoch) * hyper.batchSize;
-      const indices = epochOrder.slice(start, start + hyper.batchSize);
-      const labels = indices.map((i) => set.labels[i] as number);
-      const x = gatherImages(tf, set, indices);
-      const y = tf.tensor1d(labels, "int32");
-      let predictions: Int32Array | undefined;
-      const loss = optimizer.minimize(() => {
-        const logits = model.apply(x, { training: true }) as tfc.Tensor2D;
-        predictions = tf.tidy(() => tf.argMax(logits, 1).dataSync() as Int32Array);
-        const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(y, numClasses), logits, undefined, undefined, tf.Reduction.NONE);
-        const w = tf.gather(classWeights, y);
-        return tf.div(tf.sum(tf.mul(perExample, w)), tf.sum(w)) as tfc.Scalar;
-      }, true);
-      lossSum += (await loss!.data())[0]! * indices.length;
-      loss?.dispose();
-      x.dispose();
-      y.dispose();
-      labels.forEach((label, i) => {
-        if (predictions?.[i] === label) correct++;
-      });
-      seen += indices.length;
-      options.onProgress?.((step + 1) / totalSteps);
+    for (let epoch = 0; step < totalSteps; epoch++) {
+      const epochOrder = shuffled(order, createRng(options.seed * 1000 + epoch)).slice(0, (totalSteps - step) * hyper.batchSize);
+      const x = gatherImages(tf, set, epochOrder);
+      const y = tf.oneHot(tf.tensor1d(epochOrder.map((i) => set.labels[i] as number), "int32"), numClasses);
+      try {
+        await model.fit(x, y, {
+          batchSize: hyper.batchSize,
+          epochs: 1,
+          shuffle: false,
+          verbose: 0,
+          classWeight: Object.fromEntries(weights.map((w, c) => [c, w])),
+          callbacks: {
+            onBatchEnd: async (_batch, logs) => {
+              const size = Math.min(hyper.batchSize, epochOrder.length - (_batch as number) * hyper.batchSize);
+              lossSum += (logs?.loss ?? 0) * size;
+              accuracySum += (logs?.categoricalAccuracy ?? 0) * size;
+              examples += size;
+              step++;
+              options.onProgress?.(step / totalSteps);
+            },
+          },
+        });
+      } finally {
+        tf.dispose([x, y]);
+      }
     }
   } finally {
     optimizer.dispose();
-    classWeights.dispose();
   }
-  return { numExamples: order.length, metrics: { loss: lossSum / seen, accuracy: correct / seen, steps: totalSteps } };
+  return { numExamples: order.length, metrics: { loss: lossSum / examples, accuracy: accuracySum / examples, steps: totalSteps } };
 }
 
 /** Predicts the labelled images of a split and returns its confusion matrix and mean loss. */
