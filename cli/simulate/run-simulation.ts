@@ -48,7 +48,9 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
     model: modelSpec,
     plan: {
       phases: [{ name: "supervised", task: "classify", rounds: config.rounds, train: { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate, classWeighting: "inverse-frequency", maxStepsPerRound: 0 } }],
+      // Every hospital joins before round 1; later rounds survive the loss of one of them.
       minClients: Math.min(sites.length, config.minClients ?? Math.max(1, sites.length - 1)),
+      minAvailableClients: sites.length,
       fraction: 1,
       roundTimeoutSec: config.roundTimeoutSec,
       evaluateEvery: config.evaluateEvery,

@@ -518,6 +518,11 @@ export class RoundEngine {
         if (this.open !== open || task.status === "done" || task.status === "failed") {
           reject(new FlError(ErrorCode.WrongRound, `round ${open.round} closed before the upload finished`));
         }
+        if (!assembler.isComplete()) {
+          // A stream that ends early is a broken connection, not a bad update: the site may retry.
+          this.log(`round ${open.round}: upload from ${siteId} ended early; the task stays open`);
+          throw new FlError(ErrorCode.InvalidArgument, "the upload ended before all announced chunks arrived; send it again");
+        }
         let delta: ModelWeights;
         try {
           delta = assembler.finish();
@@ -547,6 +552,11 @@ export class RoundEngine {
 
   private recordRejection(siteId: string, manifest: UpdateManifest, error: FlError, open: OpenRound | undefined): void {
     this.log(`update from ${siteId} for round ${manifest.round} rejected: ${error.code}: ${error.message}`);
+    // A signed update for the site's current task that fails verification ends that task, so the
+    // round does not wait for it until the deadline. Forgeries and stale uploads leave it open.
+    const task = open?.tasks.get(siteId);
+    const authentic = ![ErrorCode.SignatureInvalid, ErrorCode.Unauthenticated, ErrorCode.Replay, ErrorCode.WrongRound].includes(error.code as never);
+    if (open && task && authentic && task.descriptor.taskId === manifest.taskId) this.failTask(open, task, `update rejected: ${error.code}: ${error.message}`);
     void this.publish("update.rejected", { round: manifest.round, siteId, data: { code: error.code, message: error.message } });
     if (this.options.store.hasUpload(manifest.uploadId)) return;
     this.options.store.recordUpdate({

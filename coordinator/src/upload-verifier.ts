@@ -87,6 +87,10 @@ export class UploadAssembler {
     this.nextIndex++;
   }
 
+  isComplete(): boolean {
+    return this.nextIndex === this.manifest.numChunks && this.filled === this.buffer.length;
+  }
+
   /** Returns the verified update weights (the shared tensors' deltas). */
   finish(): ModelWeights {
     if (this.nextIndex !== this.manifest.numChunks || this.filled !== this.buffer.length) {

@@ -152,6 +152,10 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
       });
       call.on("end", () => {
         if (answered) return;
+        if (call.cancelled) {
+          sink?.abort("client cancelled the upload");
+          return;
+        }
         try {
           if (!sink) throw new FlError(ErrorCode.InvalidArgument, "upload stream ended without a header");
           sink.finish();
