@@ -33,3 +33,11 @@ export interface SiteSplits {
   readonly val: ImageSet;
   readonly test: ImageSet;
 }
+
+/** An axis-aligned opacity box in pixels of the image it belongs to (SIIM: x, y, width, height). */
+export interface Box {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
