@@ -104,6 +104,15 @@ describe("a federated run over real gRPC", () => {
     expect(harness.events.filter((e) => e.type === "update.rejected").length).toBe(7);
   });
 
+  it("rejects an update larger than the configured limit before reading its chunks", async () => {
+    harness = await startHarness({ siteIds: ["a"], maxUpdateBytes: 64, plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] } });
+    const [a] = await joinAll(harness, ["a"]);
+    const task = await a!.nextTask();
+    if (task === "done") throw new Error("unexpected done");
+    const global = await a!.download(task);
+    expect(await a!.upload(a!.pack(task, global, 1, 2))).toMatchObject({ accepted: false, reasonCode: "FL_TOO_LARGE" });
+  });
+
   it("refuses unknown sites and bad join signatures with clear errors", async () => {
     harness = await startHarness({ siteIds: ["a"] });
     const { generateIdentity, signJoin } = await import("../../../shared/src/crypto/index.js");

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { loadCoordinatorConfig } from "../../../coordinator/src/config.js";
+import { isFlError } from "../../../shared/src/errors.js";
+
+const dir = mkdtempSync(join(tmpdir(), "fl-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected an error");
+}
+
+it("says which file is missing", () => {
+  const error = errorOf(() => loadCoordinatorConfig(join(dir, "nope.yaml")));
+  expect(isFlError(error, "FL_INVALID_CONFIG")).toBe(true);
+  expect(error.message).toContain("nope.yaml");
+});
+
+it("says when a file is not valid YAML", () => {
+  writeFileSync(join(dir, "bad.yaml"), "federationId: [unclosed\n");
+  const error = errorOf(() => loadCoordinatorConfig(join(dir, "bad.yaml")));
+  expect(error.message).toMatch(/not valid YAML/);
+});
+
+it("lists every invalid key with its path", () => {
+  writeFileSync(join(dir, "invalid.json"), JSON.stringify({ federationId: "has.dots", stateDir: "s", identity: "i", sitesDir: "d", model: { architecture: "small-cnn", imageSize: 8, widths: [4], numClasses: 4, seed: 0 }, plan: { phases: [] } }));
+  const error = errorOf(() => loadCoordinatorConfig(join(dir, "invalid.json")));
+  expect(error.message).toContain("federationId");
+  expect(error.message).toContain("model.imageSize");
+  expect(error.message).toContain("plan.phases");
+});
+
+it("resolves paths relative to the config file", () => {
+  writeFileSync(join(dir, "ok.json"), JSON.stringify({ federationId: "f", stateDir: "state", identity: "keys/c.json", sitesDir: "keys/sites", model: { architecture: "small-cnn", imageSize: 32, widths: [4], numClasses: 4, seed: 0 }, plan: { phases: [{ name: "p", task: "classify", rounds: 1 }] } }));
+  const config = loadCoordinatorConfig(join(dir, "ok.json"));
+  expect(config.stateDir).toBe(join(dir, "state"));
+  expect(config.identity).toBe(join(dir, "keys/c.json"));
+  expect(config.plan.minClients).toBe(2);
+});
