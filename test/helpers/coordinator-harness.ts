@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateIdentity, type Identity, publicIdentity, type PublicIdentity } from "../../shared/src/crypto/index.js";
 import { createInProcessEventBus } from "../../shared/src/events/index.js";
-import type { FlEvent } from "../../shared/src/events/types.js";
+import type { EventBus, FlEvent } from "../../shared/src/events/types.js";
 import { createManifest } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 import { type PlanInput, PlanSchema } from "../../coordinator/src/plan.js";
@@ -34,14 +34,14 @@ export interface Harness {
 }
 
 /** A real coordinator (engine + gRPC on port 0 + SQLite in a temp folder) in this process. */
-export async function startHarness(options: { siteIds: string[]; plan?: Partial<PlanInput>; initial?: ModelWeights; heartbeatTimeoutMs?: number; maxUpdateBytes?: number }): Promise<Harness> {
+export async function startHarness(options: { siteIds: string[]; plan?: Partial<PlanInput>; initial?: ModelWeights; heartbeatTimeoutMs?: number; maxUpdateBytes?: number; bus?: EventBus }): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
   const sites = new Map(options.siteIds.map((id) => [id, generateIdentity(id)]));
   const publicSites = new Map([...sites].map(([id, identity]) => [id, publicIdentity(identity)]));
   const store = StateStore.open(join(stateDir, "state.db"), { federationId: "test" });
   const events: FlEvent[] = [];
-  const bus = createInProcessEventBus();
+  const bus = options.bus ?? createInProcessEventBus();
   bus.subscribe((e) => events.push(e));
   const plan = PlanSchema.parse({
     phases: [{ name: "p", task: "classify", rounds: 2 }],
@@ -85,6 +85,7 @@ export async function startHarness(options: { siteIds: string[]; plan?: Partial<
       await run.catch(() => {});
       await server.shutdown(500);
       store.close();
+      await bus.close();
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
