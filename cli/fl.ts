@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { FlError, errorMessage } from "../shared/src/errors.js";
+import { errorMessage, FlError } from "../shared/src/errors.js";
 import { registerClientCommand } from "./commands/client.js";
 import { registerCoordinatorCommand } from "./commands/coordinator.js";
 import { registerDataCommands } from "./commands/data.js";
@@ -28,7 +28,11 @@ try {
     process.exitCode = error.exitCode;
   } else {
     // Domain errors already say what was wrong and what to do; anything else is a bug worth a stack.
-    process.stderr.write(error instanceof FlError ? `error: ${error.message}\n` : `error: ${errorMessage(error)}\n${(error as Error).stack ?? ""}\n`);
+    process.stderr.write(
+      error instanceof FlError
+        ? `error: ${error.message}\n`
+        : `error: ${errorMessage(error)}\n${(error as Error).stack ?? ""}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -10,7 +10,11 @@ export function registerClientCommand(program: Command): void {
     .description("run a hospital client: join the federation, train locally, send encrypted updates")
     .requiredOption("-c, --config <file>", "client config (YAML or JSON); see docs/configuration.md")
     .option("--backend <name>", "force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu")
-    .option("--ipc", "take training slots and report progress through the parent process (used by fl simulate)", false)
+    .option(
+      "--ipc",
+      "take training slots and report progress through the parent process (used by fl simulate)",
+      false,
+    )
     .action(async (options: { config: string; backend?: string; ipc: boolean }) => {
       const loaded = loadClientConfig(options.config);
       const config = options.backend ? { ...loaded, backend: options.backend } : loaded;

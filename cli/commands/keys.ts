@@ -1,18 +1,31 @@
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { generateIdentity, identityToJson, keyFingerprint, publicIdentity, publicIdentityToJson } from "../../shared/src/crypto/index.js";
+import {
+  generateIdentity,
+  identityToJson,
+  keyFingerprint,
+  publicIdentity,
+  publicIdentityToJson,
+} from "../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 
 /** Writes <id>.identity.json (secret, mode 600) and <id>.public.json (to enrol at the coordinator). */
-export function writeIdentityFiles(id: string, outDir: string, options: { force?: boolean } = {}): { secretPath: string; publicPath: string; fingerprint: string } {
+export function writeIdentityFiles(
+  id: string,
+  outDir: string,
+  options: { force?: boolean } = {},
+): { secretPath: string; publicPath: string; fingerprint: string } {
   const identity = generateIdentity(id);
   mkdirSync(outDir, { recursive: true });
   const secretPath = join(outDir, `${id}.identity.json`);
   const publicPath = join(outDir, `${id}.public.json`);
   if (!options.force && existsSync(secretPath)) {
-    throw new FlError(ErrorCode.InvalidConfig, `${secretPath} already exists: keep it, or pass --force to replace it (the old key is then no longer enrolled)`);
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `${secretPath} already exists: keep it, or pass --force to replace it (the old key is then no longer enrolled)`,
+    );
   }
   writeFileAtomic(secretPath, identityToJson(identity));
   chmodSync(secretPath, 0o600);
@@ -21,15 +34,23 @@ export function writeIdentityFiles(id: string, outDir: string, options: { force?
 }
 
 export function registerKeysCommands(program: Command): void {
-  const keys = program.command("keys").description("Ed25519/X25519 identities for hospitals and the coordinator");
+  const keys = program
+    .command("keys")
+    .description("Ed25519/X25519 identities for hospitals and the coordinator");
   keys
     .command("generate")
-    .description("generate an identity: <id>.identity.json (secret, keep at the site) and <id>.public.json (enrol at the coordinator)")
+    .description(
+      "generate an identity: <id>.identity.json (secret, keep at the site) and <id>.public.json (enrol at the coordinator)",
+    )
     .requiredOption("--id <id>", "site id, or 'coordinator' (lowercase letters, digits, '.', '_', '-')")
     .option("--out <dir>", "output folder", "keys")
     .option("--force", "overwrite an existing identity", false)
     .action((options: { id: string; out: string; force: boolean }) => {
-      const { secretPath, publicPath, fingerprint } = writeIdentityFiles(options.id, options.out, { force: options.force });
-      process.stdout.write(`identity ${options.id} (signing key ${fingerprint})\n  secret: ${secretPath}  (keep private, mode 600)\n  public: ${publicPath}  (copy to the coordinator's sitesDir, or give to clients if this is the coordinator)\n`);
+      const { secretPath, publicPath, fingerprint } = writeIdentityFiles(options.id, options.out, {
+        force: options.force,
+      });
+      process.stdout.write(
+        `identity ${options.id} (signing key ${fingerprint})\n  secret: ${secretPath}  (keep private, mode 600)\n  public: ${publicPath}  (copy to the coordinator's sitesDir, or give to clients if this is the coordinator)\n`,
+      );
     });
 }

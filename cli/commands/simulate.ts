@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { parseConfig, readConfigFile } from "../../shared/src/config/load.js";
 import { listSites } from "../../shared/src/data/index.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
@@ -36,7 +36,9 @@ interface SimulateFlags {
 export function registerSimulateCommand(program: Command): void {
   program
     .command("simulate")
-    .description("run a whole federation on this machine: a coordinator and one process per hospital over real gRPC, on synthetic chest X-rays (or a real dataset)")
+    .description(
+      "run a whole federation on this machine: a coordinator and one process per hospital over real gRPC, on synthetic chest X-rays (or a real dataset)",
+    )
     .option("-c, --config <file>", "simulation config (YAML or JSON); flags override it")
     .option("-n, --clients <n>", "number of hospitals (3, 4, 5 or 1 with synthetic data)", int)
     .option("--preset <name>", "synthetic hospitals preset: 3-hospitals, 5-hospitals, 4-iid, 1-central")
@@ -47,7 +49,10 @@ export function registerSimulateCommand(program: Command): void {
     .option("--learning-rate <lr>", "local Adam learning rate", num)
     .option("--backend <name>", "TensorFlow.js backend: auto, tensorflow-gpu, tensorflow, wasm, cpu")
     .option("--seed <n>", "seed of data, sampling and initial model", int)
-    .option("--data <file>", "data config file (docs/data.md) to use a real dataset instead of synthetic hospitals")
+    .option(
+      "--data <file>",
+      "data config file (docs/data.md) to use a real dataset instead of synthetic hospitals",
+    )
     .option("--nats <url>", "also publish events to this NATS server")
     .option("-o, --out <dir>", "run folder (default runs/<time>); an existing one is resumed")
     .action(async (flags: SimulateFlags) => {
@@ -65,26 +70,44 @@ export function registerSimulateCommand(program: Command): void {
         natsUrl: flags.nats,
         ...(flags.data && { data: readConfigFile(flags.data) }),
       };
-      const merged = { ...fromFile, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+      const merged = {
+        ...fromFile,
+        ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+      };
       const parsed = parseConfig(SimulationConfigSchema, merged, flags.config ?? "command-line options");
       let preset = parsed.preset;
       if (parsed.clients !== undefined && flags.preset === undefined && !("preset" in fromFile)) {
         const chosen = PRESET_FOR_CLIENTS[parsed.clients];
         if (!chosen) {
-          throw new FlError(ErrorCode.InvalidConfig, `no synthetic preset has ${parsed.clients} hospitals; use --clients ${Object.keys(PRESET_FOR_CLIENTS).join(", ")} or a --data config with a partition`);
+          throw new FlError(
+            ErrorCode.InvalidConfig,
+            `no synthetic preset has ${parsed.clients} hospitals; use --clients ${Object.keys(PRESET_FOR_CLIENTS).join(", ")} or a --data config with a partition`,
+          );
         }
         preset = chosen;
       }
       const data = parsed.data
         ? { ...parsed.data, imageSize: parsed.imageSize }
-        : { kind: "synthetic", preset, imagesPerSite: parsed.imagesPerSite, imageSize: parsed.imageSize, seed: parsed.seed };
+        : {
+            kind: "synthetic",
+            preset,
+            imagesPerSite: parsed.imagesPerSite,
+            imageSize: parsed.imageSize,
+            seed: parsed.seed,
+          };
       const config: SimulationConfig = { ...parsed, preset, data };
       const sites = await listSites(data as Parameters<typeof listSites>[0]);
       if (parsed.clients !== undefined && sites.length !== parsed.clients) {
-        throw new FlError(ErrorCode.InvalidConfig, `the data defines ${sites.length} sites (${sites.join(", ")}) but --clients is ${parsed.clients}`);
+        throw new FlError(
+          ErrorCode.InvalidConfig,
+          `the data defines ${sites.length} sites (${sites.join(", ")}) but --clients is ${parsed.clients}`,
+        );
       }
       const runDir = flags.out ?? `runs/${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`;
-      const result = await runSimulation(config, sites, { runDir, interactive: Boolean(process.stdout.isTTY) && !process.env.CI });
+      const result = await runSimulation(config, sites, {
+        runDir,
+        interactive: Boolean(process.stdout.isTTY) && !process.env.CI,
+      });
       process.exitCode = result.status === "completed" ? 0 : 1;
     });
 }

@@ -3,7 +3,10 @@ import { z } from "zod";
 /** Options of `fl simulate`, from flags or a config file (flags win). */
 export const SimulationConfigSchema = z
   .object({
-    federationId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("sim"),
+    federationId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .default("sim"),
     /** Synthetic hospitals preset (see `fl data synth --help`); ignored when `data` is given. */
     preset: z.string().default("3-hospitals"),
     /** Number of hospitals; picks the preset of that size when no preset is named. */
@@ -29,4 +32,9 @@ export type SimulationConfigInput = z.input<typeof SimulationConfigSchema>;
 export type SimulationConfig = z.output<typeof SimulationConfigSchema> & { data: Record<string, unknown> };
 
 /** Preset per number of hospitals, for `--clients N`. */
-export const PRESET_FOR_CLIENTS: Readonly<Record<number, string>> = { 1: "1-central", 3: "3-hospitals", 4: "4-iid", 5: "5-hospitals" };
+export const PRESET_FOR_CLIENTS: Readonly<Record<number, string>> = {
+  1: "1-central",
+  3: "3-hospitals",
+  4: "4-iid",
+  5: "5-hospitals",
+};

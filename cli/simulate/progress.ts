@@ -10,14 +10,31 @@ export class SimulationProgress {
   private readonly roundBar: cliProgress.SingleBar | undefined;
   private readonly siteBars = new Map<string, cliProgress.SingleBar>();
 
-  constructor(private readonly options: { sites: readonly string[]; totalRounds: number; interactive: boolean; write: (line: string) => void }) {
+  constructor(
+    private readonly options: {
+      sites: readonly string[];
+      totalRounds: number;
+      interactive: boolean;
+      write: (line: string) => void;
+    },
+  ) {
     if (!options.interactive) return;
     this.multi = new cliProgress.MultiBar(
-      { format: " {name} |{bar}| {value}/{total} {status}", barsize: 30, hideCursor: true, clearOnComplete: false, autopadding: true },
+      {
+        format: " {name} |{bar}| {value}/{total} {status}",
+        barsize: 30,
+        hideCursor: true,
+        clearOnComplete: false,
+        autopadding: true,
+      },
       cliProgress.Presets.shades_classic,
     );
-    this.roundBar = this.multi.create(options.totalRounds, 0, { name: "rounds".padEnd(12), status: "waiting for clients" });
-    for (const site of options.sites) this.siteBars.set(site, this.multi.create(100, 0, { name: site.padEnd(12), status: "starting" }));
+    this.roundBar = this.multi.create(options.totalRounds, 0, {
+      name: "rounds".padEnd(12),
+      status: "waiting for clients",
+    });
+    for (const site of options.sites)
+      this.siteBars.set(site, this.multi.create(100, 0, { name: site.padEnd(12), status: "starting" }));
   }
 
   line(text: string): void {
@@ -42,22 +59,30 @@ export class SimulationProgress {
         break;
       case "update.accepted": {
         const m = d.trainMetrics as Record<string, number> | undefined;
-        this.line(`  round ${event.round}: update from ${event.siteId} accepted (${String(d.numExamples)} images, local loss ${m?.loss?.toFixed(3) ?? "?"})`);
+        this.line(
+          `  round ${event.round}: update from ${event.siteId} accepted (${String(d.numExamples)} images, local loss ${m?.loss?.toFixed(3) ?? "?"})`,
+        );
         break;
       }
       case "update.rejected":
-        this.line(`  round ${event.round}: update from ${event.siteId} REJECTED: ${String(d.code)} ${String(d.message ?? "")}`);
+        this.line(
+          `  round ${event.round}: update from ${event.siteId} REJECTED: ${String(d.code)} ${String(d.message ?? "")}`,
+        );
         break;
       case "round.completed":
         this.roundBar?.update(event.round ?? 0, { status: `model v${String(d.modelVersion)}` });
-        this.line(`round ${event.round}: completed, model v${String(d.modelVersion)} from ${String(d.accepted)} updates`);
+        this.line(
+          `round ${event.round}: completed, model v${String(d.modelVersion)} from ${String(d.accepted)} updates`,
+        );
         break;
       case "round.failed":
         this.line(`round ${event.round}: FAILED: ${String(d.reason)}`);
         break;
       case "evaluation.completed": {
         const pooled = d.pooled as { accuracy: number; macroF1: number; count: number };
-        this.line(`round ${event.round}: global model v${String(d.modelVersion)} on ${pooled.count} test images: accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)}`);
+        this.line(
+          `round ${event.round}: global model v${String(d.modelVersion)} on ${pooled.count} test images: accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)}`,
+        );
         break;
       }
       case "client.left":

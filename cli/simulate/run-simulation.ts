@@ -1,16 +1,16 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { forkTypeScript } from "../../shared/src/io/ts-child.js";
-import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import type { FlEvent } from "../../shared/src/events/types.js";
+import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
+import { forkTypeScript } from "../../shared/src/io/ts-child.js";
 import { writeIdentityFiles } from "../commands/keys.js";
+import type { SimulationConfig } from "./config.js";
 import { SimulationProgress } from "./progress.js";
 import { SlotPool } from "./slots.js";
-import type { SimulationConfig } from "./config.js";
 
 const FL_ENTRY = fileURLToPath(new URL("../fl.ts", import.meta.url));
 
@@ -25,7 +25,11 @@ export interface SimulationResult {
  * coordinator and one process per hospital (real gRPC over loopback), limits concurrent
  * training to the machine's cores, shows progress, and summarises the result.
  */
-export async function runSimulation(config: SimulationConfig, sites: readonly string[], options: { runDir: string; interactive: boolean }): Promise<SimulationResult> {
+export async function runSimulation(
+  config: SimulationConfig,
+  sites: readonly string[],
+  options: { runDir: string; interactive: boolean },
+): Promise<SimulationResult> {
   const runDir = resolve(options.runDir);
   const started = Date.now();
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -38,7 +42,13 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
     for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
   }
 
-  const modelSpec = { architecture: "small-cnn" as const, imageSize: config.imageSize, widths: config.widths, numClasses: 4, seed: config.seed + 1 };
+  const modelSpec = {
+    architecture: "small-cnn" as const,
+    imageSize: config.imageSize,
+    widths: config.widths,
+    numClasses: 4,
+    seed: config.seed + 1,
+  };
   const coordinatorConfig = {
     federationId: config.federationId,
     listen: "127.0.0.1:0",
@@ -47,7 +57,20 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
     sitesDir: "keys/sites",
     model: modelSpec,
     plan: {
-      phases: [{ name: "supervised", task: "classify", rounds: config.rounds, train: { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate, classWeighting: "inverse-frequency", maxStepsPerRound: 0 } }],
+      phases: [
+        {
+          name: "supervised",
+          task: "classify",
+          rounds: config.rounds,
+          train: {
+            epochs: config.epochs,
+            batchSize: config.batchSize,
+            learningRate: config.learningRate,
+            classWeighting: "inverse-frequency",
+            maxStepsPerRound: 0,
+          },
+        },
+      ],
       // Every hospital joins before round 1; later rounds survive the loss of one of them.
       minClients: Math.min(sites.length, config.minClients ?? Math.max(1, sites.length - 1)),
       minAvailableClients: sites.length,
@@ -64,17 +87,30 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
 
   const cores = availableParallelism();
   const slots = new SlotPool(Math.max(1, Math.min(cores, sites.length)));
-  say(`federation "${config.federationId}": ${sites.length} hospitals (${sites.join(", ")}), ${config.rounds} rounds, images ${config.imageSize}x${config.imageSize}`);
-  say(`${cores} CPU core${cores === 1 ? "" : "s"}: at most ${slots.capacity} client${slots.capacity === 1 ? "" : "s"} train at once (one training process per core)`);
+  say(
+    `federation "${config.federationId}": ${sites.length} hospitals (${sites.join(", ")}), ${config.rounds} rounds, images ${config.imageSize}x${config.imageSize}`,
+  );
+  say(
+    `${cores} CPU core${cores === 1 ? "" : "s"}: at most ${slots.capacity} client${slots.capacity === 1 ? "" : "s"} train at once (one training process per core)`,
+  );
   say(`run folder: ${runDir}`);
 
-  const progress = new SimulationProgress({ sites, totalRounds: config.rounds, interactive: options.interactive, write: (t) => process.stdout.write(t) });
+  const progress = new SimulationProgress({
+    sites,
+    totalRounds: config.rounds,
+    interactive: options.interactive,
+    write: (t) => process.stdout.write(t),
+  });
   const backends: Record<string, { backend: string; backendDetail: string }> = {};
   const children: ChildProcess[] = [];
   let finalEvent: FlEvent | undefined;
   const logStream = (name: string) => createWriteStream(join(runDir, "logs", `${name}.log`), { flags: "a" });
 
-  const coordinator = forkTypeScript(FL_ENTRY, ["coordinator", "--config", join(runDir, "coordinator.yaml"), "--ipc"], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const coordinator = forkTypeScript(
+    FL_ENTRY,
+    ["coordinator", "--config", join(runDir, "coordinator.yaml"), "--ipc"],
+    { stdio: ["ignore", "pipe", "pipe", "ipc"] },
+  );
   children.push(coordinator);
   const coordinatorLog = logStream("coordinator");
   coordinator.stdout?.pipe(coordinatorLog);
@@ -91,14 +127,28 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
   process.once("SIGTERM", onSignal);
 
   const address = await new Promise<string>((resolveAddress, reject) => {
-    coordinator.on("message", (message: { type: string; address?: string; event?: FlEvent; progress?: { siteId: string; progress: number; status: string; kind: string } }) => {
-      if (message.type === "listening" && message.address) resolveAddress(message.address);
-      if (message.type === "event" && message.event) {
-        progress.event(message.event);
-        if (message.event.type === "federation.completed") finalEvent = message.event;
-      }
-    });
-    coordinator.once("exit", (code) => reject(new Error(`the coordinator exited (code ${code}) before listening; see ${join(runDir, "logs", "coordinator.log")}`)));
+    coordinator.on(
+      "message",
+      (message: {
+        type: string;
+        address?: string;
+        event?: FlEvent;
+        progress?: { siteId: string; progress: number; status: string; kind: string };
+      }) => {
+        if (message.type === "listening" && message.address) resolveAddress(message.address);
+        if (message.type === "event" && message.event) {
+          progress.event(message.event);
+          if (message.event.type === "federation.completed") finalEvent = message.event;
+        }
+      },
+    );
+    coordinator.once("exit", (code) =>
+      reject(
+        new Error(
+          `the coordinator exited (code ${code}) before listening; see ${join(runDir, "logs", "coordinator.log")}`,
+        ),
+      ),
+    );
   });
 
   // Client configs name the coordinator's real address, known only once it listens.
@@ -117,29 +167,48 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
   }
   const clientExits: Array<Promise<number | null>> = [];
   for (const site of sites) {
-    const child = forkTypeScript(FL_ENTRY, ["client", "--config", join(runDir, "clients", `${site}.yaml`), "--ipc"], {
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
+    const child = forkTypeScript(
+      FL_ENTRY,
+      ["client", "--config", join(runDir, "clients", `${site}.yaml`), "--ipc"],
+      {
+        stdio: ["ignore", "pipe", "pipe", "ipc"],
+      },
+    );
     children.push(child);
     const log = logStream(site);
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
-    child.on("message", (message: { type: string; id?: number; progress?: { fraction: number; status: string; round: number }; backend?: string; backendDetail?: string }) => {
-      if (message.type === "slot.acquire" && message.id !== undefined) {
-        const id = message.id;
-        void slots.acquire().then(() => child.send({ type: "slot.granted", id }));
-      } else if (message.type === "slot.release") {
-        slots.release();
-      } else if (message.type === "progress" && message.progress) {
-        progress.site(site, message.progress.fraction * 100, `round ${message.progress.round} ${message.progress.status}`);
-      } else if (message.type === "ready") {
-        backends[site] = { backend: message.backend ?? "?", backendDetail: message.backendDetail ?? "" };
-      }
-    });
+    child.on(
+      "message",
+      (message: {
+        type: string;
+        id?: number;
+        progress?: { fraction: number; status: string; round: number };
+        backend?: string;
+        backendDetail?: string;
+      }) => {
+        if (message.type === "slot.acquire" && message.id !== undefined) {
+          const id = message.id;
+          void slots.acquire().then(() => child.send({ type: "slot.granted", id }));
+        } else if (message.type === "slot.release") {
+          slots.release();
+        } else if (message.type === "progress" && message.progress) {
+          progress.site(
+            site,
+            message.progress.fraction * 100,
+            `round ${message.progress.round} ${message.progress.status}`,
+          );
+        } else if (message.type === "ready") {
+          backends[site] = { backend: message.backend ?? "?", backendDetail: message.backendDetail ?? "" };
+        }
+      },
+    );
     clientExits.push(new Promise((done) => child.once("exit", (code) => done(code))));
   }
 
-  const coordinatorCode = await new Promise<number | null>((done) => coordinator.once("exit", (code) => done(code)));
+  const coordinatorCode = await new Promise<number | null>((done) =>
+    coordinator.once("exit", (code) => done(code)),
+  );
   // Clients leave by themselves once they hear "done"; give them a moment, then stop stragglers.
   const timer = setTimeout(stopAll, 15_000);
   await Promise.all(clientExits);
@@ -163,7 +232,15 @@ export async function runSimulation(config: SimulationConfig, sites: readonly st
   writeFileSync(join(runDir, "run.json"), `${JSON.stringify(run, null, 2)}\n`);
   say("");
   if (existsSync(join(runDir, "report.md"))) say(readFileSync(join(runDir, "report.md"), "utf8"));
-  say(`${status === "completed" ? "finished" : "FAILED"} in ${durationSec.toFixed(1)} s; backends: ${Object.entries(backends).map(([s, b]) => `${s}=${b.backend}`).join(", ")}`);
-  say(`results: ${join(runDir, "report.md")}, evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`);
+  say(
+    `${status === "completed" ? "finished" : "FAILED"} in ${durationSec.toFixed(1)} s; backends: ${Object.entries(
+      backends,
+    )
+      .map(([s, b]) => `${s}=${b.backend}`)
+      .join(", ")}`,
+  );
+  say(
+    `results: ${join(runDir, "report.md")}, evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`,
+  );
   return { status, runDir, durationSec };
 }

@@ -11,7 +11,10 @@ export const ClientConfigSchema = z
     identity: z.string(),
     /** The coordinator's public key file: updates are encrypted to it and joins are checked against it. */
     coordinatorPublicKey: z.string(),
-    tls: z.object({ ca: z.string(), cert: z.string().optional(), key: z.string().optional() }).strict().optional(),
+    tls: z
+      .object({ ca: z.string(), cert: z.string().optional(), key: z.string().optional() })
+      .strict()
+      .optional(),
     /** Where the site's images come from (see docs/data.md); validated by the data module. */
     data: z.record(z.string(), z.unknown()),
     /** Preprocessed-image cache and local state. */

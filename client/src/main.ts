@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { identityFromJson, publicIdentityFromJson } from "../../shared/src/crypto/index.js";
-import { ErrorCode, FlError, errorMessage } from "../../shared/src/errors.js";
+import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import type { ClientConfig } from "./config.js";
 import { HospitalNode } from "./node.js";
 import { TrainerHost } from "./training/trainer-host.js";
@@ -22,7 +22,9 @@ function readText(path: string, what: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new FlError(ErrorCode.InvalidConfig, `cannot read ${what} ${path}: ${errorMessage(error)}`, { cause: error });
+    throw new FlError(ErrorCode.InvalidConfig, `cannot read ${what} ${path}: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -30,9 +32,15 @@ function readText(path: string, what: string): string {
 export async function runClient(config: ClientConfig, hooks: ClientHooks): Promise<{ reason: string }> {
   const identity = identityFromJson(readText(config.identity, "identity file"), config.identity);
   if (identity.id !== config.siteId) {
-    throw new FlError(ErrorCode.InvalidConfig, `siteId "${config.siteId}" does not match the identity file's id "${identity.id}" (${config.identity})`);
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `siteId "${config.siteId}" does not match the identity file's id "${identity.id}" (${config.identity})`,
+    );
   }
-  const coordinator = publicIdentityFromJson(readText(config.coordinatorPublicKey, "coordinator public key"), config.coordinatorPublicKey);
+  const coordinator = publicIdentityFromJson(
+    readText(config.coordinatorPublicKey, "coordinator public key"),
+    config.coordinatorPublicKey,
+  );
   mkdirSync(config.workDir, { recursive: true });
   const trainer = new TrainerHost({ logPrefix: config.siteId });
   const connection = new CoordinatorConnection(
@@ -44,8 +52,15 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
     },
   );
   try {
-    const ready = await trainer.init({ siteId: config.siteId, data: config.data, backend: config.backend, cacheDir: `${config.workDir}/cache` });
-    hooks.log(`trainer ready on backend ${ready.backend} (${ready.backendDetail}); ${ready.trainClassCounts.reduce((a, b) => a + b, 0)} training images, class counts ${ready.trainClassCounts.join("/")}`);
+    const ready = await trainer.init({
+      siteId: config.siteId,
+      data: config.data,
+      backend: config.backend,
+      cacheDir: `${config.workDir}/cache`,
+    });
+    hooks.log(
+      `trainer ready on backend ${ready.backend} (${ready.backendDetail}); ${ready.trainClassCounts.reduce((a, b) => a + b, 0)} training images, class counts ${ready.trainClassCounts.join("/")}`,
+    );
     hooks.onReady?.({ backend: ready.backend, backendDetail: ready.backendDetail });
     const node = new HospitalNode({
       identity,
@@ -53,7 +68,13 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
       connection,
       trainer,
       slots: hooks.slots,
-      siteInfo: { trainClassCounts: ready.trainClassCounts, validationCount: ready.valCount, testCount: ready.testCount, backend: ready.backend, clientVersion: CLIENT_VERSION },
+      siteInfo: {
+        trainClassCounts: ready.trainClassCounts,
+        validationCount: ready.valCount,
+        testCount: ready.testCount,
+        backend: ready.backend,
+        clientVersion: CLIENT_VERSION,
+      },
       reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
       log: hooks.log,
       ...(hooks.onProgress && { onProgress: hooks.onProgress }),

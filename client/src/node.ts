@@ -1,14 +1,19 @@
+import type { Task } from "../../proto/gen/fl/v1/federation.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
-import { ErrorCode, FlError, errorMessage, isFlError } from "../../shared/src/errors.js";
+import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
 import { ModelSpecSchema } from "../../shared/src/model/spec.js";
-import { computeDelta, deserializeWeights, mergeTensors, selectTensors } from "../../shared/src/weights/index.js";
+import {
+  computeDelta,
+  deserializeWeights,
+  mergeTensors,
+  selectTensors,
+} from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 import type { TrainHyperConfig } from "./training/local-training.js";
 import type { TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
 import type { CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
 import { packUpdate } from "./update-packer.js";
-import type { Task } from "../../proto/gen/fl/v1/federation.js";
 
 export interface HospitalNodeOptions {
   readonly identity: Identity;
@@ -16,7 +21,13 @@ export interface HospitalNodeOptions {
   readonly connection: CoordinatorConnection;
   readonly trainer: TrainerHost;
   readonly slots: TrainingSlots;
-  readonly siteInfo: { trainClassCounts: number[]; validationCount: number; testCount: number; backend: string; clientVersion: string };
+  readonly siteInfo: {
+    trainClassCounts: number[];
+    validationCount: number;
+    testCount: number;
+    backend: string;
+    clientVersion: string;
+  };
   readonly reconnectTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly onProgress?: (p: { round: number; kind: string; fraction: number; status: string }) => void;
@@ -30,7 +41,9 @@ const LONG_POLL_MS = 20_000;
  * tensors declared local never leave the site and survive between rounds.
  */
 export class HospitalNode {
-  private session: { token: string; federationId: string; key: Uint8Array; heartbeatIntervalMs: number } | undefined;
+  private session:
+    | { token: string; federationId: string; key: Uint8Array; heartbeatIntervalMs: number }
+    | undefined;
   private localWeights: ModelWeights | undefined;
   private unreachableSince: number | undefined;
   private stopped = false;
@@ -56,7 +69,8 @@ export class HospitalNode {
           return { reason: result.value.reason };
         }
         if (result?.$case === "task") await this.runTask(session, result.value);
-        else if (result?.$case === "wait" && result.value.retryAfterMs > 0) await sleep(result.value.retryAfterMs);
+        else if (result?.$case === "wait" && result.value.retryAfterMs > 0)
+          await sleep(result.value.retryAfterMs);
       } catch (error) {
         await this.recover(error);
       }
@@ -69,9 +83,19 @@ export class HospitalNode {
     const { connection, identity, coordinator, siteInfo, log } = this.options;
     const challenge = await connection.getChallenge(identity.id);
     const signature = signJoin(identity, challenge.federationId, new Uint8Array(challenge.challenge));
-    const joined = await connection.join({ siteId: identity.id, challenge: challenge.challenge, signature: Buffer.from(signature), info: siteInfo });
-    if (!Buffer.from(joined.coordinatorEncryptionPublicKey).equals(Buffer.from(coordinator.encryptionPublicKey))) {
-      throw new FlError(ErrorCode.SignatureInvalid, "the coordinator's encryption key differs from the configured coordinatorPublicKey: refusing to send updates to it");
+    const joined = await connection.join({
+      siteId: identity.id,
+      challenge: challenge.challenge,
+      signature: Buffer.from(signature),
+      info: siteInfo,
+    });
+    if (
+      !Buffer.from(joined.coordinatorEncryptionPublicKey).equals(Buffer.from(coordinator.encryptionPublicKey))
+    ) {
+      throw new FlError(
+        ErrorCode.SignatureInvalid,
+        "the coordinator's encryption key differs from the configured coordinatorPublicKey: refusing to send updates to it",
+      );
     }
     this.session = {
       token: joined.sessionToken,
@@ -94,7 +118,11 @@ export class HospitalNode {
     if (isFlError(error, ErrorCode.Timeout)) {
       this.unreachableSince ??= Date.now();
       if (Date.now() - this.unreachableSince > reconnectTimeoutMs) {
-        throw new FlError(ErrorCode.Timeout, `coordinator unreachable for ${Math.round(reconnectTimeoutMs / 1000)} s; giving up`, { cause: error });
+        throw new FlError(
+          ErrorCode.Timeout,
+          `coordinator unreachable for ${Math.round(reconnectTimeoutMs / 1000)} s; giving up`,
+          { cause: error },
+        );
       }
       this.session = undefined;
       await sleep(1000);
@@ -118,7 +146,9 @@ export class HospitalNode {
       const bytes = await connection.downloadModel(session.token, task.modelVersion, task.modelSha256);
       const global = deserializeWeights(bytes);
       // Local tensors (never shared) keep this site's values; shared ones come from the global model.
-      const start = this.localWeights ? mergeTensors(this.localWeights, selectTensors(global, "shared")) : global;
+      const start = this.localWeights
+        ? mergeTensors(this.localWeights, selectTensors(global, "shared"))
+        : global;
       const report = (fraction: number, s: string) => {
         progress = fraction;
         status = s;
@@ -139,7 +169,9 @@ export class HospitalNode {
           metrics: result.metrics,
         });
         report(1, "evaluated");
-        log(`round ${task.round}: evaluated model v${task.modelVersion} on ${result.numExamples} test images`);
+        log(
+          `round ${task.round}: evaluated model v${task.modelVersion} on ${result.numExamples} test images`,
+        );
         return;
       }
       status = "waiting for a training slot";
@@ -147,7 +179,13 @@ export class HospitalNode {
       let trained: Awaited<ReturnType<TrainerHost["train"]>>;
       try {
         report(0, "training");
-        trained = await trainer.train(model, start, config.train as TrainHyperConfig, Number(config.seed ?? 0), report);
+        trained = await trainer.train(
+          model,
+          start,
+          config.train as TrainHyperConfig,
+          Number(config.seed ?? 0),
+          report,
+        );
       } finally {
         release();
       }
@@ -166,7 +204,10 @@ export class HospitalNode {
         numExamples: trained.numExamples,
       });
       const verdict = await connection.uploadUpdate(session.token, packed, trained.metrics);
-      if (verdict.accepted) log(`round ${task.round}: update accepted (${trained.numExamples} examples, loss ${trained.metrics.loss?.toFixed(4)})`);
+      if (verdict.accepted)
+        log(
+          `round ${task.round}: update accepted (${trained.numExamples} examples, loss ${trained.metrics.loss?.toFixed(4)})`,
+        );
       else log(`round ${task.round}: update rejected: ${verdict.reasonCode}: ${verdict.message}`);
     } finally {
       clearInterval(beat);

@@ -5,7 +5,12 @@ import {
   signManifest,
   type UpdateManifest,
 } from "../../shared/src/crypto/index.js";
-import { chunkBytes, DEFAULT_CHUNK_BYTES, serializeWeights, sha256Hex } from "../../shared/src/weights/index.js";
+import {
+  chunkBytes,
+  DEFAULT_CHUNK_BYTES,
+  serializeWeights,
+  sha256Hex,
+} from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 
 export interface PackedUpdate {

@@ -6,7 +6,9 @@ import { PlanSchema } from "./plan.js";
 export const CoordinatorConfigSchema = z
   .object({
     /** Names the federation in keys, events (a NATS subject token) and the state database. */
-    federationId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "use letters, digits, '-' and '_' (it is a NATS subject token)"),
+    federationId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "use letters, digits, '-' and '_' (it is a NATS subject token)"),
     /** host:port to listen on; port 0 picks a free port (written to <stateDir>/coordinator.addr). */
     listen: z.string().default("127.0.0.1:50051"),
     /** SQLite database, checkpoints and reports. Reusing it resumes the federation. */
@@ -16,15 +18,31 @@ export const CoordinatorConfigSchema = z
     /** Folder of enrolled hospitals' `*.public.json` files: the allowlist. */
     sitesDir: z.string(),
     tls: z
-      .object({ cert: z.string(), key: z.string(), ca: z.string().optional(), requireClientCert: z.boolean().default(true) })
+      .object({
+        cert: z.string(),
+        key: z.string(),
+        ca: z.string().optional(),
+        requireClientCert: z.boolean().default(true),
+      })
       .strict()
       .optional(),
-    nats: z.object({ url: z.string(), jetstream: z.boolean().default(false), subjectPrefix: z.string().default("fl") }).strict().optional(),
+    nats: z
+      .object({
+        url: z.string(),
+        jetstream: z.boolean().default(false),
+        subjectPrefix: z.string().default("fl"),
+      })
+      .strict()
+      .optional(),
     model: ModelSpecSchema,
     plan: PlanSchema,
     limits: z
       .object({
-        maxUpdateBytes: z.number().int().positive().default(512 << 20),
+        maxUpdateBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(512 << 20),
         heartbeatIntervalMs: z.number().int().min(100).default(2000),
         /** A client silent for this long is considered gone and its task fails. */
         heartbeatTimeoutSec: z.number().positive().default(30),

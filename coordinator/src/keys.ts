@@ -1,14 +1,23 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Identity, identityFromJson, type PublicIdentity, publicIdentityFromJson } from "../../shared/src/crypto/index.js";
-import { ErrorCode, FlError, errorMessage } from "../../shared/src/errors.js";
+import {
+  type Identity,
+  identityFromJson,
+  type PublicIdentity,
+  publicIdentityFromJson,
+} from "../../shared/src/crypto/index.js";
+import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 
 export function readIdentityFile(path: string): Identity {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new FlError(ErrorCode.InvalidConfig, `cannot read identity file ${path}: ${errorMessage(error)}. Create one with 'fl keys generate'.`, { cause: error });
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `cannot read identity file ${path}: ${errorMessage(error)}. Create one with 'fl keys generate'.`,
+      { cause: error },
+    );
   }
   return identityFromJson(text, path);
 }
@@ -18,7 +27,11 @@ export function readPublicIdentityFile(path: string): PublicIdentity {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new FlError(ErrorCode.InvalidConfig, `cannot read public key file ${path}: ${errorMessage(error)}`, { cause: error });
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `cannot read public key file ${path}: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
   return publicIdentityFromJson(text, path);
 }
@@ -27,18 +40,26 @@ export function readPublicIdentityFile(path: string): PublicIdentity {
 export function readEnrolledSites(dir: string): Map<string, PublicIdentity> {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".public.json")).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith(".public.json"))
+      .sort();
   } catch (error) {
-    throw new FlError(ErrorCode.InvalidConfig, `cannot read sitesDir ${dir}: ${errorMessage(error)}`, { cause: error });
+    throw new FlError(ErrorCode.InvalidConfig, `cannot read sitesDir ${dir}: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
   const sites = new Map<string, PublicIdentity>();
   for (const file of files) {
     const site = readPublicIdentityFile(join(dir, file));
-    if (sites.has(site.id)) throw new FlError(ErrorCode.InvalidConfig, `site "${site.id}" is enrolled twice in ${dir}`);
+    if (sites.has(site.id))
+      throw new FlError(ErrorCode.InvalidConfig, `site "${site.id}" is enrolled twice in ${dir}`);
     sites.set(site.id, site);
   }
   if (sites.size === 0) {
-    throw new FlError(ErrorCode.InvalidConfig, `no enrolled sites in ${dir}: copy each hospital's <id>.public.json there`);
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `no enrolled sites in ${dir}: copy each hospital's <id>.public.json there`,
+    );
   }
   return sites;
 }

@@ -2,7 +2,12 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { toBase64 } from "../../shared/src/crypto/index.js";
 import { errorMessage } from "../../shared/src/errors.js";
-import { createInProcessEventBus, createNatsEventBus, type EventBus, type FlEvent } from "../../shared/src/events/index.js";
+import {
+  createInProcessEventBus,
+  createNatsEventBus,
+  type EventBus,
+  type FlEvent,
+} from "../../shared/src/events/index.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import type { CoordinatorConfig } from "./config.js";
 import { readEnrolledSites, readIdentityFile } from "./keys.js";
@@ -28,7 +33,10 @@ export interface CoordinatorHooks {
  * The coordinator's composition root: state, keys, event bus, round engine and gRPC server.
  * Resolves when the plan is done (or failed) and everything is shut down.
  */
-export async function runCoordinator(config: CoordinatorConfig, hooks: CoordinatorHooks): Promise<{ status: "completed" | "failed"; reason: string }> {
+export async function runCoordinator(
+  config: CoordinatorConfig,
+  hooks: CoordinatorHooks,
+): Promise<{ status: "completed" | "failed"; reason: string }> {
   const { log } = hooks;
   mkdirSync(config.stateDir, { recursive: true });
   const identity = readIdentityFile(config.identity);
@@ -38,11 +46,23 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   let server: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   try {
     for (const site of enrolled.values()) {
-      store.upsertSite({ siteId: site.id, signingPublicKey: toBase64(site.signingPublicKey), encryptionPublicKey: toBase64(site.encryptionPublicKey) });
+      store.upsertSite({
+        siteId: site.id,
+        signingPublicKey: toBase64(site.signingPublicKey),
+        encryptionPublicKey: toBase64(site.encryptionPublicKey),
+      });
     }
     store.setMeta("config", JSON.stringify({ model: config.model, plan: config.plan }));
     bus = config.nats
-      ? await createNatsEventBus({ url: config.nats.url, federationId: config.federationId, subjectPrefix: config.nats.subjectPrefix, ...(config.nats.jetstream && { jetstream: { stream: `FL_${config.federationId.replace(/-/g, "_")}` } }), log })
+      ? await createNatsEventBus({
+          url: config.nats.url,
+          federationId: config.federationId,
+          subjectPrefix: config.nats.subjectPrefix,
+          ...(config.nats.jetstream && {
+            jetstream: { stream: `FL_${config.federationId.replace(/-/g, "_")}` },
+          }),
+          log,
+        })
       : createInProcessEventBus();
     const reportDir = config.stateDir;
     bus.subscribe(
@@ -57,7 +77,12 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     );
     if (hooks.onEvent) bus.subscribe(hooks.onEvent);
 
-    const registry = new SiteRegistry({ federationId: config.federationId, enrolled, now: Date.now, heartbeatTimeoutMs: config.limits.heartbeatTimeoutSec * 1000 });
+    const registry = new SiteRegistry({
+      federationId: config.federationId,
+      enrolled,
+      now: Date.now,
+      heartbeatTimeoutMs: config.limits.heartbeatTimeoutSec * 1000,
+    });
     const engine = new RoundEngine({
       federationId: config.federationId,
       plan: config.plan,
@@ -90,7 +115,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
     const address = `${host}:${server.port}`;
     writeFileAtomic(join(config.stateDir, "coordinator.addr"), `${address}\n`);
-    log(`coordinator for federation "${config.federationId}" listening on ${address}${config.tls ? " (TLS)" : " (insecure: no TLS configured)"}; ${enrolled.size} sites enrolled`);
+    log(
+      `coordinator for federation "${config.federationId}" listening on ${address}${config.tls ? " (TLS)" : " (insecure: no TLS configured)"}; ${enrolled.size} sites enrolled`,
+    );
     hooks.onListening?.(address);
     hooks.onStarted?.(() => engine.stop());
     const result = await engine.run();

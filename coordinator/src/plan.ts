@@ -40,7 +40,10 @@ export const PlanSchema = z
     /** A round that ends with fewer than minClients updates is retried this many times in total. */
     maxRoundAttempts: z.number().int().min(1).default(3),
     seed: z.number().int().min(0).default(0),
-    strategy: z.object({ name: z.literal("fedavg") }).strict().default({ name: "fedavg" }),
+    strategy: z
+      .object({ name: z.literal("fedavg") })
+      .strict()
+      .default({ name: "fedavg" }),
   })
   .strict();
 export type Plan = z.infer<typeof PlanSchema>;

@@ -41,7 +41,10 @@ export class SiteRegistry {
 
   issueChallenge(siteId: string): { challenge: Uint8Array; expiresAtMs: number } {
     this.enrolledSite(siteId);
-    const entry = { challenge: createJoinChallenge(), expiresAtMs: this.options.now() + (this.options.challengeTtlMs ?? 60_000) };
+    const entry = {
+      challenge: createJoinChallenge(),
+      expiresAtMs: this.options.now() + (this.options.challengeTtlMs ?? 60_000),
+    };
     this.challenges.set(siteId, entry);
     return entry;
   }
@@ -52,17 +55,30 @@ export class SiteRegistry {
     const pending = this.challenges.get(siteId);
     this.challenges.delete(siteId);
     if (!pending || !sameBytes(pending.challenge, challenge)) {
-      throw new FlError(ErrorCode.Unauthenticated, `no outstanding challenge for "${siteId}" matches: call GetChallenge again`);
+      throw new FlError(
+        ErrorCode.Unauthenticated,
+        `no outstanding challenge for "${siteId}" matches: call GetChallenge again`,
+      );
     }
     if (pending.expiresAtMs < this.options.now()) {
-      throw new FlError(ErrorCode.Unauthenticated, `the join challenge for "${siteId}" expired: call GetChallenge again`);
+      throw new FlError(
+        ErrorCode.Unauthenticated,
+        `the join challenge for "${siteId}" expired: call GetChallenge again`,
+      );
     }
     if (!verifyJoin(site, this.options.federationId, challenge, signature)) {
-      throw new FlError(ErrorCode.SignatureInvalid, `join signature of "${siteId}" does not verify against its enrolled key`);
+      throw new FlError(
+        ErrorCode.SignatureInvalid,
+        `join signature of "${siteId}" does not verify against its enrolled key`,
+      );
     }
     const previous = this.bySite.get(siteId);
     if (previous) this.sessions.delete(previous.token);
-    const session: Session = { token: randomBytes(24).toString("base64url"), siteId, lastSeenMs: this.options.now() };
+    const session: Session = {
+      token: randomBytes(24).toString("base64url"),
+      siteId,
+      lastSeenMs: this.options.now(),
+    };
     this.sessions.set(session.token, session);
     this.bySite.set(siteId, session);
     return { token: session.token, rejoined: previous !== undefined };
@@ -72,7 +88,10 @@ export class SiteRegistry {
   authenticate(token: string): string {
     const session = this.sessions.get(token);
     if (!session) {
-      throw new FlError(ErrorCode.Unauthenticated, "unknown or expired session (the coordinator may have restarted): join again");
+      throw new FlError(
+        ErrorCode.Unauthenticated,
+        "unknown or expired session (the coordinator may have restarted): join again",
+      );
     }
     session.lastSeenMs = this.options.now();
     return session.siteId;

@@ -18,11 +18,17 @@ export function writeReports(store: StateStore, outDir: string, federationId: st
   writeFileAtomic(join(outDir, "rounds.json"), `${JSON.stringify(rounds, null, 2)}\n`);
   writeFileAtomic(join(outDir, "evaluations.json"), `${JSON.stringify(evaluations, null, 2)}\n`);
   if (final) writeFileAtomic(join(outDir, "evaluation.json"), `${JSON.stringify(final, null, 2)}\n`);
-  writeFileAtomic(join(outDir, "report.md"), renderMarkdownReport({ federationId, rounds, final, sites: store.listSites() }));
+  writeFileAtomic(
+    join(outDir, "report.md"),
+    renderMarkdownReport({ federationId, rounds, final, sites: store.listSites() }),
+  );
   if (latest) {
     mkdirSync(join(outDir, "model"), { recursive: true });
     copyFileSync(latest.path, join(outDir, "model", ".final.flw.tmp"));
-    writeFileAtomic(join(outDir, "model", "final.json"), `${JSON.stringify({ version: latest.version, round: latest.round, sha256: latest.sha256, bytes: latest.bytes }, null, 2)}\n`);
+    writeFileAtomic(
+      join(outDir, "model", "final.json"),
+      `${JSON.stringify({ version: latest.version, round: latest.round, sha256: latest.sha256, bytes: latest.bytes }, null, 2)}\n`,
+    );
     renameSync(join(outDir, "model", ".final.flw.tmp"), join(outDir, "model", "final.flw"));
   }
 }

@@ -1,5 +1,9 @@
 import { CLASS_NAMES } from "../../shared/src/data/types.js";
-import { type ClassificationReport, classificationReport, sumConfusions } from "../../shared/src/metrics/index.js";
+import {
+  type ClassificationReport,
+  classificationReport,
+  sumConfusions,
+} from "../../shared/src/metrics/index.js";
 import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/state-store.js";
 
 export interface EvaluationSummary {
@@ -18,7 +22,11 @@ export interface RoundSummary {
   readonly failures: ReadonlyArray<{ siteId: string; reason: string }>;
   readonly metrics: Readonly<Record<string, number>>;
   readonly durationMs: number | null;
-  readonly evaluation?: { readonly accuracy: number; readonly macroF1: number; readonly perSiteMacroF1: Readonly<Record<string, number>> };
+  readonly evaluation?: {
+    readonly accuracy: number;
+    readonly macroF1: number;
+    readonly perSiteMacroF1: Readonly<Record<string, number>>;
+  };
 }
 
 /** Pooled metrics come from the summed confusion matrices, not from averaging per-site scores. */
@@ -31,11 +39,16 @@ export function summariseEvaluations(records: readonly EvaluationRecord[]): Eval
       round: Math.max(...list.map((r) => r.round)),
       modelVersion,
       pooled: classificationReport(sumConfusions(list.map((r) => r.confusion)), CLASS_NAMES),
-      perSite: Object.fromEntries(list.map((r) => [r.siteId, classificationReport(r.confusion, CLASS_NAMES)])),
+      perSite: Object.fromEntries(
+        list.map((r) => [r.siteId, classificationReport(r.confusion, CLASS_NAMES)]),
+      ),
     }));
 }
 
-export function summariseRounds(rounds: readonly RoundRecord[], evaluations: readonly EvaluationSummary[]): RoundSummary[] {
+export function summariseRounds(
+  rounds: readonly RoundRecord[],
+  evaluations: readonly EvaluationSummary[],
+): RoundSummary[] {
   const byRound = new Map<number, RoundRecord[]>();
   for (const r of rounds) byRound.set(r.round, [...(byRound.get(r.round) ?? []), r]);
   return [...byRound.entries()]
@@ -57,7 +70,9 @@ export function summariseRounds(rounds: readonly RoundRecord[], evaluations: rea
           evaluation: {
             accuracy: evaluation.pooled.accuracy,
             macroF1: evaluation.pooled.macroF1,
-            perSiteMacroF1: Object.fromEntries(Object.entries(evaluation.perSite).map(([site, r]) => [site, r.macroF1])),
+            perSiteMacroF1: Object.fromEntries(
+              Object.entries(evaluation.perSite).map(([site, r]) => [site, r.macroF1]),
+            ),
           },
         }),
       };
@@ -75,9 +90,17 @@ export function renderMarkdownReport(input: {
   lines.push("## Sites", "", "| site | backend | train images per class |", "|---|---|---|");
   for (const s of input.sites) {
     const info = s.info ?? {};
-    lines.push(`| ${s.siteId} | ${String(info.backend ?? "?")} | ${Array.isArray(info.trainClassCounts) ? info.trainClassCounts.join(" / ") : "?"} |`);
+    lines.push(
+      `| ${s.siteId} | ${String(info.backend ?? "?")} | ${Array.isArray(info.trainClassCounts) ? info.trainClassCounts.join(" / ") : "?"} |`,
+    );
   }
-  lines.push("", "## Rounds", "", "| round | phase | accepted | failures | train loss | pooled macro-F1 |", "|---|---|---|---|---|---|");
+  lines.push(
+    "",
+    "## Rounds",
+    "",
+    "| round | phase | accepted | failures | train loss | pooled macro-F1 |",
+    "|---|---|---|---|---|---|",
+  );
   for (const r of input.rounds) {
     const loss = r.metrics["train.loss"];
     lines.push(
@@ -86,14 +109,23 @@ export function renderMarkdownReport(input: {
   }
   if (input.final) {
     const f = input.final;
-    lines.push("", `## Final evaluation (model v${f.modelVersion})`, "", "| | accuracy | macro-F1 | " + CLASS_NAMES.map((c) => `F1 ${c}`).join(" | ") + " | images |");
-    lines.push("|---|---|---|" + CLASS_NAMES.map(() => "---").join("|") + "|---|");
+    lines.push(
+      "",
+      `## Final evaluation (model v${f.modelVersion})`,
+      "",
+      `| | accuracy | macro-F1 | ${CLASS_NAMES.map((c) => `F1 ${c}`).join(" | ")} | images |`,
+    );
+    lines.push(`|---|---|---|${CLASS_NAMES.map(() => "---").join("|")}|---|`);
     const row = (name: string, r: ClassificationReport) =>
       `| ${name} | ${r.accuracy.toFixed(3)} | ${r.macroF1.toFixed(3)} | ${r.perClass.map((c) => c.f1.toFixed(3)).join(" | ")} | ${r.count} |`;
     for (const [site, r] of Object.entries(f.perSite)) lines.push(row(site, r));
     lines.push(row("**pooled**", f.pooled));
     lines.push("", "Pooled confusion matrix (rows = true, columns = predicted):", "", "```");
-    f.pooled.confusion.forEach((rowValues, i) => lines.push(`${(CLASS_NAMES[i] ?? "").padEnd(26)} ${rowValues.map((v) => String(v).padStart(5)).join(" ")}`));
+    for (const [i, rowValues] of f.pooled.confusion.entries()) {
+      lines.push(
+        `${(CLASS_NAMES[i] ?? "").padEnd(26)} ${rowValues.map((v) => String(v).padStart(5)).join(" ")}`,
+      );
+    }
     lines.push("```");
   }
   return `${lines.join("\n")}\n`;

@@ -1,11 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { type Identity, type PublicIdentity, sharedKey, type UpdateManifest } from "../../shared/src/crypto/index.js";
-import { ErrorCode, FlError, errorMessage } from "../../shared/src/errors.js";
+import {
+  type Identity,
+  type PublicIdentity,
+  sharedKey,
+  type UpdateManifest,
+} from "../../shared/src/crypto/index.js";
+import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { makeEvent } from "../../shared/src/events/event.js";
 import type { EventBus, FlEventType } from "../../shared/src/events/types.js";
+import { classificationReport, sumConfusions, weightedAverage } from "../../shared/src/metrics/index.js";
 import type { ModelSpec } from "../../shared/src/model/spec.js";
-import { classificationReport, sumConfusions } from "../../shared/src/metrics/index.js";
-import { weightedAverage } from "../../shared/src/metrics/index.js";
 import { mergeTensors, selectTensors } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 import { type Phase, type Plan, shouldEvaluate, slotOf, totalRounds } from "./plan.js";
@@ -139,15 +143,25 @@ export class RoundEngine {
   /** Loads the last committed model (or creates version 0) and runs the remaining plan. */
   async run(): Promise<{ status: "completed" | "failed"; reason: string }> {
     this.restore();
-    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1000, this.options.heartbeatIntervalMs)).unref();
+    this.sweepTimer = setInterval(
+      () => this.sweep(),
+      Math.min(1000, this.options.heartbeatIntervalMs),
+    ).unref();
     const total = totalRounds(this.options.plan);
-    await this.publish("federation.started", { data: { totalRounds: total, resumedAfterRound: this.options.store.lastCompletedRound(), modelVersion: this.version } });
+    await this.publish("federation.started", {
+      data: {
+        totalRounds: total,
+        resumedAfterRound: this.options.store.lastCompletedRound(),
+        modelVersion: this.version,
+      },
+    });
     try {
       for (let round = this.options.store.lastCompletedRound() + 1; round <= total; round++) {
         await this.runTrainingRound(round);
         if (shouldEvaluate(this.options.plan, round)) await this.runEvaluation(round);
       }
-      if (total > 0 && this.options.store.listEvaluations(this.version).length === 0) await this.runEvaluation(total);
+      if (total > 0 && this.options.store.listEvaluations(this.version).length === 0)
+        await this.runEvaluation(total);
       this.finish("the plan is complete");
       await this.publish("federation.completed", { data: { modelVersion: this.version, rounds: total } });
       return { status: "completed", reason: "the plan is complete" };
@@ -187,7 +201,9 @@ export class RoundEngine {
     const { record, bytes } = checkpoints.write(0, 0, weights, this.now());
     store.recordInitialCheckpoint(record);
     this.setGlobal(0, weights, bytes, record.sha256);
-    this.log(`initialised model v0 (${weights.manifest.tensors.length} tensors, ${weights.values.length} parameters)`);
+    this.log(
+      `initialised model v0 (${weights.manifest.tensors.length} tensors, ${weights.values.length} parameters)`,
+    );
   }
 
   private setGlobal(version: number, weights: ModelWeights, bytes: Uint8Array, sha256: string): void {
@@ -205,12 +221,38 @@ export class RoundEngine {
     for (;;) {
       const attempt = store.nextAttempt(round);
       const sites = await this.waitForSites(Math.max(plan.minClients, plan.minAvailableClients ?? 0));
-      const sampled = sampleSites(sites, { fraction: plan.fraction, minClients: plan.minClients, seed: plan.seed, round, attempt });
+      const sampled = sampleSites(sites, {
+        fraction: plan.fraction,
+        minClients: plan.minClients,
+        seed: plan.seed,
+        round,
+        attempt,
+      });
       const sharedGlobal = selectTensors(this.global, "shared");
-      const open = this.openRound({ round, attempt, phase, kind: "train", sites: sampled, timeoutMs: plan.roundTimeoutSec * 1000, aggregation: this.options.strategy.beginRound(sharedGlobal) });
-      store.startRound({ round, attempt, phase: phase.name, modelVersionIn: this.version, sampled, startedAtMs: this.now() });
-      await this.publish("round.started", { round, data: { attempt, phase: phase.name, sampled, modelVersion: this.version } });
-      this.log(`round ${round} (${phase.name}, attempt ${attempt}): ${sampled.length} sites sampled: ${sampled.join(", ")}`);
+      const open = this.openRound({
+        round,
+        attempt,
+        phase,
+        kind: "train",
+        sites: sampled,
+        timeoutMs: plan.roundTimeoutSec * 1000,
+        aggregation: this.options.strategy.beginRound(sharedGlobal),
+      });
+      store.startRound({
+        round,
+        attempt,
+        phase: phase.name,
+        modelVersionIn: this.version,
+        sampled,
+        startedAtMs: this.now(),
+      });
+      await this.publish("round.started", {
+        round,
+        data: { attempt, phase: phase.name, sampled, modelVersion: this.version },
+      });
+      this.log(
+        `round ${round} (${phase.name}, attempt ${attempt}): ${sampled.length} sites sampled: ${sampled.join(", ")}`,
+      );
       await this.untilSettled(open);
       this.closeRound(open);
 
@@ -222,13 +264,30 @@ export class RoundEngine {
         const { record, bytes } = this.options.checkpoints.write(version, round, next, this.now());
         const trainMetrics = weightedAverage(open.trainMetrics);
         const roundMetrics = { ...prefixKeys("train.", trainMetrics), ...metrics, accepted };
-        store.completeRound({ round, attempt, acceptedCount: accepted, failures: open.failures, metrics: roundMetrics, checkpoint: record, endedAtMs: this.now() });
+        store.completeRound({
+          round,
+          attempt,
+          acceptedCount: accepted,
+          failures: open.failures,
+          metrics: roundMetrics,
+          checkpoint: record,
+          endedAtMs: this.now(),
+        });
         this.setGlobal(version, next, bytes, record.sha256);
         this.log(`round ${round} completed: ${accepted} updates, model v${version}`);
-        await this.publish("round.completed", { round, data: { attempt, modelVersion: version, accepted, failures: open.failures, metrics: roundMetrics } });
+        await this.publish("round.completed", {
+          round,
+          data: { attempt, modelVersion: version, accepted, failures: open.failures, metrics: roundMetrics },
+        });
         return;
       }
-      store.failRound({ round, attempt, acceptedCount: accepted, failures: open.failures, endedAtMs: this.now() });
+      store.failRound({
+        round,
+        attempt,
+        acceptedCount: accepted,
+        failures: open.failures,
+        endedAtMs: this.now(),
+      });
       const reason = `only ${accepted} of the required ${plan.minClients} updates arrived`;
       this.log(`round ${round} attempt ${attempt} failed: ${reason}`);
       await this.publish("round.failed", { round, data: { attempt, reason, failures: open.failures } });
@@ -242,7 +301,14 @@ export class RoundEngine {
     const { plan } = this.options;
     const sites = await this.waitForSites(1);
     const { phase } = slotOf(plan, round);
-    const open = this.openRound({ round, attempt: 0, phase, kind: "evaluate", sites, timeoutMs: plan.evaluationTimeoutSec * 1000 });
+    const open = this.openRound({
+      round,
+      attempt: 0,
+      phase,
+      kind: "evaluate",
+      sites,
+      timeoutMs: plan.evaluationTimeoutSec * 1000,
+    });
     await this.untilSettled(open);
     this.closeRound(open);
     const reports = [...open.evaluations.entries()];
@@ -257,11 +323,29 @@ export class RoundEngine {
         return [site, { macroF1: report.macroF1, accuracy: report.accuracy, count: r.numExamples }];
       }),
     );
-    this.log(`evaluation of model v${this.version}: pooled accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)} over ${pooled.count} images`);
-    await this.publish("evaluation.completed", { round, data: { modelVersion: this.version, pooled: { accuracy: pooled.accuracy, macroF1: pooled.macroF1, count: pooled.count }, perSite, failures: open.failures } });
+    this.log(
+      `evaluation of model v${this.version}: pooled accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)} over ${pooled.count} images`,
+    );
+    await this.publish("evaluation.completed", {
+      round,
+      data: {
+        modelVersion: this.version,
+        pooled: { accuracy: pooled.accuracy, macroF1: pooled.macroF1, count: pooled.count },
+        perSite,
+        failures: open.failures,
+      },
+    });
   }
 
-  private openRound(r: { round: number; attempt: number; phase: Phase; kind: TaskKind; sites: string[]; timeoutMs: number; aggregation?: RoundAggregation }): OpenRound {
+  private openRound(r: {
+    round: number;
+    attempt: number;
+    phase: Phase;
+    kind: TaskKind;
+    sites: string[];
+    timeoutMs: number;
+    aggregation?: RoundAggregation;
+  }): OpenRound {
     const deadlineMs = this.now() + r.timeoutMs;
     let settled!: () => void;
     const whenSettled = new Promise<void>((resolve) => {
@@ -287,7 +371,17 @@ export class RoundEngine {
         },
       });
     }
-    const open: OpenRound = { ...r, modelVersion: this.version, deadlineMs, tasks, failures: [], trainMetrics: [], evaluations: new Map(), settled, whenSettled };
+    const open: OpenRound = {
+      ...r,
+      modelVersion: this.version,
+      deadlineMs,
+      tasks,
+      failures: [],
+      trainMetrics: [],
+      evaluations: new Map(),
+      settled,
+      whenSettled,
+    };
     this.open = open;
     this.wake();
     return open;
@@ -295,18 +389,32 @@ export class RoundEngine {
 
   private taskConfig(kind: TaskKind, phase: Phase, round: number): Record<string, unknown> {
     if (kind === "evaluate") return { model: this.options.model, split: "test" };
-    return { model: this.options.model, task: phase.task, train: phase.train, seed: this.options.plan.seed * 100_003 + round };
+    return {
+      model: this.options.model,
+      task: phase.task,
+      train: phase.train,
+      seed: this.options.plan.seed * 100_003 + round,
+    };
   }
 
   private async untilSettled(open: OpenRound): Promise<void> {
     const remaining = Math.max(0, open.deadlineMs - this.now());
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([open.whenSettled, new Promise<void>((resolve) => { timer = setTimeout(resolve, remaining); })]);
+    await Promise.race([
+      open.whenSettled,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, remaining);
+      }),
+    ]);
     clearTimeout(timer);
     if (this.abort.signal.aborted) throw new FlError(ErrorCode.FailedPrecondition, "stopped");
     for (const task of open.tasks.values()) {
       if (task.status === "pending" || task.status === "running") {
-        this.failTask(open, task, `no result before the deadline (${task.status === "pending" ? "task never picked up" : "still working"})`);
+        this.failTask(
+          open,
+          task,
+          `no result before the deadline (${task.status === "pending" ? "task never picked up" : "still working"})`,
+        );
       }
     }
   }
@@ -338,8 +446,14 @@ export class RoundEngine {
         announced = true;
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { this.waiters.delete(done); resolve(); }, 1000);
-        const done = () => { clearTimeout(timer); resolve(); };
+        const timer = setTimeout(() => {
+          this.waiters.delete(done);
+          resolve();
+        }, 1000);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
         this.waiters.add(done);
       });
     }
@@ -371,9 +485,14 @@ export class RoundEngine {
     this.wake();
   }
 
-  private async publish(type: FlEventType, fields: { round?: number; siteId?: string; data?: Record<string, unknown> }): Promise<void> {
+  private async publish(
+    type: FlEventType,
+    fields: { round?: number; siteId?: string; data?: Record<string, unknown> },
+  ): Promise<void> {
     try {
-      await this.options.bus.publish(makeEvent(type, this.options.federationId, fields, () => new Date(this.now())));
+      await this.options.bus.publish(
+        makeEvent(type, this.options.federationId, fields, () => new Date(this.now())),
+      );
     } catch (error) {
       this.log(`event ${type} not published: ${errorMessage(error)}`);
     }
@@ -386,20 +505,34 @@ export class RoundEngine {
     return { challenge, federationId: this.options.federationId, expiresAtMs };
   }
 
-  join(request: { siteId: string; challenge: Uint8Array; signature: Uint8Array; info: Record<string, unknown> }): {
+  join(request: {
+    siteId: string;
+    challenge: Uint8Array;
+    signature: Uint8Array;
+    info: Record<string, unknown>;
+  }): {
     sessionToken: string;
     federationId: string;
     coordinatorEncryptionPublicKey: Uint8Array;
     coordinatorSigningPublicKey: Uint8Array;
     heartbeatIntervalMs: number;
   } {
-    const { token, rejoined } = this.options.registry.join(request.siteId, request.challenge, request.signature);
+    const { token, rejoined } = this.options.registry.join(
+      request.siteId,
+      request.challenge,
+      request.signature,
+    );
     this.options.store.recordJoin(request.siteId, this.now(), request.info);
     // A site that rejoins mid-task (a restarted client) gets the same task again.
     const task = this.open?.tasks.get(request.siteId);
     if (task?.status === "running") task.status = "pending";
-    void this.publish("client.joined", { siteId: request.siteId, data: { rejoined, backend: request.info.backend ?? "unknown" } });
-    this.log(`${request.siteId} joined${rejoined ? " again" : ""} (backend ${String(request.info.backend ?? "unknown")})`);
+    void this.publish("client.joined", {
+      siteId: request.siteId,
+      data: { rejoined, backend: request.info.backend ?? "unknown" },
+    });
+    this.log(
+      `${request.siteId} joined${rejoined ? " again" : ""} (backend ${String(request.info.backend ?? "unknown")})`,
+    );
     this.wake();
     return {
       sessionToken: token,
@@ -423,10 +556,19 @@ export class RoundEngine {
       }
       const left = deadline - this.now();
       if (left <= 0 || signal?.aborted) {
-        return { kind: "wait", retryAfterMs: 0, reason: task?.status === "running" ? "task in progress" : "no task for this site now" };
+        return {
+          kind: "wait",
+          retryAfterMs: 0,
+          reason: task?.status === "running" ? "task in progress" : "no task for this site now",
+        };
       }
       await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(timer); signal?.removeEventListener("abort", done); this.waiters.delete(done); resolve(); };
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          this.waiters.delete(done);
+          resolve();
+        };
         const timer = setTimeout(done, left);
         signal?.addEventListener("abort", done);
         this.waiters.add(done);
@@ -442,7 +584,13 @@ export class RoundEngine {
     const active = task !== undefined && task.descriptor.taskId === taskId && task.status === "running";
     if (open && task && active) {
       task.progress = Math.max(0, Math.min(1, progress));
-      this.options.onProgress?.({ siteId, round: open.round, kind: open.kind, progress: task.progress, status });
+      this.options.onProgress?.({
+        siteId,
+        round: open.round,
+        kind: open.kind,
+        progress: task.progress,
+        status,
+      });
     }
     return { taskActive: active };
   }
@@ -452,7 +600,11 @@ export class RoundEngine {
     this.options.registry.authenticate(token);
     if (version === this.version) return { bytes: this.globalBytes, sha256: this.globalSha256 };
     const record = this.options.store.checkpoint(version);
-    if (!record) throw new FlError(ErrorCode.NotFound, `model version ${version} does not exist (current is v${this.version})`);
+    if (!record)
+      throw new FlError(
+        ErrorCode.NotFound,
+        `model version ${version} does not exist (current is v${this.version})`,
+      );
     const { bytes } = this.options.checkpoints.read(record);
     return { bytes, sha256: record.sha256 };
   }
@@ -461,7 +613,10 @@ export class RoundEngine {
    * Starts receiving an update. The header is checked at once (signature, round, task, replay,
    * size); a rejection throws FlError and is recorded. Chunks are decrypted as they arrive.
    */
-  beginUpload(token: string, header: { manifest: UpdateManifest; signature: Uint8Array; trainMetrics: Record<string, number> }): UploadSink {
+  beginUpload(
+    token: string,
+    header: { manifest: UpdateManifest; signature: Uint8Array; trainMetrics: Record<string, number> },
+  ): UploadSink {
     const siteId = this.options.registry.authenticate(token);
     const { manifest } = header;
     const signer = this.options.enrolled.get(siteId);
@@ -474,19 +629,47 @@ export class RoundEngine {
       throw flError;
     };
     if (this.options.store.hasUpload(manifest.uploadId)) {
-      void this.publish("update.rejected", { round: manifest.round, siteId, data: { code: ErrorCode.Replay, uploadId: manifest.uploadId } });
-      throw new FlError(ErrorCode.Replay, `upload ${manifest.uploadId} was already received: replays are refused`);
+      void this.publish("update.rejected", {
+        round: manifest.round,
+        siteId,
+        data: { code: ErrorCode.Replay, uploadId: manifest.uploadId },
+      });
+      throw new FlError(
+        ErrorCode.Replay,
+        `upload ${manifest.uploadId} was already received: replays are refused`,
+      );
     }
-    if (!open || open.kind !== "train" || !task) {
+    if (open?.kind !== "train" || !task) {
       try {
-        checkUploadHeader(manifest, header.signature, signer, { federationId: this.options.federationId, siteId, round: -1, modelVersion: -1, taskId: "", sharedManifest: this.global.manifest, maxUpdateBytes: this.options.maxUpdateBytes });
+        checkUploadHeader(manifest, header.signature, signer, {
+          federationId: this.options.federationId,
+          siteId,
+          round: -1,
+          modelVersion: -1,
+          taskId: "",
+          sharedManifest: this.global.manifest,
+          maxUpdateBytes: this.options.maxUpdateBytes,
+        });
       } catch (error) {
         reject(error);
       }
     }
-    if (!open || !task) return reject(new FlError(ErrorCode.WrongRound, "no training task is open for this site"));
-    if (task.status === "done") return reject(new FlError(ErrorCode.Replay, `site "${siteId}" already delivered its update for round ${open.round}`));
-    if (task.status === "failed") return reject(new FlError(ErrorCode.WrongRound, `the task of "${siteId}" in round ${open.round} already failed (deadline or disconnect)`));
+    if (!open || !task)
+      return reject(new FlError(ErrorCode.WrongRound, "no training task is open for this site"));
+    if (task.status === "done")
+      return reject(
+        new FlError(
+          ErrorCode.Replay,
+          `site "${siteId}" already delivered its update for round ${open.round}`,
+        ),
+      );
+    if (task.status === "failed")
+      return reject(
+        new FlError(
+          ErrorCode.WrongRound,
+          `the task of "${siteId}" in round ${open.round} already failed (deadline or disconnect)`,
+        ),
+      );
     const sharedManifest = selectTensors(this.global, "shared").manifest;
     try {
       checkUploadHeader(manifest, header.signature, signer, {
@@ -501,7 +684,11 @@ export class RoundEngine {
     } catch (error) {
       reject(error);
     }
-    const assembler = new UploadAssembler(manifest, sharedKey(this.options.identity.encryption.secretKey, signer.encryptionPublicKey), sharedManifest);
+    const assembler = new UploadAssembler(
+      manifest,
+      sharedKey(this.options.identity.encryption.secretKey, signer.encryptionPublicKey),
+      sharedManifest,
+    );
     let closed = false;
     return {
       addChunk: (index, ciphertext) => {
@@ -521,7 +708,10 @@ export class RoundEngine {
         if (!assembler.isComplete()) {
           // A stream that ends early is a broken connection, not a bad update: the site may retry.
           this.log(`round ${open.round}: upload from ${siteId} ended early; the task stays open`);
-          throw new FlError(ErrorCode.InvalidArgument, "the upload ended before all announced chunks arrived; send it again");
+          throw new FlError(
+            ErrorCode.InvalidArgument,
+            "the upload ended before all announced chunks arrived; send it again",
+          );
         }
         let delta: ModelWeights;
         try {
@@ -534,35 +724,80 @@ export class RoundEngine {
         task.status = "done";
         open.trainMetrics.push({ weight: manifest.numExamples, metrics: header.trainMetrics });
         this.options.store.recordUpdate({
-          uploadId: manifest.uploadId, round: open.round, attempt: open.attempt, siteId, taskId: manifest.taskId, modelVersion: manifest.modelVersion,
-          contentSha256: manifest.contentSha256, numExamples: manifest.numExamples, plaintextBytes: manifest.plaintextBytes, status: "accepted", reason: null,
-          trainMetrics: header.trainMetrics, receivedAtMs: this.now(),
+          uploadId: manifest.uploadId,
+          round: open.round,
+          attempt: open.attempt,
+          siteId,
+          taskId: manifest.taskId,
+          modelVersion: manifest.modelVersion,
+          contentSha256: manifest.contentSha256,
+          numExamples: manifest.numExamples,
+          plaintextBytes: manifest.plaintextBytes,
+          status: "accepted",
+          reason: null,
+          trainMetrics: header.trainMetrics,
+          receivedAtMs: this.now(),
         });
-        void this.publish("update.accepted", { round: open.round, siteId, data: { numExamples: manifest.numExamples, bytes: manifest.plaintextBytes, trainMetrics: header.trainMetrics } });
+        void this.publish("update.accepted", {
+          round: open.round,
+          siteId,
+          data: {
+            numExamples: manifest.numExamples,
+            bytes: manifest.plaintextBytes,
+            trainMetrics: header.trainMetrics,
+          },
+        });
         this.log(`round ${open.round}: accepted update from ${siteId} (${manifest.numExamples} examples)`);
         this.checkSettled(open);
       },
       abort: (reason) => {
         if (closed) return;
         closed = true;
-        this.log(`round ${open.round}: upload from ${siteId} broke off (${reason}); the task stays open until the deadline`);
+        this.log(
+          `round ${open.round}: upload from ${siteId} broke off (${reason}); the task stays open until the deadline`,
+        );
       },
     };
   }
 
-  private recordRejection(siteId: string, manifest: UpdateManifest, error: FlError, open: OpenRound | undefined): void {
+  private recordRejection(
+    siteId: string,
+    manifest: UpdateManifest,
+    error: FlError,
+    open: OpenRound | undefined,
+  ): void {
     this.log(`update from ${siteId} for round ${manifest.round} rejected: ${error.code}: ${error.message}`);
     // A signed update for the site's current task that fails verification ends that task, so the
     // round does not wait for it until the deadline. Forgeries and stale uploads leave it open.
     const task = open?.tasks.get(siteId);
-    const authentic = ![ErrorCode.SignatureInvalid, ErrorCode.Unauthenticated, ErrorCode.Replay, ErrorCode.WrongRound].includes(error.code as never);
-    if (open && task && authentic && task.descriptor.taskId === manifest.taskId) this.failTask(open, task, `update rejected: ${error.code}: ${error.message}`);
-    void this.publish("update.rejected", { round: manifest.round, siteId, data: { code: error.code, message: error.message } });
+    const authentic = ![
+      ErrorCode.SignatureInvalid,
+      ErrorCode.Unauthenticated,
+      ErrorCode.Replay,
+      ErrorCode.WrongRound,
+    ].includes(error.code as never);
+    if (open && task && authentic && task.descriptor.taskId === manifest.taskId)
+      this.failTask(open, task, `update rejected: ${error.code}: ${error.message}`);
+    void this.publish("update.rejected", {
+      round: manifest.round,
+      siteId,
+      data: { code: error.code, message: error.message },
+    });
     if (this.options.store.hasUpload(manifest.uploadId)) return;
     this.options.store.recordUpdate({
-      uploadId: manifest.uploadId, round: manifest.round, attempt: open?.attempt ?? 0, siteId, taskId: manifest.taskId, modelVersion: manifest.modelVersion,
-      contentSha256: manifest.contentSha256, numExamples: manifest.numExamples, plaintextBytes: manifest.plaintextBytes, status: "rejected",
-      reason: `${error.code}: ${error.message}`, trainMetrics: {}, receivedAtMs: this.now(),
+      uploadId: manifest.uploadId,
+      round: manifest.round,
+      attempt: open?.attempt ?? 0,
+      siteId,
+      taskId: manifest.taskId,
+      modelVersion: manifest.modelVersion,
+      contentSha256: manifest.contentSha256,
+      numExamples: manifest.numExamples,
+      plaintextBytes: manifest.plaintextBytes,
+      status: "rejected",
+      reason: `${error.code}: ${error.message}`,
+      trainMetrics: {},
+      receivedAtMs: this.now(),
     });
   }
 
@@ -570,21 +805,41 @@ export class RoundEngine {
     const siteId = this.options.registry.authenticate(token);
     const open = this.open;
     const task = open?.tasks.get(siteId);
-    if (!open || open.kind !== "evaluate" || !task || task.descriptor.taskId !== report.taskId) {
+    if (open?.kind !== "evaluate" || !task || task.descriptor.taskId !== report.taskId) {
       throw new FlError(ErrorCode.WrongRound, `no open evaluation task ${report.taskId} for "${siteId}"`);
     }
-    if (task.status === "done" || task.status === "failed") throw new FlError(ErrorCode.Replay, `evaluation task ${report.taskId} is already closed`);
+    if (task.status === "done" || task.status === "failed")
+      throw new FlError(ErrorCode.Replay, `evaluation task ${report.taskId} is already closed`);
     if (report.modelVersion !== open.modelVersion) {
-      throw new FlError(ErrorCode.WrongRound, `evaluation is of model v${report.modelVersion}; the task asked for v${open.modelVersion}`);
+      throw new FlError(
+        ErrorCode.WrongRound,
+        `evaluation is of model v${report.modelVersion}; the task asked for v${open.modelVersion}`,
+      );
     }
     const n = report.confusion.length;
     const total = report.confusion.flat().reduce((a, b) => a + b, 0);
-    if (n !== this.options.model.numClasses || report.confusion.some((row) => row.length !== n) || total !== report.numExamples) {
-      throw new FlError(ErrorCode.InvalidArgument, `confusion matrix must be ${this.options.model.numClasses}x${this.options.model.numClasses} and sum to num_examples (${report.numExamples}); got ${n} rows summing to ${total}`);
+    if (
+      n !== this.options.model.numClasses ||
+      report.confusion.some((row) => row.length !== n) ||
+      total !== report.numExamples
+    ) {
+      throw new FlError(
+        ErrorCode.InvalidArgument,
+        `confusion matrix must be ${this.options.model.numClasses}x${this.options.model.numClasses} and sum to num_examples (${report.numExamples}); got ${n} rows summing to ${total}`,
+      );
     }
     task.status = "done";
     open.evaluations.set(siteId, report);
-    this.options.store.recordEvaluation({ round: open.round, modelVersion: open.modelVersion, siteId, split: report.split, numExamples: report.numExamples, confusion: report.confusion, metrics: report.metrics, receivedAtMs: this.now() });
+    this.options.store.recordEvaluation({
+      round: open.round,
+      modelVersion: open.modelVersion,
+      siteId,
+      split: report.split,
+      numExamples: report.numExamples,
+      confusion: report.confusion,
+      metrics: report.metrics,
+      receivedAtMs: this.now(),
+    });
     this.checkSettled(open);
   }
 

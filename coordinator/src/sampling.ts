@@ -15,7 +15,12 @@ export interface SamplingOptions {
  */
 export function sampleSites(available: readonly string[], options: SamplingOptions): string[] {
   if (available.length < options.minClients) return [];
-  const wanted = Math.min(available.length, Math.max(options.minClients, Math.ceil(options.fraction * available.length)));
+  const wanted = Math.min(
+    available.length,
+    Math.max(options.minClients, Math.ceil(options.fraction * available.length)),
+  );
   const rng = createRng(mixSeed(options.seed, options.round, options.attempt));
-  return shuffled([...available].sort(), rng).slice(0, wanted).sort();
+  return shuffled([...available].sort(), rng)
+    .slice(0, wanted)
+    .sort();
 }

@@ -1,7 +1,17 @@
-import { decryptChunk, type PublicIdentity, type UpdateManifest, verifyManifest } from "../../shared/src/crypto/index.js";
-import { CHUNK_OVERHEAD_BYTES } from "../../shared/src/crypto/index.js";
+import {
+  CHUNK_OVERHEAD_BYTES,
+  decryptChunk,
+  type PublicIdentity,
+  type UpdateManifest,
+  verifyManifest,
+} from "../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
-import { assertFinite, assertSameManifest, deserializeWeights, sha256Hex } from "../../shared/src/weights/index.js";
+import {
+  assertFinite,
+  assertSameManifest,
+  deserializeWeights,
+  sha256Hex,
+} from "../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../shared/src/weights/types.js";
 
 /** Largest plaintext a single chunk may carry (the protocol streams ~1 MiB chunks). */
@@ -23,31 +33,58 @@ export interface ExpectedUpload {
  * model version and task, and whether its announced size is acceptable. Throws FlError with a
  * specific code; the caller turns it into a verdict.
  */
-export function checkUploadHeader(manifest: UpdateManifest, signature: Uint8Array, signer: PublicIdentity, expected: ExpectedUpload): void {
+export function checkUploadHeader(
+  manifest: UpdateManifest,
+  signature: Uint8Array,
+  signer: PublicIdentity,
+  expected: ExpectedUpload,
+): void {
   if (manifest.siteId !== expected.siteId) {
-    throw new FlError(ErrorCode.Unauthenticated, `update manifest names site "${manifest.siteId}" but the session belongs to "${expected.siteId}"`);
+    throw new FlError(
+      ErrorCode.Unauthenticated,
+      `update manifest names site "${manifest.siteId}" but the session belongs to "${expected.siteId}"`,
+    );
   }
   if (!verifyManifest(manifest, signature, signer)) {
-    throw new FlError(ErrorCode.SignatureInvalid, `update manifest signature of "${manifest.siteId}" does not verify against its enrolled key`);
+    throw new FlError(
+      ErrorCode.SignatureInvalid,
+      `update manifest signature of "${manifest.siteId}" does not verify against its enrolled key`,
+    );
   }
   if (manifest.federationId !== expected.federationId) {
-    throw new FlError(ErrorCode.WrongRound, `update is for federation "${manifest.federationId}", this is "${expected.federationId}"`);
+    throw new FlError(
+      ErrorCode.WrongRound,
+      `update is for federation "${manifest.federationId}", this is "${expected.federationId}"`,
+    );
   }
-  if (manifest.round !== expected.round || manifest.modelVersion !== expected.modelVersion || manifest.taskId !== expected.taskId) {
+  if (
+    manifest.round !== expected.round ||
+    manifest.modelVersion !== expected.modelVersion ||
+    manifest.taskId !== expected.taskId
+  ) {
     throw new FlError(
       ErrorCode.WrongRound,
       `update is for round ${manifest.round} / model v${manifest.modelVersion} / task ${manifest.taskId}; the open task of "${expected.siteId}" is round ${expected.round} / model v${expected.modelVersion} / task ${expected.taskId}`,
     );
   }
   if (manifest.plaintextBytes > expected.maxUpdateBytes) {
-    throw new FlError(ErrorCode.TooLarge, `update of ${manifest.plaintextBytes} bytes exceeds the limit of ${expected.maxUpdateBytes}`);
+    throw new FlError(
+      ErrorCode.TooLarge,
+      `update of ${manifest.plaintextBytes} bytes exceeds the limit of ${expected.maxUpdateBytes}`,
+    );
   }
   const minChunks = Math.ceil(manifest.plaintextBytes / MAX_CHUNK_PLAINTEXT_BYTES);
   if (manifest.numChunks < minChunks || manifest.numChunks > Math.max(1, manifest.plaintextBytes)) {
-    throw new FlError(ErrorCode.InvalidArgument, `update announces ${manifest.numChunks} chunks for ${manifest.plaintextBytes} bytes`);
+    throw new FlError(
+      ErrorCode.InvalidArgument,
+      `update announces ${manifest.numChunks} chunks for ${manifest.plaintextBytes} bytes`,
+    );
   }
   if (!(manifest.numExamples > 0)) {
-    throw new FlError(ErrorCode.InvalidArgument, `update reports ${manifest.numExamples} training examples; need > 0`);
+    throw new FlError(
+      ErrorCode.InvalidArgument,
+      `update reports ${manifest.numExamples} training examples; need > 0`,
+    );
   }
 }
 
@@ -70,17 +107,29 @@ export class UploadAssembler {
 
   addChunk(index: number, ciphertext: Uint8Array): void {
     if (index !== this.nextIndex) {
-      throw new FlError(ErrorCode.InvalidArgument, `chunk ${index} arrived where chunk ${this.nextIndex} was expected`);
+      throw new FlError(
+        ErrorCode.InvalidArgument,
+        `chunk ${index} arrived where chunk ${this.nextIndex} was expected`,
+      );
     }
     if (index >= this.manifest.numChunks) {
-      throw new FlError(ErrorCode.InvalidArgument, `chunk ${index} is beyond the announced ${this.manifest.numChunks} chunks`);
+      throw new FlError(
+        ErrorCode.InvalidArgument,
+        `chunk ${index} is beyond the announced ${this.manifest.numChunks} chunks`,
+      );
     }
     if (ciphertext.length > MAX_CHUNK_PLAINTEXT_BYTES + CHUNK_OVERHEAD_BYTES) {
-      throw new FlError(ErrorCode.TooLarge, `chunk ${index} is ${ciphertext.length} bytes; the limit is ${MAX_CHUNK_PLAINTEXT_BYTES + CHUNK_OVERHEAD_BYTES}`);
+      throw new FlError(
+        ErrorCode.TooLarge,
+        `chunk ${index} is ${ciphertext.length} bytes; the limit is ${MAX_CHUNK_PLAINTEXT_BYTES + CHUNK_OVERHEAD_BYTES}`,
+      );
     }
     const plain = decryptChunk(ciphertext, index, this.manifest.noncePrefix, this.key);
     if (this.filled + plain.length > this.buffer.length) {
-      throw new FlError(ErrorCode.TooLarge, `chunks exceed the announced ${this.manifest.plaintextBytes} bytes`);
+      throw new FlError(
+        ErrorCode.TooLarge,
+        `chunks exceed the announced ${this.manifest.plaintextBytes} bytes`,
+      );
     }
     this.buffer.set(plain, this.filled);
     this.filled += plain.length;
@@ -101,7 +150,10 @@ export class UploadAssembler {
     }
     const hash = sha256Hex(this.buffer);
     if (hash !== this.manifest.contentSha256) {
-      throw new FlError(ErrorCode.HashMismatch, `update content hash ${hash} differs from the signed ${this.manifest.contentSha256}`);
+      throw new FlError(
+        ErrorCode.HashMismatch,
+        `update content hash ${hash} differs from the signed ${this.manifest.contentSha256}`,
+      );
     }
     const weights = deserializeWeights(this.buffer);
     assertSameManifest(this.sharedManifest, weights.manifest);

@@ -10,23 +10,46 @@ const out = mkdtempSync(join(tmpdir(), "fl-sim-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 it("fl simulate runs a 3-hospital federation over gRPC and writes a complete run folder", () => {
-  const run = spawnSync(process.execPath, [FL, "simulate", "--rounds", "2", "--image-size", "32", "--images-per-site", "60", "--out", out], {
-    encoding: "utf8",
-    timeout: 280_000,
-    env: { ...process.env, CI: "true" },
-  });
+  const run = spawnSync(
+    process.execPath,
+    [FL, "simulate", "--rounds", "2", "--image-size", "32", "--images-per-site", "60", "--out", out],
+    {
+      encoding: "utf8",
+      timeout: 280_000,
+      env: { ...process.env, CI: "true" },
+    },
+  );
   expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
   expect(run.stdout).toContain("round 2: completed");
-  for (const file of ["report.md", "evaluation.json", "rounds.json", "run.json", "model/final.flw", "state.db", "logs/coordinator.log", "keys/coordinator.public.json"]) {
+  for (const file of [
+    "report.md",
+    "evaluation.json",
+    "rounds.json",
+    "run.json",
+    "model/final.flw",
+    "state.db",
+    "logs/coordinator.log",
+    "keys/coordinator.public.json",
+  ]) {
     expect(existsSync(join(out, file)), file).toBe(true);
   }
-  const runInfo = JSON.parse(readFileSync(join(out, "run.json"), "utf8")) as { status: string; backends: Record<string, { backend: string }> };
+  const runInfo = JSON.parse(readFileSync(join(out, "run.json"), "utf8")) as {
+    status: string;
+    backends: Record<string, { backend: string }>;
+  };
   expect(runInfo.status).toBe("completed");
   expect(Object.keys(runInfo.backends).sort()).toEqual(["community", "metro-icu", "outpatient"]);
   expect(Object.values(runInfo.backends).every((b) => b.backend === "wasm")).toBe(true);
 
-  const rounds = JSON.parse(readFileSync(join(out, "rounds.json"), "utf8")) as Array<{ round: number; accepted: number; modelVersion: number }>;
-  expect(rounds.map((r) => [r.round, r.accepted, r.modelVersion])).toEqual([[1, 3, 1], [2, 3, 2]]);
+  const rounds = JSON.parse(readFileSync(join(out, "rounds.json"), "utf8")) as Array<{
+    round: number;
+    accepted: number;
+    modelVersion: number;
+  }>;
+  expect(rounds.map((r) => [r.round, r.accepted, r.modelVersion])).toEqual([
+    [1, 3, 1],
+    [2, 3, 2],
+  ]);
   const evaluation = JSON.parse(readFileSync(join(out, "evaluation.json"), "utf8")) as {
     modelVersion: number;
     pooled: { count: number; accuracy: number; confusion: number[][] };

@@ -1,23 +1,34 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateIdentity, type Identity, publicIdentity, type PublicIdentity } from "../../shared/src/crypto/index.js";
-import { createInProcessEventBus } from "../../shared/src/events/index.js";
-import type { EventBus, FlEvent } from "../../shared/src/events/types.js";
-import { createManifest } from "../../shared/src/weights/index.js";
-import type { ModelWeights } from "../../shared/src/weights/types.js";
 import { type PlanInput, PlanSchema } from "../../coordinator/src/plan.js";
 import { SiteRegistry } from "../../coordinator/src/registry.js";
 import { RoundEngine } from "../../coordinator/src/round-engine.js";
 import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import { createFedAvg } from "../../coordinator/src/strategy/fedavg.js";
-import { startGrpcServer, type StartedServer } from "../../coordinator/src/transport/grpc/service.js";
+import { type StartedServer, startGrpcServer } from "../../coordinator/src/transport/grpc/service.js";
+import {
+  generateIdentity,
+  type Identity,
+  type PublicIdentity,
+  publicIdentity,
+} from "../../shared/src/crypto/index.js";
+import { createInProcessEventBus } from "../../shared/src/events/index.js";
+import type { EventBus, FlEvent } from "../../shared/src/events/types.js";
 import { DEFAULT_MODEL_SPEC } from "../../shared/src/model/spec.js";
+import { createManifest } from "../../shared/src/weights/index.js";
+import type { ModelWeights } from "../../shared/src/weights/types.js";
 
 /** A 2-tensor model small enough to reason about by hand: w [2,2] and b [2] = 6 parameters. */
 export function tinyWeights(values: number[] = [1, 2, 3, 4, 5, 6]): ModelWeights {
-  return { manifest: createManifest([{ name: "w", shape: [2, 2] }, { name: "b", shape: [2] }]), values: Float32Array.from(values) };
+  return {
+    manifest: createManifest([
+      { name: "w", shape: [2, 2] },
+      { name: "b", shape: [2] },
+    ]),
+    values: Float32Array.from(values),
+  };
 }
 
 export interface Harness {
@@ -34,7 +45,14 @@ export interface Harness {
 }
 
 /** A real coordinator (engine + gRPC on port 0 + SQLite in a temp folder) in this process. */
-export async function startHarness(options: { siteIds: string[]; plan?: Partial<PlanInput>; initial?: ModelWeights; heartbeatTimeoutMs?: number; maxUpdateBytes?: number; bus?: EventBus }): Promise<Harness> {
+export async function startHarness(options: {
+  siteIds: string[];
+  plan?: Partial<PlanInput>;
+  initial?: ModelWeights;
+  heartbeatTimeoutMs?: number;
+  maxUpdateBytes?: number;
+  bus?: EventBus;
+}): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
   const sites = new Map(options.siteIds.map((id) => [id, generateIdentity(id)]));
@@ -52,7 +70,12 @@ export async function startHarness(options: { siteIds: string[]; plan?: Partial<
     maxRoundAttempts: 1,
     ...options.plan,
   });
-  const registry = new SiteRegistry({ federationId: "test", enrolled: publicSites, now: Date.now, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000 });
+  const registry = new SiteRegistry({
+    federationId: "test",
+    enrolled: publicSites,
+    now: Date.now,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
+  });
   const engine = new RoundEngine({
     federationId: "test",
     plan,

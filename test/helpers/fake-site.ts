@@ -1,9 +1,9 @@
+import { CoordinatorConnection } from "../../client/src/transport/grpc/coordinator-client.js";
+import { type PackedUpdate, packUpdate } from "../../client/src/update-packer.js";
+import type { Task } from "../../proto/gen/fl/v1/federation.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { deserializeWeights, selectTensors } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
-import { CoordinatorConnection } from "../../client/src/transport/grpc/coordinator-client.js";
-import { packUpdate, type PackedUpdate } from "../../client/src/update-packer.js";
-import type { Task } from "../../proto/gen/fl/v1/federation.js";
 
 /**
  * A scripted hospital for protocol tests: speaks real gRPC through the production client adapter
@@ -31,7 +31,13 @@ export class FakeSite {
       siteId: this.identity.id,
       challenge: challenge.challenge,
       signature: Buffer.from(signature),
-      info: { trainClassCounts: [1, 1, 1, 1], validationCount: 0, testCount: 4, backend: "test", clientVersion: "test" },
+      info: {
+        trainClassCounts: [1, 1, 1, 1],
+        validationCount: 0,
+        testCount: 4,
+        backend: "test",
+        clientVersion: "test",
+      },
     });
     this.token = joined.sessionToken;
     this.federationId = joined.federationId;
@@ -54,11 +60,19 @@ export class FakeSite {
   }
 
   async download(task: Task): Promise<ModelWeights> {
-    return deserializeWeights(await this.connection.downloadModel(this.token, task.modelVersion, task.modelSha256));
+    return deserializeWeights(
+      await this.connection.downloadModel(this.token, task.modelVersion, task.modelSha256),
+    );
   }
 
   /** An update whose every shared element is `value` (or what `fill` returns). */
-  pack(task: Task, global: ModelWeights, fill: number | ((i: number) => number), numExamples: number, overrides: Partial<Parameters<typeof packUpdate>[0]> = {}): PackedUpdate {
+  pack(
+    task: Task,
+    global: ModelWeights,
+    fill: number | ((i: number) => number),
+    numExamples: number,
+    overrides: Partial<Parameters<typeof packUpdate>[0]> = {},
+  ): PackedUpdate {
     const shared = selectTensors(global, "shared");
     const values = new Float32Array(shared.values.length);
     for (let i = 0; i < values.length; i++) values[i] = typeof fill === "number" ? fill : fill(i);

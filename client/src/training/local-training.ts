@@ -1,10 +1,10 @@
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { confusionMatrix } from "../../../shared/src/metrics/index.js";
 import { createRng, shuffled } from "../../../shared/src/random.js";
+import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 
 /** The tfjs-core namespace of the loaded backend. */
 type Tf = LoadedBackend["tf"];
@@ -39,7 +39,9 @@ function labelledOrder(set: ImageSet, seed: number): number[] {
 function gatherImages(tf: Tf, set: ImageSet, indices: readonly number[]): tfc.Tensor4D {
   const pixels = set.size * set.size;
   const batch = new Float32Array(indices.length * pixels);
-  indices.forEach((index, row) => batch.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels));
+  for (const [row, index] of indices.entries()) {
+    batch.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels);
+  }
   return tf.tensor4d(batch, [indices.length, set.size, set.size, 1]);
 }
 
@@ -53,14 +55,25 @@ export async function trainClassifier(
   tf: Tf,
   model: tfl.LayersModel,
   set: ImageSet,
-  options: { hyper: TrainHyperConfig; numClasses: number; seed: number; onProgress?: (fraction: number) => void },
+  options: {
+    hyper: TrainHyperConfig;
+    numClasses: number;
+    seed: number;
+    onProgress?: (fraction: number) => void;
+  },
 ): Promise<{ numExamples: number; metrics: Record<string, number> }> {
   const { hyper, numClasses } = options;
   const order = labelledOrder(set, options.seed);
   if (order.length === 0) throw new FlError(ErrorCode.DataError, "this site has no labelled training images");
-  const weights = hyper.classWeighting === "inverse-frequency" ? inverseFrequencyWeights(set.labels, numClasses) : new Array<number>(numClasses).fill(1);
+  const weights =
+    hyper.classWeighting === "inverse-frequency"
+      ? inverseFrequencyWeights(set.labels, numClasses)
+      : new Array<number>(numClasses).fill(1);
   const stepsPerEpoch = Math.ceil(order.length / hyper.batchSize);
-  const totalSteps = hyper.maxStepsPerRound > 0 ? Math.min(hyper.maxStepsPerRound, stepsPerEpoch * hyper.epochs) : stepsPerEpoch * hyper.epochs;
+  const totalSteps =
+    hyper.maxStepsPerRound > 0
+      ? Math.min(hyper.maxStepsPerRound, stepsPerEpoch * hyper.epochs)
+      : stepsPerEpoch * hyper.epochs;
   const optimizer = tf.train.adam(hyper.learningRate);
   model.compile({
     optimizer,
@@ -73,9 +86,18 @@ export async function trainClassifier(
   let step = 0;
   try {
     for (let epoch = 0; step < totalSteps; epoch++) {
-      const epochOrder = shuffled(order, createRng(options.seed * 1000 + epoch)).slice(0, (totalSteps - step) * hyper.batchSize);
+      const epochOrder = shuffled(order, createRng(options.seed * 1000 + epoch)).slice(
+        0,
+        (totalSteps - step) * hyper.batchSize,
+      );
       const x = gatherImages(tf, set, epochOrder);
-      const y = tf.oneHot(tf.tensor1d(epochOrder.map((i) => set.labels[i] as number), "int32"), numClasses);
+      const y = tf.oneHot(
+        tf.tensor1d(
+          epochOrder.map((i) => set.labels[i] as number),
+          "int32",
+        ),
+        numClasses,
+      );
       try {
         await model.fit(x, y, {
           batchSize: hyper.batchSize,
@@ -85,7 +107,10 @@ export async function trainClassifier(
           classWeight: Object.fromEntries(weights.map((w, c) => [c, w])),
           callbacks: {
             onBatchEnd: async (_batch, logs) => {
-              const size = Math.min(hyper.batchSize, epochOrder.length - (_batch as number) * hyper.batchSize);
+              const size = Math.min(
+                hyper.batchSize,
+                epochOrder.length - (_batch as number) * hyper.batchSize,
+              );
               lossSum += (logs?.loss ?? 0) * size;
               accuracySum += (logs?.categoricalAccuracy ?? 0) * size;
               examples += size;
@@ -101,7 +126,10 @@ export async function trainClassifier(
   } finally {
     optimizer.dispose();
   }
-  return { numExamples: order.length, metrics: { loss: lossSum / examples, accuracy: accuracySum / examples, steps: totalSteps } };
+  return {
+    numExamples: order.length,
+    metrics: { loss: lossSum / examples, accuracy: accuracySum / examples, steps: totalSteps },
+  };
 }
 
 /** Predicts the labelled images of a split and returns its confusion matrix and mean loss. */
@@ -121,7 +149,13 @@ export async function evaluateClassifier(
     const labels = batch.map((i) => set.labels[i] as number);
     const [pred, loss] = tf.tidy(() => {
       const logits = model.apply(gatherImages(tf, set, batch), { training: false }) as tfc.Tensor2D;
-      const l = tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, "int32"), options.numClasses), logits, undefined, undefined, tf.Reduction.SUM);
+      const l = tf.losses.softmaxCrossEntropy(
+        tf.oneHot(tf.tensor1d(labels, "int32"), options.numClasses),
+        logits,
+        undefined,
+        undefined,
+        tf.Reduction.SUM,
+      );
       return [tf.argMax(logits, 1), l];
     });
     predicted.push(...((await pred.data()) as Int32Array));
@@ -130,5 +164,9 @@ export async function evaluateClassifier(
   }
   const truth = indices.map((i) => set.labels[i] as number);
   const confusion = confusionMatrix(truth, predicted, options.numClasses);
-  return { confusion, numExamples: indices.length, metrics: { loss: indices.length ? lossSum / indices.length : 0 } };
+  return {
+    confusion,
+    numExamples: indices.length,
+    metrics: { loss: indices.length ? lossSum / indices.length : 0 },
+  };
 }

@@ -4,7 +4,13 @@ import type { TrainHyperConfig } from "./local-training.js";
 
 /** Messages between the client's network process and its trainer process (Node IPC, advanced serialisation). */
 export type TrainerRequest =
-  | { readonly type: "init"; readonly siteId: string; readonly data: unknown; readonly backend: string; readonly cacheDir: string }
+  | {
+      readonly type: "init";
+      readonly siteId: string;
+      readonly data: unknown;
+      readonly backend: string;
+      readonly cacheDir: string;
+    }
   | {
       readonly type: "train";
       readonly id: number;
@@ -14,11 +20,38 @@ export type TrainerRequest =
       readonly hyper: TrainHyperConfig;
       readonly seed: number;
     }
-  | { readonly type: "evaluate"; readonly id: number; readonly model: ModelSpec; readonly manifest: WeightsManifest; readonly values: Float32Array; readonly split: "val" | "test" };
+  | {
+      readonly type: "evaluate";
+      readonly id: number;
+      readonly model: ModelSpec;
+      readonly manifest: WeightsManifest;
+      readonly values: Float32Array;
+      readonly split: "val" | "test";
+    };
 
 export type TrainerResponse =
-  | { readonly type: "ready"; readonly backend: string; readonly backendDetail: string; readonly trainClassCounts: number[]; readonly valCount: number; readonly testCount: number }
+  | {
+      readonly type: "ready";
+      readonly backend: string;
+      readonly backendDetail: string;
+      readonly trainClassCounts: number[];
+      readonly valCount: number;
+      readonly testCount: number;
+    }
   | { readonly type: "progress"; readonly id: number; readonly fraction: number; readonly status: string }
-  | { readonly type: "trained"; readonly id: number; readonly manifest: WeightsManifest; readonly values: Float32Array; readonly numExamples: number; readonly metrics: Record<string, number> }
-  | { readonly type: "evaluated"; readonly id: number; readonly confusion: number[][]; readonly numExamples: number; readonly metrics: Record<string, number> }
+  | {
+      readonly type: "trained";
+      readonly id: number;
+      readonly manifest: WeightsManifest;
+      readonly values: Float32Array;
+      readonly numExamples: number;
+      readonly metrics: Record<string, number>;
+    }
+  | {
+      readonly type: "evaluated";
+      readonly id: number;
+      readonly confusion: number[][];
+      readonly numExamples: number;
+      readonly metrics: Record<string, number>;
+    }
   | { readonly type: "error"; readonly id: number; readonly code: string; readonly message: string };

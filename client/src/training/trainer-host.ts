@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { ErrorCode, FlError, type ErrorCode as Code } from "../../../shared/src/errors.js";
+import { type ErrorCode as Code, ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import type { ModelSpec } from "../../../shared/src/model/spec.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
@@ -15,7 +15,14 @@ type Evaluated = Extract<TrainerResponse, { type: "evaluated" }>;
 export class TrainerHost {
   private readonly child: ChildProcess;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: TrainerResponse) => void; reject: (e: Error) => void; onProgress?: (f: number, s: string) => void }>();
+  private readonly pending = new Map<
+    number,
+    {
+      resolve: (r: TrainerResponse) => void;
+      reject: (e: Error) => void;
+      onProgress?: (f: number, s: string) => void;
+    }
+  >();
   private readyWaiter: { resolve: (r: Ready) => void; reject: (e: Error) => void } | undefined;
   private exited: Error | undefined;
 
@@ -24,7 +31,10 @@ export class TrainerHost {
     this.child = forkTypeScript(entry, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child.on("message", (message: TrainerResponse) => this.onMessage(message));
     this.child.on("exit", (code, signal) => {
-      this.exited = new FlError(ErrorCode.Internal, `${options.logPrefix} trainer process exited (${signal ?? code})`);
+      this.exited = new FlError(
+        ErrorCode.Internal,
+        `${options.logPrefix} trainer process exited (${signal ?? code})`,
+      );
       this.readyWaiter?.reject(this.exited);
       for (const p of this.pending.values()) p.reject(this.exited);
       this.pending.clear();
@@ -38,15 +48,31 @@ export class TrainerHost {
     });
   }
 
-  async train(model: ModelSpec, weights: ModelWeights, hyper: TrainHyperConfig, seed: number, onProgress?: (f: number, s: string) => void): Promise<Trained> {
+  async train(
+    model: ModelSpec,
+    weights: ModelWeights,
+    hyper: TrainHyperConfig,
+    seed: number,
+    onProgress?: (f: number, s: string) => void,
+  ): Promise<Trained> {
     const id = this.nextId++;
-    const response = await this.request({ type: "train", id, model, manifest: weights.manifest, values: weights.values, hyper, seed }, onProgress);
+    const response = await this.request(
+      { type: "train", id, model, manifest: weights.manifest, values: weights.values, hyper, seed },
+      onProgress,
+    );
     return response as Trained;
   }
 
   async evaluate(model: ModelSpec, weights: ModelWeights, split: "val" | "test"): Promise<Evaluated> {
     const id = this.nextId++;
-    return (await this.request({ type: "evaluate", id, model, manifest: weights.manifest, values: weights.values, split })) as Evaluated;
+    return (await this.request({
+      type: "evaluate",
+      id,
+      model,
+      manifest: weights.manifest,
+      values: weights.values,
+      split,
+    })) as Evaluated;
   }
 
   close(): void {
@@ -54,7 +80,10 @@ export class TrainerHost {
     this.child.kill();
   }
 
-  private request(message: TrainerRequest & { id: number }, onProgress?: (f: number, s: string) => void): Promise<TrainerResponse> {
+  private request(
+    message: TrainerRequest & { id: number },
+    onProgress?: (f: number, s: string) => void,
+  ): Promise<TrainerResponse> {
     return new Promise((resolve, reject) => {
       this.pending.set(message.id, { resolve, reject, ...(onProgress && { onProgress }) });
       this.post(message);

@@ -18,22 +18,36 @@ export class CheckpointFiles {
 
   /** Writes atomically and returns the record to commit. Rewriting a version is harmless: a
    * crash between writing and committing leaves an orphan file that the next attempt replaces. */
-  write(version: number, round: number, weights: ModelWeights, nowMs: number): { record: CheckpointRecord; bytes: Uint8Array } {
+  write(
+    version: number,
+    round: number,
+    weights: ModelWeights,
+    nowMs: number,
+  ): { record: CheckpointRecord; bytes: Uint8Array } {
     const bytes = serializeWeights(weights);
     const path = this.pathOf(version);
     writeFileAtomic(path, bytes);
-    return { record: { version, round, path, sha256: sha256Hex(bytes), bytes: bytes.length, createdAtMs: nowMs }, bytes };
+    return {
+      record: { version, round, path, sha256: sha256Hex(bytes), bytes: bytes.length, createdAtMs: nowMs },
+      bytes,
+    };
   }
 
   /** Reads a checkpoint and verifies it against its recorded hash. */
   read(record: CheckpointRecord): { weights: ModelWeights; bytes: Uint8Array } {
     if (!existsSync(record.path)) {
-      throw new FlError(ErrorCode.NotFound, `checkpoint v${record.version} is missing at ${record.path}; restore the state directory from backup`);
+      throw new FlError(
+        ErrorCode.NotFound,
+        `checkpoint v${record.version} is missing at ${record.path}; restore the state directory from backup`,
+      );
     }
     const bytes = new Uint8Array(readFileSync(record.path));
     const hash = sha256Hex(bytes);
     if (hash !== record.sha256) {
-      throw new FlError(ErrorCode.HashMismatch, `checkpoint v${record.version} at ${record.path} is corrupt (sha256 ${hash}, recorded ${record.sha256})`);
+      throw new FlError(
+        ErrorCode.HashMismatch,
+        `checkpoint v${record.version} at ${record.path} is corrupt (sha256 ${hash}, recorded ${record.sha256})`,
+      );
     }
     return { weights: deserializeWeights(bytes), bytes };
   }

@@ -173,7 +173,10 @@ export class StateStore {
     }
     const schema = Number(get.get("schema_version")?.value);
     if (schema !== SCHEMA_VERSION) {
-      throw new FlError(ErrorCode.InvalidConfig, `state database schema v${schema} is not supported (expected v${SCHEMA_VERSION})`);
+      throw new FlError(
+        ErrorCode.InvalidConfig,
+        `state database schema v${schema} is not supported (expected v${SCHEMA_VERSION})`,
+      );
     }
   }
 
@@ -182,11 +185,16 @@ export class StateStore {
   }
 
   getMeta(key: string): string | undefined {
-    return this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?").get(key)?.value;
+    return this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?").get(key)
+      ?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, value);
   }
 
   // --- sites -------------------------------------------------------------------------------
@@ -202,14 +210,23 @@ export class StateStore {
   }
 
   recordJoin(siteId: string, atMs: number, info: Record<string, unknown>): void {
-    this.db.prepare("UPDATE sites SET last_joined_at_ms = ?, info_json = ? WHERE site_id = ?").run(atMs, JSON.stringify(info), siteId);
+    this.db
+      .prepare("UPDATE sites SET last_joined_at_ms = ?, info_json = ? WHERE site_id = ?")
+      .run(atMs, JSON.stringify(info), siteId);
   }
 
   listSites(): SiteRecord[] {
     return this.db
-      .prepare<[], { site_id: string; signing_public_key: string; encryption_public_key: string; last_joined_at_ms: number | null; info_json: string | null }>(
-        "SELECT * FROM sites ORDER BY site_id",
-      )
+      .prepare<
+        [],
+        {
+          site_id: string;
+          signing_public_key: string;
+          encryption_public_key: string;
+          last_joined_at_ms: number | null;
+          info_json: string | null;
+        }
+      >("SELECT * FROM sites ORDER BY site_id")
       .all()
       .map((r) => ({
         siteId: r.site_id,
@@ -228,38 +245,60 @@ export class StateStore {
       .prepare(
         "INSERT OR IGNORE INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
       )
-      .run(checkpoint.version, checkpoint.round, checkpoint.path, checkpoint.sha256, checkpoint.bytes, checkpoint.createdAtMs);
+      .run(
+        checkpoint.version,
+        checkpoint.round,
+        checkpoint.path,
+        checkpoint.sha256,
+        checkpoint.bytes,
+        checkpoint.createdAtMs,
+      );
   }
 
   latestCheckpoint(): CheckpointRecord | undefined {
     const row = this.db
-      .prepare<[], { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }>(
-        "SELECT * FROM checkpoints ORDER BY version DESC LIMIT 1",
-      )
+      .prepare<
+        [],
+        { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }
+      >("SELECT * FROM checkpoints ORDER BY version DESC LIMIT 1")
       .get();
     return row && toCheckpoint(row);
   }
 
   checkpoint(version: number): CheckpointRecord | undefined {
     const row = this.db
-      .prepare<[number], { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }>(
-        "SELECT * FROM checkpoints WHERE version = ?",
-      )
+      .prepare<
+        [number],
+        { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }
+      >("SELECT * FROM checkpoints WHERE version = ?")
       .get(version);
     return row && toCheckpoint(row);
   }
 
   /** The highest round with a completed attempt, 0 when none. */
   lastCompletedRound(): number {
-    return this.db.prepare<[], { r: number | null }>("SELECT MAX(round) AS r FROM rounds WHERE status = 'completed'").get()?.r ?? 0;
+    return (
+      this.db
+        .prepare<[], { r: number | null }>("SELECT MAX(round) AS r FROM rounds WHERE status = 'completed'")
+        .get()?.r ?? 0
+    );
   }
 
   nextAttempt(round: number): number {
-    const max = this.db.prepare<[number], { a: number | null }>("SELECT MAX(attempt) AS a FROM rounds WHERE round = ?").get(round)?.a;
+    const max = this.db
+      .prepare<[number], { a: number | null }>("SELECT MAX(attempt) AS a FROM rounds WHERE round = ?")
+      .get(round)?.a;
     return (max ?? 0) + 1;
   }
 
-  startRound(r: { round: number; attempt: number; phase: string; modelVersionIn: number; sampled: string[]; startedAtMs: number }): void {
+  startRound(r: {
+    round: number;
+    attempt: number;
+    phase: string;
+    modelVersionIn: number;
+    sampled: string[];
+    startedAtMs: number;
+  }): void {
     this.db
       .prepare(
         `INSERT INTO rounds (round, attempt, phase, status, model_version_in, sampled_json, started_at_ms)
@@ -287,17 +326,43 @@ export class StateStore {
           `UPDATE rounds SET status = 'completed', model_version_out = ?, accepted_count = ?, failures_json = ?,
              metrics_json = ?, ended_at_ms = ? WHERE round = ? AND attempt = ? AND status = 'running'`,
         )
-        .run(r.checkpoint.version, r.acceptedCount, JSON.stringify(r.failures), JSON.stringify(r.metrics), r.endedAtMs, r.round, r.attempt);
+        .run(
+          r.checkpoint.version,
+          r.acceptedCount,
+          JSON.stringify(r.failures),
+          JSON.stringify(r.metrics),
+          r.endedAtMs,
+          r.round,
+          r.attempt,
+        );
       if (changed.changes !== 1) {
-        throw new FlError(ErrorCode.Internal, `round ${r.round} attempt ${r.attempt} is not running; refusing to commit it`);
+        throw new FlError(
+          ErrorCode.Internal,
+          `round ${r.round} attempt ${r.attempt} is not running; refusing to commit it`,
+        );
       }
       this.db
-        .prepare("INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(r.checkpoint.version, r.checkpoint.round, r.checkpoint.path, r.checkpoint.sha256, r.checkpoint.bytes, r.checkpoint.createdAtMs);
+        .prepare(
+          "INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .run(
+          r.checkpoint.version,
+          r.checkpoint.round,
+          r.checkpoint.path,
+          r.checkpoint.sha256,
+          r.checkpoint.bytes,
+          r.checkpoint.createdAtMs,
+        );
     })();
   }
 
-  failRound(r: { round: number; attempt: number; acceptedCount: number; failures: Array<{ siteId: string; reason: string }>; endedAtMs: number }): void {
+  failRound(r: {
+    round: number;
+    attempt: number;
+    acceptedCount: number;
+    failures: Array<{ siteId: string; reason: string }>;
+    endedAtMs: number;
+  }): void {
     this.db
       .prepare(
         `UPDATE rounds SET status = 'failed', accepted_count = ?, failures_json = ?, ended_at_ms = ?
@@ -356,9 +421,15 @@ export class StateStore {
   }
 
   listUpdates(filter?: { round?: number; attempt?: number }): UpdateRecord[] {
-    const rows = this.db.prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, upload_id").all();
+    const rows = this.db
+      .prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, upload_id")
+      .all();
     return rows
-      .filter((r) => (filter?.round === undefined || r.round === filter.round) && (filter?.attempt === undefined || r.attempt === filter.attempt))
+      .filter(
+        (r) =>
+          (filter?.round === undefined || r.round === filter.round) &&
+          (filter?.attempt === undefined || r.attempt === filter.attempt),
+      )
       .map((r) => ({
         uploadId: r.upload_id,
         round: r.round,
@@ -387,7 +458,16 @@ export class StateStore {
            round = excluded.round, num_examples = excluded.num_examples, confusion_json = excluded.confusion_json,
            metrics_json = excluded.metrics_json, received_at_ms = excluded.received_at_ms`,
       )
-      .run(e.round, e.modelVersion, e.siteId, e.split, e.numExamples, JSON.stringify(e.confusion), JSON.stringify(e.metrics), e.receivedAtMs);
+      .run(
+        e.round,
+        e.modelVersion,
+        e.siteId,
+        e.split,
+        e.numExamples,
+        JSON.stringify(e.confusion),
+        JSON.stringify(e.metrics),
+        e.receivedAtMs,
+      );
   }
 
   listEvaluations(modelVersion?: number): EvaluationRecord[] {
@@ -450,6 +530,20 @@ interface EvaluationRow {
   received_at_ms: number;
 }
 
-function toCheckpoint(row: { version: number; round: number; path: string; sha256: string; bytes: number; created_at_ms: number }): CheckpointRecord {
-  return { version: row.version, round: row.round, path: row.path, sha256: row.sha256, bytes: row.bytes, createdAtMs: row.created_at_ms };
+function toCheckpoint(row: {
+  version: number;
+  round: number;
+  path: string;
+  sha256: string;
+  bytes: number;
+  created_at_ms: number;
+}): CheckpointRecord {
+  return {
+    version: row.version,
+    round: row.round,
+    path: row.path,
+    sha256: row.sha256,
+    bytes: row.bytes,
+    createdAtMs: row.created_at_ms,
+  };
 }

@@ -16,7 +16,10 @@ export function createFedAvg(): Strategy {
       return {
         accept(update: UpdateContribution): void {
           if (!(update.numExamples > 0)) {
-            throw new FlError(ErrorCode.InvalidArgument, `update from ${update.siteId} reports ${update.numExamples} examples; need > 0`);
+            throw new FlError(
+              ErrorCode.InvalidArgument,
+              `update from ${update.siteId} reports ${update.numExamples} examples; need > 0`,
+            );
           }
           accumulator.add(update.delta, update.numExamples);
         },
@@ -24,7 +27,8 @@ export function createFedAvg(): Strategy {
           return accumulator.count;
         },
         finish() {
-          if (accumulator.count === 0) throw new FlError(ErrorCode.FailedPrecondition, "no update was accepted this round");
+          if (accumulator.count === 0)
+            throw new FlError(ErrorCode.FailedPrecondition, "no update was accepted this round");
           const meanDelta = accumulator.mean();
           let sumSquares = 0;
           for (const v of meanDelta) sumSquares += v * v;

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
-import { ErrorCode, FlError, errorMessage } from "../errors.js";
+import { ErrorCode, errorMessage, FlError } from "../errors.js";
 
 /** Reads a JSON or YAML file into a plain value; errors name the file and what to do. */
 export function readConfigFile(path: string): unknown {
@@ -19,9 +19,13 @@ export function readConfigFile(path: string): unknown {
   try {
     return path.endsWith(".json") ? JSON.parse(text) : YAML.parse(text);
   } catch (error) {
-    throw new FlError(ErrorCode.InvalidConfig, `config file ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${errorMessage(error)}`, {
-      cause: error,
-    });
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `config file ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -29,7 +33,9 @@ export function readConfigFile(path: string): unknown {
 export function parseConfig<S extends z.ZodType>(schema: S, value: unknown, source: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `  - ${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`);
+  const problems = result.error.issues.map(
+    (issue) => `  - ${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`,
+  );
   throw new FlError(ErrorCode.InvalidConfig, `invalid config in ${source}:\n${problems.join("\n")}`);
 }
 

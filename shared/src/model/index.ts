@@ -1,9 +1,10 @@
-export { DEFAULT_MODEL_SPEC, ModelSpecSchema, type ModelSpec } from "./spec.js";
 export { buildSmallCnn } from "./small-cnn.js";
-export { manifestOf, readWeights, writeWeights, shareAll, type SharingRule } from "./weights-bridge.js";
+export { DEFAULT_MODEL_SPEC, type ModelSpec, ModelSpecSchema } from "./spec.js";
+export { manifestOf, readWeights, type SharingRule, shareAll, writeWeights } from "./weights-bridge.js";
+
+import type * as tfl from "@tensorflow/tfjs-layers";
 import { buildSmallCnn } from "./small-cnn.js";
 import type { ModelSpec } from "./spec.js";
-import type * as tfl from "@tensorflow/tfjs-layers";
 
 /** The one place that maps a spec's architecture to its builder. */
 export function buildModel(spec: ModelSpec): tfl.LayersModel {

@@ -1,6 +1,6 @@
-import type * as tfl from "@tensorflow/tfjs-layers";
 import * as tf from "@tensorflow/tfjs-core";
-import { FlError, ErrorCode } from "../errors.js";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { ErrorCode, FlError } from "../errors.js";
 import { createManifest } from "../weights/index.js";
 import type { ModelWeights, TensorSharing, WeightsManifest } from "../weights/types.js";
 
@@ -14,7 +14,11 @@ export const shareAll: SharingRule = () => "shared";
  */
 export function manifestOf(model: tfl.LayersModel, sharing: SharingRule = shareAll): WeightsManifest {
   return createManifest(
-    model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[], sharing: sharing(w.originalName) })),
+    model.weights.map((w) => ({
+      name: w.originalName,
+      shape: w.shape as number[],
+      sharing: sharing(w.originalName),
+    })),
   );
 }
 
@@ -22,12 +26,18 @@ export function readWeights(model: tfl.LayersModel, manifest: WeightsManifest): 
   const values = new Float32Array(manifest.totalLength);
   const tensors = model.getWeights();
   if (tensors.length !== manifest.tensors.length) {
-    throw new FlError(ErrorCode.WeightsShapeMismatch, `model has ${tensors.length} tensors, manifest ${manifest.tensors.length}`);
+    throw new FlError(
+      ErrorCode.WeightsShapeMismatch,
+      `model has ${tensors.length} tensors, manifest ${manifest.tensors.length}`,
+    );
   }
   tensors.forEach((t, i) => {
     const spec = manifest.tensors[i];
     if (!spec || spec.length !== t.size) {
-      throw new FlError(ErrorCode.WeightsShapeMismatch, `tensor ${i} (${spec?.name}) has ${t.size} elements, manifest says ${spec?.length}`);
+      throw new FlError(
+        ErrorCode.WeightsShapeMismatch,
+        `tensor ${i} (${spec?.name}) has ${t.size} elements, manifest says ${spec?.length}`,
+      );
     }
     values.set(t.dataSync() as Float32Array, spec.offset);
   });
@@ -45,13 +55,21 @@ export function writeWeights(model: tfl.LayersModel, weights: ModelWeights): voi
   }
   const tensors = weights.manifest.tensors.map((spec, i) => {
     const variable = own[i];
-    if (!variable || variable.originalName !== spec.name || variable.shape.join("x") !== spec.shape.join("x")) {
+    if (
+      !variable ||
+      variable.originalName !== spec.name ||
+      variable.shape.join("x") !== spec.shape.join("x")
+    ) {
       throw new FlError(
         ErrorCode.WeightsShapeMismatch,
         `tensor ${i}: model has ${variable?.originalName} [${variable?.shape}], weights have ${spec.name} [${spec.shape}]`,
       );
     }
-    return tf.tensor(weights.values.subarray(spec.offset, spec.offset + spec.length), [...spec.shape], "float32");
+    return tf.tensor(
+      weights.values.subarray(spec.offset, spec.offset + spec.length),
+      [...spec.shape],
+      "float32",
+    );
   });
   model.setWeights(tensors);
   tf.dispose(tensors);

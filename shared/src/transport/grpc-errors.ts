@@ -1,5 +1,5 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import { ErrorCode, FlError, errorMessage } from "../errors.js";
+import { ErrorCode, errorMessage, FlError } from "../errors.js";
 
 /** The one mapping from domain error codes to gRPC status codes, used by both sides. */
 const STATUS_OF: Record<ErrorCode, status> = {
@@ -35,7 +35,8 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
   const flError = FlError.from(error);
   const metadata = new Metadata();
   metadata.set(CODE_KEY, flError.code);
-  const details = flError.code === ErrorCode.Internal ? "internal error (see the coordinator's log)" : flError.message;
+  const details =
+    flError.code === ErrorCode.Internal ? "internal error (see the coordinator's log)" : flError.message;
   return { code: STATUS_OF[flError.code], details, metadata };
 }
 
@@ -48,7 +49,11 @@ export function fromServiceError(error: unknown): FlError {
     return new FlError(code as ErrorCode, service.details ?? errorMessage(error), { cause: error });
   }
   if (service.code === status.UNAVAILABLE || service.code === status.DEADLINE_EXCEEDED) {
-    return new FlError(ErrorCode.Timeout, `coordinator unreachable: ${service.details ?? errorMessage(error)}`, { cause: error });
+    return new FlError(
+      ErrorCode.Timeout,
+      `coordinator unreachable: ${service.details ?? errorMessage(error)}`,
+      { cause: error },
+    );
   }
   return new FlError(ErrorCode.Internal, service.details ?? errorMessage(error), { cause: error });
 }
@@ -56,5 +61,9 @@ export function fromServiceError(error: unknown): FlError {
 /** True for errors worth retrying after a pause (coordinator down or restarting). */
 export function isTransient(error: unknown): boolean {
   const service = error as Partial<ServiceError>;
-  return service.code === status.UNAVAILABLE || service.code === status.DEADLINE_EXCEEDED || service.code === status.CANCELLED;
+  return (
+    service.code === status.UNAVAILABLE ||
+    service.code === status.DEADLINE_EXCEEDED ||
+    service.code === status.CANCELLED
+  );
 }

@@ -1,10 +1,10 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { FederationClient } from "../../../proto/gen/fl/v1/federation.js";
+import { publicIdentity } from "../../../shared/src/crypto/index.js";
 import { isFlError } from "../../../shared/src/errors.js";
 import { createManifest } from "../../../shared/src/weights/index.js";
-import { publicIdentity } from "../../../shared/src/crypto/index.js";
-import { startHarness, type Harness } from "../../helpers/coordinator-harness.js";
+import { type Harness, startHarness } from "../../helpers/coordinator-harness.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 
 let harness: Harness | undefined;
@@ -25,13 +25,33 @@ async function joinAll(h: Harness, ids: string[]): Promise<FakeSite[]> {
 
 describe("a federated run over real gRPC", () => {
   it("aggregates two rounds with FedAvg weighted by example counts (hand-computed)", async () => {
-    harness = await startHarness({ siteIds: ["a", "b", "c"], plan: { phases: [{ name: "p", task: "classify", rounds: 2, train: { epochs: 1, batchSize: 1, learningRate: 1, classWeighting: "none", maxStepsPerRound: 0 } }] } });
+    harness = await startHarness({
+      siteIds: ["a", "b", "c"],
+      plan: {
+        phases: [
+          {
+            name: "p",
+            task: "classify",
+            rounds: 2,
+            train: { epochs: 1, batchSize: 1, learningRate: 1, classWeighting: "none", maxStepsPerRound: 0 },
+          },
+        ],
+      },
+    });
     const [a, b, c] = await joinAll(harness, ["a", "b", "c"]);
     // Round 1: deltas 1, 2, 4 with 10, 30, 60 examples: (10·1 + 30·2 + 60·4) / 100 = 3.1
     // Round 2: deltas -1, 0, 1 with 1, 1, 2 examples: (-1 + 0 + 2) / 4 = 0.25
     const script: Array<Array<[FakeSite, number, number]>> = [
-      [[a!, 1, 10], [b!, 2, 30], [c!, 4, 60]],
-      [[a!, -1, 1], [b!, 0, 1], [c!, 1, 2]],
+      [
+        [a!, 1, 10],
+        [b!, 2, 30],
+        [c!, 4, 60],
+      ],
+      [
+        [a!, -1, 1],
+        [b!, 0, 1],
+        [c!, 1, 2],
+      ],
     ];
     for (const round of script) {
       await Promise.all(
@@ -51,7 +71,7 @@ describe("a federated run over real gRPC", () => {
     const { deserializeWeights } = await import("../../../shared/src/weights/index.js");
     const final = deserializeWeights(new Uint8Array(readFileSync(latest.path)));
     const expected = [1, 2, 3, 4, 5, 6].map((v) => v + 3.1 + 0.25);
-    final.values.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+    for (const [i, v] of final.values.entries()) expect(v).toBeCloseTo(expected[i]!, 5);
     expect(harness.store.listUpdates().filter((u) => u.status === "accepted")).toHaveLength(6);
     const types = harness.events.map((e) => e.type);
     expect(types.filter((t) => t === "round.completed")).toHaveLength(2);
@@ -61,7 +81,14 @@ describe("a federated run over real gRPC", () => {
 
   it("rejects tampered, replayed, wrong-round, wrong-shape, non-finite and forged updates, and the round goes on", async () => {
     const ids = ["tamper", "nan", "shape", "forge", "good"];
-    harness = await startHarness({ siteIds: ids, plan: { minClients: 1, minAvailableClients: ids.length, phases: [{ name: "p", task: "classify", rounds: 1 }] } });
+    harness = await startHarness({
+      siteIds: ids,
+      plan: {
+        minClients: 1,
+        minAvailableClients: ids.length,
+        phases: [{ name: "p", task: "classify", rounds: 1 }],
+      },
+    });
     const joined = await joinAll(harness, ids);
     const [tamper, nan, shape, forge, good] = await Promise.all(
       joined.map(async (site) => {
@@ -70,21 +97,44 @@ describe("a federated run over real gRPC", () => {
         return { site, task, global: await site.download(task) };
       }),
     );
-    const send = (s: typeof good, ...args: Parameters<FakeSite["pack"]> extends [unknown, unknown, ...infer R] ? R : never) => s!.site.upload(s!.site.pack(s!.task, s!.global, ...args));
+    const send = (
+      s: typeof good,
+      ...args: Parameters<FakeSite["pack"]> extends [unknown, unknown, ...infer R] ? R : never
+    ) => s!.site.upload(s!.site.pack(s!.task, s!.global, ...args));
 
     // Stale or forged headers leave the task open: the same site can still deliver.
-    expect(await send(forge, 0.5, 5, { round: forge!.task.round + 1 })).toMatchObject({ accepted: false, reasonCode: "FL_WRONG_ROUND" });
-    expect(await send(forge, 0.5, 5, { modelVersion: forge!.task.modelVersion + 1 })).toMatchObject({ accepted: false, reasonCode: "FL_WRONG_ROUND" });
+    expect(await send(forge, 0.5, 5, { round: forge!.task.round + 1 })).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_WRONG_ROUND",
+    });
+    expect(await send(forge, 0.5, 5, { modelVersion: forge!.task.modelVersion + 1 })).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_WRONG_ROUND",
+    });
     const forged = forge!.site.pack(forge!.task, forge!.global, 0.5, 5);
-    expect(await forge!.site.upload({ ...forged, signature: new Uint8Array(64) })).toMatchObject({ accepted: false, reasonCode: "FL_SIGNATURE_INVALID" });
+    expect(await forge!.site.upload({ ...forged, signature: new Uint8Array(64) })).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_SIGNATURE_INVALID",
+    });
 
     const tampered = tamper!.site.pack(tamper!.task, tamper!.global, 0.5, 5);
     const flipped = tampered.chunks.map((c) => c.slice());
     flipped[0]![3]! ^= 0xff;
-    expect(await tamper!.site.upload({ ...tampered, chunks: flipped })).toMatchObject({ accepted: false, reasonCode: "FL_DECRYPTION_FAILED" });
-    expect(await send(nan, (i) => (i === 3 ? Number.NaN : 0.5), 5)).toMatchObject({ accepted: false, reasonCode: "FL_NON_FINITE" });
-    const wrongShape = shape!.site.pack(shape!.task, shape!.global, 0.5, 5, { delta: { manifest: createManifest([{ name: "w", shape: [3, 2] }]), values: new Float32Array(6) } });
-    expect(await shape!.site.upload(wrongShape)).toMatchObject({ accepted: false, reasonCode: "FL_WEIGHTS_SHAPE_MISMATCH" });
+    expect(await tamper!.site.upload({ ...tampered, chunks: flipped })).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_DECRYPTION_FAILED",
+    });
+    expect(await send(nan, (i) => (i === 3 ? Number.NaN : 0.5), 5)).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_NON_FINITE",
+    });
+    const wrongShape = shape!.site.pack(shape!.task, shape!.global, 0.5, 5, {
+      delta: { manifest: createManifest([{ name: "w", shape: [3, 2] }]), values: new Float32Array(6) },
+    });
+    expect(await shape!.site.upload(wrongShape)).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_WEIGHTS_SHAPE_MISMATCH",
+    });
 
     const ok = good!.site.pack(good!.task, good!.global, 0.5, 5);
     expect(await good!.site.upload(ok)).toMatchObject({ accepted: true });
@@ -99,24 +149,47 @@ describe("a federated run over real gRPC", () => {
       ["shape", "FL_WEIGHTS_SHAPE_MISMATCH"],
       ["tamper", "FL_DECRYPTION_FAILED"],
     ]);
-    const rejected = harness.store.listUpdates().filter((u) => u.status === "rejected").map((u) => u.reason?.split(":")[0]);
-    expect(rejected.sort()).toEqual(["FL_DECRYPTION_FAILED", "FL_NON_FINITE", "FL_SIGNATURE_INVALID", "FL_WEIGHTS_SHAPE_MISMATCH", "FL_WRONG_ROUND", "FL_WRONG_ROUND"].sort());
+    const rejected = harness.store
+      .listUpdates()
+      .filter((u) => u.status === "rejected")
+      .map((u) => u.reason?.split(":")[0]);
+    expect(rejected.sort()).toEqual(
+      [
+        "FL_DECRYPTION_FAILED",
+        "FL_NON_FINITE",
+        "FL_SIGNATURE_INVALID",
+        "FL_WEIGHTS_SHAPE_MISMATCH",
+        "FL_WRONG_ROUND",
+        "FL_WRONG_ROUND",
+      ].sort(),
+    );
     expect(harness.events.filter((e) => e.type === "update.rejected").length).toBe(7);
   });
 
   it("rejects an update larger than the configured limit before reading its chunks", async () => {
-    harness = await startHarness({ siteIds: ["a"], maxUpdateBytes: 64, plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] } });
+    harness = await startHarness({
+      siteIds: ["a"],
+      maxUpdateBytes: 64,
+      plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    });
     const [a] = await joinAll(harness, ["a"]);
     const task = await a!.nextTask();
     if (task === "done") throw new Error("unexpected done");
     const global = await a!.download(task);
-    expect(await a!.upload(a!.pack(task, global, 1, 2))).toMatchObject({ accepted: false, reasonCode: "FL_TOO_LARGE" });
+    expect(await a!.upload(a!.pack(task, global, 1, 2))).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_TOO_LARGE",
+    });
   });
 
   it("refuses unknown sites and bad join signatures with clear errors", async () => {
     harness = await startHarness({ siteIds: ["a"] });
     const { generateIdentity, signJoin } = await import("../../../shared/src/crypto/index.js");
-    const stranger = new FakeSite(harness.address, generateIdentity("stranger"), publicIdentity(harness.coordinator));
+    const stranger = new FakeSite(
+      harness.address,
+      generateIdentity("stranger"),
+      publicIdentity(harness.coordinator),
+    );
     sites.push(stranger);
     const unknown = await stranger.join().catch((e: unknown) => e);
     expect(isFlError(unknown, "FL_UNKNOWN_SITE")).toBe(true);
@@ -128,7 +201,13 @@ describe("a federated run over real gRPC", () => {
     sites.push(conn);
     const challenge = await conn.connection.getChallenge("a");
     const joined = await conn.connection
-      .join({ siteId: "a", challenge: challenge.challenge, signature: Buffer.from(signJoin(impostor, challenge.federationId, new Uint8Array(challenge.challenge))) })
+      .join({
+        siteId: "a",
+        challenge: challenge.challenge,
+        signature: Buffer.from(
+          signJoin(impostor, challenge.federationId, new Uint8Array(challenge.challenge)),
+        ),
+      })
       .catch((e: unknown) => e);
     expect(isFlError(joined, "FL_SIGNATURE_INVALID")).toBe(true);
     const noSession = await conn.connection.pullTask("not-a-token", 10).catch((e: unknown) => e);
@@ -136,7 +215,10 @@ describe("a federated run over real gRPC", () => {
   });
 
   it("keeps the task open when a client disappears mid-upload, and accepts its retry", async () => {
-    harness = await startHarness({ siteIds: ["a"], plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] } });
+    harness = await startHarness({
+      siteIds: ["a"],
+      plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    });
     const [a] = await joinAll(harness, ["a"]);
     const task = await a!.nextTask();
     if (task === "done") throw new Error("unexpected done");
@@ -147,8 +229,20 @@ describe("a federated run over real gRPC", () => {
     const raw = new FederationClient(harness.address, grpc.credentials.createInsecure());
     const broken = await new Promise<grpc.ServiceError | null>((resolve) => {
       const call = raw.uploadUpdate((error) => resolve(error));
-      call.write({ part: { $case: "header", value: { sessionToken: a!.token, manifest: packed.manifest, signature: Buffer.from(packed.signature), trainMetrics: {} } } });
-      call.write({ part: { $case: "chunk", value: { index: 0, ciphertext: Buffer.from(packed.chunks[0]!) } } });
+      call.write({
+        part: {
+          $case: "header",
+          value: {
+            sessionToken: a!.token,
+            manifest: packed.manifest,
+            signature: Buffer.from(packed.signature),
+            trainMetrics: {},
+          },
+        },
+      });
+      call.write({
+        part: { $case: "chunk", value: { index: 0, ciphertext: Buffer.from(packed.chunks[0]!) } },
+      });
       setTimeout(() => call.cancel(), 100);
     });
     raw.close();
@@ -160,7 +254,11 @@ describe("a federated run over real gRPC", () => {
   });
 
   it("fails the task of a client that stops heartbeating, and completes the round with the others", async () => {
-    harness = await startHarness({ siteIds: ["a", "b"], heartbeatTimeoutMs: 1500, plan: { minClients: 1, minAvailableClients: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] } });
+    harness = await startHarness({
+      siteIds: ["a", "b"],
+      heartbeatTimeoutMs: 1500,
+      plan: { minClients: 1, minAvailableClients: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    });
     const [a, b] = await joinAll(harness, ["a", "b"]);
     const [ta, tb] = await Promise.all([a!.nextTask(), b!.nextTask()]);
     if (ta === "done" || tb === "done") throw new Error("unexpected done");

@@ -4,10 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
-import { generateIdentity, identityToJson, publicIdentity, publicIdentityToJson } from "../../../shared/src/crypto/index.js";
+import { StateStore } from "../../../coordinator/src/store/state-store.js";
+import {
+  generateIdentity,
+  identityToJson,
+  publicIdentity,
+  publicIdentityToJson,
+} from "../../../shared/src/crypto/index.js";
 import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import { deserializeWeights } from "../../../shared/src/weights/index.js";
-import { StateStore } from "../../../coordinator/src/store/state-store.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 
 const ENTRY = fileURLToPath(new URL("../../helpers/coordinator-process.ts", import.meta.url));
@@ -23,7 +28,9 @@ afterEach(() => {
 
 function startCoordinator(dir: string): { child: ChildProcess; exited: Promise<number | null> } {
   rmSync(join(dir, "coordinator.addr"), { force: true });
-  const child = forkTypeScript(ENTRY, [join(dir, "coordinator.json")], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  const child = forkTypeScript(ENTRY, [join(dir, "coordinator.json")], {
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
   children.push(child);
   return { child, exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
 }
@@ -40,7 +47,9 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promi
 
 function completedRounds(dir: string): number {
   try {
-    const rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8")) as Array<{ modelVersion: number | null }>;
+    const rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8")) as Array<{
+      modelVersion: number | null;
+    }>;
     return rounds.filter((r) => r.modelVersion !== null).length;
   } catch {
     return 0;
@@ -54,7 +63,8 @@ it("a coordinator killed mid-round resumes from the last committed round without
   const identities = ["a", "b"].map((id) => generateIdentity(id));
   mkdirSync(join(dir, "sites"));
   writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinator));
-  for (const id of identities) writeFileSync(join(dir, "sites", `${id.id}.public.json`), publicIdentityToJson(publicIdentity(id)));
+  for (const id of identities)
+    writeFileSync(join(dir, "sites", `${id.id}.public.json`), publicIdentityToJson(publicIdentity(id)));
   writeFileSync(
     join(dir, "coordinator.json"),
     JSON.stringify({
@@ -64,13 +74,24 @@ it("a coordinator killed mid-round resumes from the last committed round without
       identity: "coordinator.identity.json",
       sitesDir: "sites",
       model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
-      plan: { phases: [{ name: "p", task: "classify", rounds: 3 }], minClients: 2, roundTimeoutSec: 60, evaluateEvery: 0, evaluationTimeoutSec: 1, maxRoundAttempts: 2 },
+      plan: {
+        phases: [{ name: "p", task: "classify", rounds: 3 }],
+        minClients: 2,
+        roundTimeoutSec: 60,
+        evaluateEvery: 0,
+        evaluationTimeoutSec: 1,
+        maxRoundAttempts: 2,
+      },
       limits: { heartbeatIntervalMs: 200, heartbeatTimeoutSec: 30 },
     }),
   );
 
   const connect = async () => {
-    const address = await waitFor(() => (existsSync(join(dir, "coordinator.addr")) ? readFileSync(join(dir, "coordinator.addr"), "utf8").trim() : undefined));
+    const address = await waitFor(() =>
+      existsSync(join(dir, "coordinator.addr"))
+        ? readFileSync(join(dir, "coordinator.addr"), "utf8").trim()
+        : undefined,
+    );
     const connected = identities.map((id) => new FakeSite(address, id, publicIdentity(coordinator)));
     for (const s of connected) await s.join();
     sites.push(...connected);
@@ -113,7 +134,7 @@ it("a coordinator killed mid-round resumes from the last committed round without
     const latest = store.latestCheckpoint()!;
     expect(latest.version).toBe(3);
     const final = deserializeWeights(new Uint8Array(readFileSync(latest.path)));
-    initial.values.forEach((v, i) => expect(final.values[i]).toBeCloseTo(v + 2 + 17.5, 4));
+    for (const [i, v] of initial.values.entries()) expect(final.values[i]).toBeCloseTo(v + 2 + 17.5, 4);
     // The update a sent before the crash is on record, tied to the aborted attempt only.
     expect(store.listUpdates({ round: 2, attempt: 1 }).map((u) => u.siteId)).toEqual(["a"]);
   } finally {

@@ -2,9 +2,9 @@ import { connect, StringCodec } from "nats";
 import { afterEach, expect, it } from "vitest";
 import { publicIdentity } from "../../../shared/src/crypto/index.js";
 import { createNatsEventBus } from "../../../shared/src/events/index.js";
-import { startHarness, type Harness } from "../../helpers/coordinator-harness.js";
+import { type Harness, startHarness } from "../../helpers/coordinator-harness.js";
 import { FakeSite } from "../../helpers/fake-site.js";
-import { startNatsServer, type NatsServerHandle } from "../../helpers/nats-server.js";
+import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";
 
 let nats: NatsServerHandle | undefined;
 let harness: Harness | undefined;
@@ -24,13 +24,21 @@ it("a coordinator publishes its federation's events to a real nats-server, on pe
   void (async () => {
     for await (const message of subscription) {
       const event = JSON.parse(StringCodec().decode(message.data)) as { type: string; round?: number };
-      seen.push({ subject: message.subject, type: event.type, ...(event.round !== undefined && { round: event.round }) });
+      seen.push({
+        subject: message.subject,
+        type: event.type,
+        ...(event.round !== undefined && { round: event.round }),
+      });
     }
   })();
   await watcher.flush();
 
   const bus = await createNatsEventBus({ url: nats.url, federationId: "test" });
-  harness = await startHarness({ siteIds: ["a"], bus, plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] } });
+  harness = await startHarness({
+    siteIds: ["a"],
+    bus,
+    plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+  });
   site = new FakeSite(harness.address, harness.sites.get("a")!, publicIdentity(harness.coordinator));
   await site.join();
   const task = await site.nextTask();
@@ -39,7 +47,8 @@ it("a coordinator publishes its federation's events to a real nats-server, on pe
   expect(await site.upload(site.pack(task, global, 0.5, 4))).toMatchObject({ accepted: true });
 
   const until = Date.now() + 10_000;
-  while (!seen.some((e) => e.type === "round.completed") && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  while (!seen.some((e) => e.type === "round.completed") && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 50));
   await watcher.drain();
   expect(seen).toEqual(
     expect.arrayContaining([

@@ -30,7 +30,17 @@ it("says when a file is not valid YAML", () => {
 });
 
 it("lists every invalid key with its path", () => {
-  writeFileSync(join(dir, "invalid.json"), JSON.stringify({ federationId: "has.dots", stateDir: "s", identity: "i", sitesDir: "d", model: { architecture: "small-cnn", imageSize: 8, widths: [4], numClasses: 4, seed: 0 }, plan: { phases: [] } }));
+  writeFileSync(
+    join(dir, "invalid.json"),
+    JSON.stringify({
+      federationId: "has.dots",
+      stateDir: "s",
+      identity: "i",
+      sitesDir: "d",
+      model: { architecture: "small-cnn", imageSize: 8, widths: [4], numClasses: 4, seed: 0 },
+      plan: { phases: [] },
+    }),
+  );
   const error = errorOf(() => loadCoordinatorConfig(join(dir, "invalid.json")));
   expect(error.message).toContain("federationId");
   expect(error.message).toContain("model.imageSize");
@@ -38,7 +48,17 @@ it("lists every invalid key with its path", () => {
 });
 
 it("resolves paths relative to the config file", () => {
-  writeFileSync(join(dir, "ok.json"), JSON.stringify({ federationId: "f", stateDir: "state", identity: "keys/c.json", sitesDir: "keys/sites", model: { architecture: "small-cnn", imageSize: 32, widths: [4], numClasses: 4, seed: 0 }, plan: { phases: [{ name: "p", task: "classify", rounds: 1 }] } }));
+  writeFileSync(
+    join(dir, "ok.json"),
+    JSON.stringify({
+      federationId: "f",
+      stateDir: "state",
+      identity: "keys/c.json",
+      sitesDir: "keys/sites",
+      model: { architecture: "small-cnn", imageSize: 32, widths: [4], numClasses: 4, seed: 0 },
+      plan: { phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    }),
+  );
   const config = loadCoordinatorConfig(join(dir, "ok.json"));
   expect(config.stateDir).toBe(join(dir, "state"));
   expect(config.identity).toBe(join(dir, "keys/c.json"));

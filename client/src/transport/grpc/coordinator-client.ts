@@ -1,8 +1,4 @@
 import * as grpc from "@grpc/grpc-js";
-import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
-import { fromServiceError } from "../../../../shared/src/transport/grpc-errors.js";
-import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
-import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import {
   type ChallengeResponse,
   type EvaluationReport,
@@ -13,6 +9,10 @@ import {
   type PullTaskResponse,
   type UploadVerdict,
 } from "../../../../proto/gen/fl/v1/federation.js";
+import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
+import { fromServiceError } from "../../../../shared/src/transport/grpc-errors.js";
+import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
+import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import type { PackedUpdate } from "../../update-packer.js";
 
 export interface ClientTls {
@@ -26,7 +26,9 @@ export class CoordinatorConnection {
   private readonly client: FederationClient;
 
   constructor(address: string, tls?: ClientTls) {
-    const credentials = tls ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+    const credentials = tls
+      ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
+      : grpc.credentials.createInsecure();
     this.client = new FederationClient(address, credentials, GRPC_CHANNEL_OPTIONS);
   }
 
@@ -35,7 +37,9 @@ export class CoordinatorConnection {
   }
 
   getChallenge(siteId: string): Promise<ChallengeResponse> {
-    return this.unary((cb) => this.client.getChallenge({ siteId }, new grpc.Metadata(), this.deadline(30_000), cb));
+    return this.unary((cb) =>
+      this.client.getChallenge({ siteId }, new grpc.Metadata(), this.deadline(30_000), cb),
+    );
   }
 
   join(request: JoinRequest): Promise<JoinResponse> {
@@ -43,19 +47,37 @@ export class CoordinatorConnection {
   }
 
   pullTask(sessionToken: string, waitMs: number): Promise<PullTaskResponse> {
-    return this.unary((cb) => this.client.pullTask({ sessionToken, waitMs }, new grpc.Metadata(), this.deadline(waitMs + 30_000), cb));
+    return this.unary((cb) =>
+      this.client.pullTask({ sessionToken, waitMs }, new grpc.Metadata(), this.deadline(waitMs + 30_000), cb),
+    );
   }
 
-  heartbeat(sessionToken: string, taskId: string, progress: number, status: string): Promise<HeartbeatResponse> {
-    return this.unary((cb) => this.client.heartbeat({ sessionToken, taskId, progress, status }, new grpc.Metadata(), this.deadline(15_000), cb));
+  heartbeat(
+    sessionToken: string,
+    taskId: string,
+    progress: number,
+    status: string,
+  ): Promise<HeartbeatResponse> {
+    return this.unary((cb) =>
+      this.client.heartbeat(
+        { sessionToken, taskId, progress, status },
+        new grpc.Metadata(),
+        this.deadline(15_000),
+        cb,
+      ),
+    );
   }
 
   reportEvaluation(report: EvaluationReport): Promise<void> {
-    return this.unary((cb) => this.client.reportEvaluation(report, new grpc.Metadata(), this.deadline(30_000), cb)).then(() => undefined);
+    return this.unary((cb) =>
+      this.client.reportEvaluation(report, new grpc.Metadata(), this.deadline(30_000), cb),
+    ).then(() => undefined);
   }
 
   leave(sessionToken: string, reason: string): Promise<void> {
-    return this.unary((cb) => this.client.leave({ sessionToken, reason }, new grpc.Metadata(), this.deadline(5_000), cb)).then(() => undefined);
+    return this.unary((cb) =>
+      this.client.leave({ sessionToken, reason }, new grpc.Metadata(), this.deadline(5_000), cb),
+    ).then(() => undefined);
   }
 
   /** Downloads a model version, checking offsets, total size and the final sha256. */
@@ -72,7 +94,12 @@ export class CoordinatorConnection {
       stream.on("data", (chunk: { offset: number; data: Buffer; totalBytes: number; sha256: string }) => {
         buffer ??= new Uint8Array(chunk.totalBytes);
         if (chunk.offset !== filled || filled + chunk.data.length > buffer.length) {
-          fail(new FlError(ErrorCode.InvalidArgument, `model chunk at offset ${chunk.offset} does not follow ${filled} (total ${buffer.length})`));
+          fail(
+            new FlError(
+              ErrorCode.InvalidArgument,
+              `model chunk at offset ${chunk.offset} does not follow ${filled} (total ${buffer.length})`,
+            ),
+          );
           return;
         }
         buffer.set(chunk.data, filled);
@@ -82,10 +109,21 @@ export class CoordinatorConnection {
       stream.on("error", (error) => reject(fromServiceError(error)));
       stream.on("end", () => {
         const bytes = buffer ?? new Uint8Array(0);
-        if (filled !== bytes.length) return reject(new FlError(ErrorCode.InvalidArgument, `model download ended at ${filled} of ${bytes.length} bytes`));
+        if (filled !== bytes.length)
+          return reject(
+            new FlError(
+              ErrorCode.InvalidArgument,
+              `model download ended at ${filled} of ${bytes.length} bytes`,
+            ),
+          );
         const hash = sha256Hex(bytes);
         if (hash !== expectedSha256 || (finalHash && finalHash !== hash)) {
-          return reject(new FlError(ErrorCode.HashMismatch, `downloaded model v${modelVersion} hashes to ${hash}; expected ${expectedSha256}`));
+          return reject(
+            new FlError(
+              ErrorCode.HashMismatch,
+              `downloaded model v${modelVersion} hashes to ${hash}; expected ${expectedSha256}`,
+            ),
+          );
         }
         resolve(bytes);
       });
@@ -93,7 +131,11 @@ export class CoordinatorConnection {
   }
 
   /** Streams header then encrypted chunks, honouring back-pressure, and returns the verdict. */
-  uploadUpdate(sessionToken: string, packed: PackedUpdate, trainMetrics: Record<string, number>): Promise<UploadVerdict> {
+  uploadUpdate(
+    sessionToken: string,
+    packed: PackedUpdate,
+    trainMetrics: Record<string, number>,
+  ): Promise<UploadVerdict> {
     return new Promise((resolve, reject) => {
       const call = this.client.uploadUpdate(this.deadline(600_000), (error, verdict) => {
         if (error) reject(fromServiceError(error));
@@ -102,9 +144,27 @@ export class CoordinatorConnection {
       const write = async () => {
         const send = (message: Parameters<typeof call.write>[0]) =>
           call.write(message) ? Promise.resolve() : new Promise<void>((ok) => call.once("drain", () => ok()));
-        await send({ part: { $case: "header", value: { sessionToken, manifest: packed.manifest, signature: Buffer.from(packed.signature), trainMetrics } } });
+        await send({
+          part: {
+            $case: "header",
+            value: {
+              sessionToken,
+              manifest: packed.manifest,
+              signature: Buffer.from(packed.signature),
+              trainMetrics,
+            },
+          },
+        });
         for (const [index, ciphertext] of packed.chunks.entries()) {
-          await send({ part: { $case: "chunk", value: { index, ciphertext: Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength) } } });
+          await send({
+            part: {
+              $case: "chunk",
+              value: {
+                index,
+                ciphertext: Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength),
+              },
+            },
+          });
         }
         call.end();
       };
@@ -119,7 +179,9 @@ export class CoordinatorConnection {
     return { deadline: Date.now() + ms };
   }
 
-  private unary<T>(start: (callback: (error: grpc.ServiceError | null, response: T) => void) => unknown): Promise<T> {
+  private unary<T>(
+    start: (callback: (error: grpc.ServiceError | null, response: T) => void) => unknown,
+  ): Promise<T> {
     return new Promise((resolve, reject) => {
       start((error, response) => (error ? reject(fromServiceError(error)) : resolve(response)));
     });

@@ -1,8 +1,4 @@
 import * as grpc from "@grpc/grpc-js";
-import { ErrorCode, FlError, errorMessage } from "../../../../shared/src/errors.js";
-import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js";
-import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
-import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
 import {
   type ChallengeRequest,
   type ChallengeResponse,
@@ -23,6 +19,10 @@ import {
   type UploadMessage,
   type UploadVerdict,
 } from "../../../../proto/gen/fl/v1/federation.js";
+import { ErrorCode, errorMessage, FlError } from "../../../../shared/src/errors.js";
+import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js";
+import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
+import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
 import type { RoundEngine, UploadSink } from "../../round-engine.js";
 
 export interface ServerTls {
@@ -36,14 +36,18 @@ export interface ServerTls {
 /** Adapts the round engine to the generated gRPC service: wire types in, domain calls, wire types out. */
 export function createFederationServer(engine: RoundEngine, log: (line: string) => void): FederationServer {
   const unary =
-    <Req, Res>(name: string, handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    <Req, Res>(
+      name: string,
+      handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+    ): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
       Promise.resolve()
         .then(() => handler(call.request, call))
         .then(
           (response) => callback(null, response),
           (error: unknown) => {
-            if (!(error instanceof FlError) || error.code === ErrorCode.Internal) log(`${name} failed: ${errorMessage(error)}`);
+            if (!(error instanceof FlError) || error.code === ErrorCode.Internal)
+              log(`${name} failed: ${errorMessage(error)}`);
             callback(toServiceError(error));
           },
         );
@@ -62,7 +66,13 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
         challenge: new Uint8Array(request.challenge),
         signature: new Uint8Array(request.signature),
         info: info
-          ? { trainClassCounts: info.trainClassCounts, validationCount: info.validationCount, testCount: info.testCount, backend: info.backend, clientVersion: info.clientVersion }
+          ? {
+              trainClassCounts: info.trainClassCounts,
+              validationCount: info.validationCount,
+              testCount: info.testCount,
+              backend: info.backend,
+              clientVersion: info.clientVersion,
+            }
           : {},
       });
       return {
@@ -84,12 +94,24 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
           return {
             result: {
               $case: "task",
-              value: { taskId: t.taskId, round: t.round, phase: t.phase, kind: t.kind, modelVersion: t.modelVersion, modelSha256: t.modelSha256, modelBytes: t.modelBytes, configJson: JSON.stringify(t.config), deadlineMs: t.deadlineMs },
+              value: {
+                taskId: t.taskId,
+                round: t.round,
+                phase: t.phase,
+                kind: t.kind,
+                modelVersion: t.modelVersion,
+                modelSha256: t.modelSha256,
+                modelBytes: t.modelBytes,
+                configJson: JSON.stringify(t.config),
+                deadlineMs: t.deadlineMs,
+              },
             },
           };
         }
         case "wait":
-          return { result: { $case: "wait", value: { retryAfterMs: result.retryAfterMs, reason: result.reason } } };
+          return {
+            result: { $case: "wait", value: { retryAfterMs: result.retryAfterMs, reason: result.reason } },
+          };
         case "done":
           return { result: { $case: "done", value: { reason: result.reason } } };
       }
@@ -106,7 +128,10 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
       });
     },
 
-    uploadUpdate: (call: grpc.ServerReadableStream<UploadMessage, UploadVerdict>, callback: grpc.sendUnaryData<UploadVerdict>) => {
+    uploadUpdate: (
+      call: grpc.ServerReadableStream<UploadMessage, UploadVerdict>,
+      callback: grpc.sendUnaryData<UploadVerdict>,
+    ) => {
       let sink: UploadSink | undefined;
       let answered = false;
       const answer = (verdict: UploadVerdict) => {
@@ -134,14 +159,16 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
           if (part?.$case === "header") {
             if (sink) throw new FlError(ErrorCode.InvalidArgument, "a second header arrived in one upload");
             const header = part.value;
-            if (!header.manifest) throw new FlError(ErrorCode.InvalidArgument, "upload header has no manifest");
+            if (!header.manifest)
+              throw new FlError(ErrorCode.InvalidArgument, "upload header has no manifest");
             sink = engine.beginUpload(header.sessionToken, {
               manifest: { ...header.manifest },
               signature: new Uint8Array(header.signature),
               trainMetrics: header.trainMetrics,
             });
           } else if (part?.$case === "chunk") {
-            if (!sink) throw new FlError(ErrorCode.InvalidArgument, "a chunk arrived before the upload header");
+            if (!sink)
+              throw new FlError(ErrorCode.InvalidArgument, "a chunk arrived before the upload header");
             sink.addChunk(part.value.index, new Uint8Array(part.value.ciphertext));
           } else {
             throw new FlError(ErrorCode.InvalidArgument, "empty upload message");
@@ -171,7 +198,10 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
     reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request) => {
       const n = request.numClasses;
       if (n <= 0 || request.confusion.length !== n * n) {
-        throw new FlError(ErrorCode.InvalidArgument, `confusion has ${request.confusion.length} cells; expected num_classes² = ${n * n}`);
+        throw new FlError(
+          ErrorCode.InvalidArgument,
+          `confusion has ${request.confusion.length} cells; expected num_classes² = ${n * n}`,
+        );
       }
       const confusion = Array.from({ length: n }, (_, i) => request.confusion.slice(i * n, (i + 1) * n));
       engine.reportEvaluation(request.sessionToken, {
@@ -194,14 +224,22 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
 }
 
 /** Streams the model in 1 MiB chunks, waiting for the stream to drain (back-pressure). */
-async function streamModel(engine: RoundEngine, call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>): Promise<void> {
+async function streamModel(
+  engine: RoundEngine,
+  call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>,
+): Promise<void> {
   const { bytes, sha256 } = engine.modelBytes(call.request.sessionToken, call.request.modelVersion);
   const chunks = chunkBytes(bytes, DEFAULT_CHUNK_BYTES);
   let offset = 0;
   for (const [i, data] of chunks.entries()) {
     if (call.cancelled) return;
     const last = i === chunks.length - 1;
-    const ok = call.write({ offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), totalBytes: bytes.length, sha256: last ? sha256 : "" });
+    const ok = call.write({
+      offset,
+      data: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      totalBytes: bytes.length,
+      sha256: last ? sha256 : "",
+    });
     offset += data.length;
     if (!ok) await new Promise<void>((resolve) => call.once("drain", resolve));
   }
@@ -215,16 +253,27 @@ export interface StartedServer {
 }
 
 /** Binds the service; resolves once the port is bound (bindAsync's callback is readiness). */
-export function startGrpcServer(engine: RoundEngine, options: { listen: string; tls?: ServerTls; log: (line: string) => void }): Promise<StartedServer> {
+export function startGrpcServer(
+  engine: RoundEngine,
+  options: { listen: string; tls?: ServerTls; log: (line: string) => void },
+): Promise<StartedServer> {
   const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS, "grpc.keepalive_permit_without_calls": 1 });
   server.addService(FederationService, createFederationServer(engine, options.log));
   const credentials = options.tls
-    ? grpc.ServerCredentials.createSsl(options.tls.ca ?? null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], options.tls.requireClientCert)
+    ? grpc.ServerCredentials.createSsl(
+        options.tls.ca ?? null,
+        [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+        options.tls.requireClientCert,
+      )
     : grpc.ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
     server.bindAsync(options.listen, credentials, (error, port) => {
       if (error) {
-        reject(new FlError(ErrorCode.InvalidConfig, `cannot listen on ${options.listen}: ${error.message}`, { cause: error }));
+        reject(
+          new FlError(ErrorCode.InvalidConfig, `cannot listen on ${options.listen}: ${error.message}`, {
+            cause: error,
+          }),
+        );
         return;
       }
       resolve({
