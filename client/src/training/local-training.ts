@@ -91,13 +91,8 @@ export async function trainClassifier(
         (totalSteps - step) * hyper.batchSize,
       );
       const x = gatherImages(tf, set, epochOrder);
-      const y = tf.oneHot(
-        tf.tensor1d(
-          epochOrder.map((i) => set.labels[i] as number),
-          "int32",
-        ),
-        numClasses,
-      );
+      const labels = epochOrder.map((i) => set.labels[i] as number);
+      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, "int32"), numClasses));
       try {
         await model.fit(x, y, {
           batchSize: hyper.batchSize,
