@@ -7,7 +7,11 @@ import { RoundEngine } from "../../coordinator/src/round-engine.js";
 import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import { createFedAvg } from "../../coordinator/src/strategy/fedavg.js";
-import { type StartedServer, startGrpcServer } from "../../coordinator/src/transport/grpc/service.js";
+import {
+  type ServerTls,
+  type StartedServer,
+  startGrpcServer,
+} from "../../coordinator/src/transport/grpc/service.js";
 import {
   generateIdentity,
   type Identity,
@@ -52,6 +56,7 @@ export async function startHarness(options: {
   heartbeatTimeoutMs?: number;
   maxUpdateBytes?: number;
   bus?: EventBus;
+  tls?: ServerTls;
 }): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
@@ -91,7 +96,11 @@ export async function startHarness(options: {
     maxUpdateBytes: options.maxUpdateBytes ?? 1 << 20,
     heartbeatIntervalMs: 200,
   });
-  const server: StartedServer = await startGrpcServer(engine, { listen: "127.0.0.1:0", log: () => {} });
+  const server: StartedServer = await startGrpcServer(engine, {
+    listen: "127.0.0.1:0",
+    log: () => {},
+    ...(options.tls && { tls: options.tls }),
+  });
   const run = engine.run();
   return {
     address: `127.0.0.1:${server.port}`,

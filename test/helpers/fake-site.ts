@@ -1,4 +1,4 @@
-import { CoordinatorConnection } from "../../client/src/transport/grpc/coordinator-client.js";
+import { type ClientTls, CoordinatorConnection } from "../../client/src/transport/grpc/coordinator-client.js";
 import { type PackedUpdate, packUpdate } from "../../client/src/update-packer.js";
 import type { Task } from "../../proto/gen/fl/v1/federation.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
@@ -19,8 +19,9 @@ export class FakeSite {
     address: string,
     readonly identity: Identity,
     coordinator: PublicIdentity,
+    tls?: ClientTls,
   ) {
-    this.connection = new CoordinatorConnection(address);
+    this.connection = new CoordinatorConnection(address, tls);
     this.key = sharedKey(identity.encryption.secretKey, coordinator.encryptionPublicKey);
   }
 
