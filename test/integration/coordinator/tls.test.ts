@@ -17,12 +17,12 @@ beforeAll(async () => {
   certs = mkdtempSync(join(tmpdir(), "fl-tls-"));
   execFileSync(
     "bash",
-    [SCRIPT, "--out", certs, "--coordinator-san", "DNS:localhost,IP:127.0.0.1", "--site", "a"],
+    [SCRIPT, "--out", certs, "--coordinator-san", "DNS:localhost,IP:127.0.0.1", "--site", "a", "--site", "b"],
     { stdio: "ignore" },
   );
   const read = (name: string) => readFileSync(join(certs, name));
   harness = await startHarness({
-    siteIds: ["a"],
+    siteIds: ["a", "b"],
     plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
     tls: {
       cert: read("coordinator.crt"),
@@ -53,6 +53,16 @@ it("runs a round over mutual TLS and refuses clients without a certificate from 
   // A client that does not trust the federation's CA refuses the coordinator.
   const wrongTrust = site({ ca: read("a.crt"), cert: read("a.crt"), key: read("a.key") });
   await expect(wrongTrust.join()).rejects.toThrow();
+
+  // Hospital b's key with hospital a's certificate.
+  const borrowed = new FakeSite(
+    harness.address,
+    harness.sites.get("b")!,
+    publicIdentity(harness.coordinator),
+    { ca: read("ca.crt"), cert: read("a.crt"), key: read("a.key") },
+  );
+  open.push(borrowed);
+  await expect(borrowed.join()).rejects.toThrow(/issued to "a" but the client joins as "b"/);
 
   const good = site({ ca: read("ca.crt"), cert: read("a.crt"), key: read("a.key") });
   await good.join();

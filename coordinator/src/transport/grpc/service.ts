@@ -59,7 +59,8 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
       return { challenge: Buffer.from(challenge), federationId, expiresAtMs };
     }),
 
-    join: unary<JoinRequest, JoinResponse>("Join", (request) => {
+    join: unary<JoinRequest, JoinResponse>("Join", (request, call) => {
+      assertCertificateMatches(call.getAuthContext(), request.siteId);
       const info = request.info;
       const joined = engine.join({
         siteId: request.siteId,
@@ -221,6 +222,25 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
       return {};
     }),
   };
+}
+
+/**
+ * Under mutual TLS the client certificate's common name must be the site that joins, so a stolen
+ * certificate of one hospital cannot be used with another hospital's key, and vice versa.
+ */
+function assertCertificateMatches(
+  auth: ReturnType<grpc.ServerUnaryCall<unknown, unknown>["getAuthContext"]>,
+  siteId: string,
+): void {
+  const certificate = auth.sslPeerCertificate;
+  if (!certificate || Object.keys(certificate).length === 0) return;
+  const commonName = certificate.subject?.CN;
+  if (commonName !== siteId) {
+    throw new FlError(
+      ErrorCode.Unauthenticated,
+      `the client certificate is issued to "${String(commonName)}" but the client joins as "${siteId}"`,
+    );
+  }
 }
 
 /** Streams the model in 1 MiB chunks, waiting for the stream to drain (back-pressure). */
