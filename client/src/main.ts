@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync } from "node:fs";
-import { identityFromJson, publicIdentityFromJson } from "../../shared/src/crypto/index.js";
-import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
+import { mkdirSync } from "node:fs";
+import { readIdentityFile, readPublicIdentityFile } from "../../shared/src/config/key-files.js";
+import { readFileBytes } from "../../shared/src/config/load.js";
+import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { ClientConfig } from "./config.js";
 import { HospitalNode } from "./node.js";
 import { TrainerHost } from "./training/trainer-host.js";
@@ -18,37 +19,24 @@ export interface ClientHooks {
   readonly onReady?: (info: { backend: string; backendDetail: string }) => void;
 }
 
-function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    throw new FlError(ErrorCode.InvalidConfig, `cannot read ${what} ${path}: ${errorMessage(error)}`, {
-      cause: error,
-    });
-  }
-}
-
 /** The hospital client's composition root: keys, trainer process, connection, node loop. */
 export async function runClient(config: ClientConfig, hooks: ClientHooks): Promise<{ reason: string }> {
-  const identity = identityFromJson(readText(config.identity, "identity file"), config.identity);
+  const identity = readIdentityFile(config.identity);
   if (identity.id !== config.siteId) {
     throw new FlError(
       ErrorCode.InvalidConfig,
       `siteId "${config.siteId}" does not match the identity file's id "${identity.id}" (${config.identity})`,
     );
   }
-  const coordinator = publicIdentityFromJson(
-    readText(config.coordinatorPublicKey, "coordinator public key"),
-    config.coordinatorPublicKey,
-  );
+  const coordinator = readPublicIdentityFile(config.coordinatorPublicKey);
   mkdirSync(config.workDir, { recursive: true });
   const trainer = new TrainerHost({ logPrefix: config.siteId });
   const connection = new CoordinatorConnection(
     config.coordinator,
     config.tls && {
-      ca: readFileSync(config.tls.ca),
-      ...(config.tls.cert && { cert: readFileSync(config.tls.cert) }),
-      ...(config.tls.key && { key: readFileSync(config.tls.key) }),
+      ca: readFileBytes(config.tls.ca, "TLS CA certificate"),
+      ...(config.tls.cert && { cert: readFileBytes(config.tls.cert, "TLS certificate") }),
+      ...(config.tls.key && { key: readFileBytes(config.tls.key, "TLS private key") }),
     },
   );
   try {

@@ -1,40 +1,8 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type Identity,
-  identityFromJson,
-  type PublicIdentity,
-  publicIdentityFromJson,
-} from "../../shared/src/crypto/index.js";
+import { readPublicIdentityFile } from "../../shared/src/config/key-files.js";
+import type { PublicIdentity } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
-
-export function readIdentityFile(path: string): Identity {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new FlError(
-      ErrorCode.InvalidConfig,
-      `cannot read identity file ${path}: ${errorMessage(error)}. Create one with 'fl keys generate'.`,
-      { cause: error },
-    );
-  }
-  return identityFromJson(text, path);
-}
-
-export function readPublicIdentityFile(path: string): PublicIdentity {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new FlError(
-      ErrorCode.InvalidConfig,
-      `cannot read public key file ${path}: ${errorMessage(error)}`,
-      { cause: error },
-    );
-  }
-  return publicIdentityFromJson(text, path);
-}
 
 /** The allowlist: every `*.public.json` in the folder enrols one site (its id is inside the file). */
 export function readEnrolledSites(dir: string): Map<string, PublicIdentity> {

@@ -1,5 +1,7 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { readIdentityFile } from "../../shared/src/config/key-files.js";
+import { readFileBytes } from "../../shared/src/config/load.js";
 import { toBase64 } from "../../shared/src/crypto/index.js";
 import { errorMessage } from "../../shared/src/errors.js";
 import {
@@ -10,7 +12,7 @@ import {
 } from "../../shared/src/events/index.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import type { CoordinatorConfig } from "./config.js";
-import { readEnrolledSites, readIdentityFile } from "./keys.js";
+import { readEnrolledSites } from "./keys.js";
 import { initialModelWeights } from "./model-init.js";
 import { SiteRegistry } from "./registry.js";
 import { writeReports } from "./report-files.js";
@@ -105,9 +107,9 @@ export async function runCoordinator(
       log,
       ...(config.tls && {
         tls: {
-          cert: readFileSync(config.tls.cert),
-          key: readFileSync(config.tls.key),
-          ...(config.tls.ca && { ca: readFileSync(config.tls.ca) }),
+          cert: readFileBytes(config.tls.cert, "TLS certificate"),
+          key: readFileBytes(config.tls.key, "TLS private key"),
+          ...(config.tls.ca && { ca: readFileBytes(config.tls.ca, "TLS CA certificate") }),
           requireClientCert: config.tls.requireClientCert,
         },
       }),

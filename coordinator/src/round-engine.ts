@@ -16,7 +16,7 @@ import { type Phase, type Plan, shouldEvaluate, slotOf, totalRounds } from "./pl
 import type { SiteRegistry } from "./registry.js";
 import { sampleSites } from "./sampling.js";
 import type { CheckpointFiles } from "./store/checkpoints.js";
-import type { StateStore } from "./store/state-store.js";
+import type { StateStore, UpdateRecord } from "./store/state-store.js";
 import type { RoundAggregation, Strategy } from "./strategy/strategy.js";
 import { checkUploadHeader, UploadAssembler } from "./upload-verifier.js";
 
@@ -723,20 +723,12 @@ export class RoundEngine {
         }
         task.status = "done";
         open.trainMetrics.push({ weight: manifest.numExamples, metrics: header.trainMetrics });
-        this.options.store.recordUpdate({
-          uploadId: manifest.uploadId,
+        this.recordUpdate(manifest, siteId, {
           round: open.round,
           attempt: open.attempt,
-          siteId,
-          taskId: manifest.taskId,
-          modelVersion: manifest.modelVersion,
-          contentSha256: manifest.contentSha256,
-          numExamples: manifest.numExamples,
-          plaintextBytes: manifest.plaintextBytes,
           status: "accepted",
           reason: null,
           trainMetrics: header.trainMetrics,
-          receivedAtMs: this.now(),
         });
         void this.publish("update.accepted", {
           round: open.round,
@@ -784,19 +776,30 @@ export class RoundEngine {
       data: { code: error.code, message: error.message },
     });
     if (this.options.store.hasUpload(manifest.uploadId)) return;
-    this.options.store.recordUpdate({
-      uploadId: manifest.uploadId,
+    this.recordUpdate(manifest, siteId, {
       round: manifest.round,
       attempt: open?.attempt ?? 0,
+      status: "rejected",
+      reason: `${error.code}: ${error.message}`,
+      trainMetrics: {},
+    });
+  }
+
+  /** Records an upload under the session's site (never the site a manifest merely claims). */
+  private recordUpdate(
+    manifest: UpdateManifest,
+    siteId: string,
+    outcome: Pick<UpdateRecord, "round" | "attempt" | "status" | "reason" | "trainMetrics">,
+  ): void {
+    this.options.store.recordUpdate({
+      ...outcome,
+      uploadId: manifest.uploadId,
       siteId,
       taskId: manifest.taskId,
       modelVersion: manifest.modelVersion,
       contentSha256: manifest.contentSha256,
       numExamples: manifest.numExamples,
       plaintextBytes: manifest.plaintextBytes,
-      status: "rejected",
-      reason: `${error.code}: ${error.message}`,
-      trainMetrics: {},
       receivedAtMs: this.now(),
     });
   }

@@ -109,7 +109,11 @@ export function createFedAdam(options: FedAdamOptions = {}): ServerOptimizerStra
  * gradient is large but shrinks it only additively, so the effective step grows more slowly.
  */
 export function createFedYogi(options: FedYogiOptions = {}): ServerOptimizerStrategy {
-  return createAdaptive("fedyogi", options, (v, squared, beta2) => v - (1 - beta2) * squared * Math.sign(v - squared));
+  return createAdaptive(
+    "fedyogi",
+    options,
+    (v, squared, beta2) => v - (1 - beta2) * squared * Math.sign(v - squared),
+  );
 }
 
 function createAdaptive(
@@ -253,7 +257,11 @@ function layoutOf(manifest: WeightsManifest): TensorLayout[] {
   return manifest.tensors.map((tensor) => ({ name: tensor.name, shape: [...tensor.shape] }));
 }
 
-function assertSameLayout(expected: readonly TensorLayout[], actual: readonly TensorLayout[], name: string): void {
+function assertSameLayout(
+  expected: readonly TensorLayout[],
+  actual: readonly TensorLayout[],
+  name: string,
+): void {
   const describe = (layout: readonly TensorLayout[]) =>
     layout.map((t) => `${t.name}[${t.shape.join("x")}]`).join(", ");
   const same =
@@ -370,7 +378,8 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
   const fail = (why: string): FlError =>
     new FlError(ErrorCode.InvalidArgument, `cannot import ${definition.name} server optimiser state: ${why}`);
   if (!(bytes instanceof Uint8Array)) throw fail("expected a Uint8Array");
-  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) throw fail("the bytes do not start with the FLSO magic");
+  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b))
+    throw fail("the bytes do not start with the FLSO magic");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(4, true);
   if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.length) {
@@ -378,7 +387,9 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
   }
   let header: Partial<StateHeaderV1>;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
+    header = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
+    );
   } catch (error) {
     throw fail(`the header is not UTF-8 JSON (${error instanceof Error ? error.message : String(error)})`);
   }
@@ -396,7 +407,9 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
     throw fail(`unknown format version ${String(header.version)}`);
   }
   if (header.strategy !== definition.name) {
-    throw fail(`it was written by "${String(header.strategy)}"; configure that strategy or start without state`);
+    throw fail(
+      `it was written by "${String(header.strategy)}"; configure that strategy or start without state`,
+    );
   }
   const expectedBuffers = definition.buffers.map((b) => b.name);
   if (
@@ -404,7 +417,9 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
     header.buffers.length !== expectedBuffers.length ||
     header.buffers.some((name, i) => name !== expectedBuffers[i])
   ) {
-    throw fail(`it holds buffers ${JSON.stringify(header.buffers)}, expected ${JSON.stringify(expectedBuffers)}`);
+    throw fail(
+      `it holds buffers ${JSON.stringify(header.buffers)}, expected ${JSON.stringify(expectedBuffers)}`,
+    );
   }
   if (header.dtype !== "float32" || header.byteOrder !== "little-endian") {
     throw fail(`unsupported data encoding ${String(header.dtype)}/${String(header.byteOrder)}`);
@@ -415,12 +430,14 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
   }
   const dataOffset = align4(8 + headerLength);
   if (header.tensors === null) {
-    if (header.length !== 0 || bytes.length !== dataOffset) throw fail("state without tensors must hold no data");
+    if (header.length !== 0 || bytes.length !== dataOffset)
+      throw fail("state without tensors must hold no data");
     return { layout: null, buffers: [], steps };
   }
   const layout = parseLayout(header.tensors, fail);
   const length = layout.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
-  if (header.length !== length) throw fail(`length ${String(header.length)} differs from the tensors' ${length} elements`);
+  if (header.length !== length)
+    throw fail(`length ${String(header.length)} differs from the tensors' ${length} elements`);
   const expectedBytes = dataOffset + 4 * length * expectedBuffers.length;
   if (bytes.length !== expectedBytes) throw fail(`expected ${expectedBytes} bytes, got ${bytes.length}`);
   let offset = dataOffset;
@@ -430,7 +447,9 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
       const value = view.getFloat32(offset, true);
       offset += 4;
       if (!Number.isFinite(value) || (spec.nonNegative && value < 0)) {
-        throw fail(`${spec.name}[${i}] is ${value}, expected a finite number${spec.nonNegative ? " ≥ 0" : ""}`);
+        throw fail(
+          `${spec.name}[${i}] is ${value}, expected a finite number${spec.nonNegative ? " ≥ 0" : ""}`,
+        );
       }
       buffer[i] = value;
     }

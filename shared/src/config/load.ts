@@ -4,18 +4,33 @@ import YAML from "yaml";
 import type { z } from "zod";
 import { ErrorCode, errorMessage, FlError } from "../errors.js";
 
-/** Reads a JSON or YAML file into a plain value; errors name the file and what to do. */
-export function readConfigFile(path: string): unknown {
-  let text: string;
+/** Reads a UTF-8 file; a failure is an InvalidConfig error naming what the file is for. */
+export function readTextFile(path: string, what: string, hint = ""): string {
+  return readFileBytes(path, what, hint).toString("utf8");
+}
+
+/** Reads a file's bytes (certificates, keys); a failure names what the file is for. */
+export function readFileBytes(path: string, what: string, hint = ""): Buffer {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path);
   } catch (error) {
     throw new FlError(
       ErrorCode.InvalidConfig,
-      `cannot read config file ${path}: ${errorMessage(error)}. Check the path (relative paths are resolved from the current directory).`,
-      { cause: error },
+      `cannot read ${what} ${path}: ${errorMessage(error)}.${hint ? ` ${hint}` : ""}`,
+      {
+        cause: error,
+      },
     );
   }
+}
+
+/** Reads a JSON or YAML file into a plain value; errors name the file and what to do. */
+export function readConfigFile(path: string): unknown {
+  const text = readTextFile(
+    path,
+    "config file",
+    "Check the path (relative paths are resolved from the current directory).",
+  );
   try {
     return path.endsWith(".json") ? JSON.parse(text) : YAML.parse(text);
   } catch (error) {
