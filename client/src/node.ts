@@ -1,15 +1,17 @@
+import type { z } from "zod";
 import type { Task } from "../../proto/gen/fl/v1/federation.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
-import { ModelSpecSchema } from "../../shared/src/model/spec.js";
+import { EvaluateTaskConfigSchema, TrainTaskConfigSchema } from "../../shared/src/training/task-config.js";
 import {
   computeDelta,
   deserializeWeights,
   mergeTensors,
   selectTensors,
+  sharingRule,
+  withSharing,
 } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
-import type { TrainHyperConfig } from "./training/local-training.js";
 import type { TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
 import type { CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
@@ -141,11 +143,12 @@ export class HospitalNode {
       connection.heartbeat(session.token, task.taskId, progress, status).catch(() => {});
     }, session.heartbeatIntervalMs);
     try {
-      const config = JSON.parse(task.configJson) as Record<string, unknown>;
-      const model = ModelSpecSchema.parse(config.model);
+      const raw = parseTaskJson(task.configJson);
       const bytes = await connection.downloadModel(session.token, task.modelVersion, task.modelSha256);
-      const global = deserializeWeights(bytes);
-      // Local tensors (never shared) keep this site's values; shared ones come from the global model.
+      // The task's phase says which tensors stay here; they keep this site's values, the shared
+      // ones come from the global model.
+      const rule = sharingRule(task.kind === "train" ? parseTask(TrainTaskConfigSchema, raw).local : []);
+      const global = withSharing(deserializeWeights(bytes), rule);
       const start = this.localWeights
         ? mergeTensors(this.localWeights, selectTensors(global, "shared"))
         : global;
@@ -156,7 +159,8 @@ export class HospitalNode {
       };
       if (task.kind === "evaluate") {
         status = "evaluating";
-        const result = await trainer.evaluate(model, start, "test");
+        const config = parseTask(EvaluateTaskConfigSchema, raw);
+        const result = await trainer.evaluate(config, start);
         await connection.reportEvaluation({
           sessionToken: session.token,
           taskId: task.taskId,
@@ -164,7 +168,7 @@ export class HospitalNode {
           modelVersion: task.modelVersion,
           split: "test",
           numExamples: result.numExamples,
-          numClasses: model.numClasses,
+          numClasses: config.model.numClasses,
           confusion: result.confusion.flat(),
           metrics: result.metrics,
         });
@@ -179,17 +183,11 @@ export class HospitalNode {
       let trained: Awaited<ReturnType<TrainerHost["train"]>>;
       try {
         report(0, "training");
-        trained = await trainer.train(
-          model,
-          start,
-          config.train as TrainHyperConfig,
-          Number(config.seed ?? 0),
-          report,
-        );
+        trained = await trainer.train(parseTask(TrainTaskConfigSchema, raw), start, report);
       } finally {
         release();
       }
-      const trainedWeights: ModelWeights = { manifest: trained.manifest, values: trained.values };
+      const trainedWeights = withSharing({ manifest: trained.manifest, values: trained.values }, rule);
       this.localWeights = trainedWeights;
       const delta = computeDelta(selectTensors(trainedWeights, "shared"), selectTensors(global, "shared"));
       status = "uploading";
@@ -213,6 +211,31 @@ export class HospitalNode {
       clearInterval(beat);
     }
   }
+}
+
+function parseTaskJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new FlError(ErrorCode.InvalidArgument, `the task's config is not JSON: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Validates a task from the coordinator before any data is touched. */
+function parseTask<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+      .join("; ");
+    throw new FlError(
+      ErrorCode.InvalidArgument,
+      `the coordinator sent a task this client cannot run (${problems}); is the client older than the coordinator?`,
+    );
+  }
+  return result.data;
 }
 
 function sleep(ms: number): Promise<void> {

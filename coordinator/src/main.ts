@@ -19,7 +19,7 @@ import { writeReports } from "./report-files.js";
 import { RoundEngine, type TaskProgress } from "./round-engine.js";
 import { CheckpointFiles } from "./store/checkpoints.js";
 import { StateStore } from "./store/state-store.js";
-import { createFedAvg } from "./strategy/fedavg.js";
+import { createStrategy } from "./strategy/registry.js";
 import { startGrpcServer } from "./transport/grpc/service.js";
 
 export interface CoordinatorHooks {
@@ -94,7 +94,7 @@ export async function runCoordinator(
       enrolled,
       store,
       checkpoints: new CheckpointFiles(join(config.stateDir, "checkpoints")),
-      strategy: createFedAvg(),
+      createStrategy: () => createStrategy(config.plan.strategy),
       bus,
       initialWeights: () => initialModelWeights(config.model),
       maxUpdateBytes: config.limits.maxUpdateBytes,

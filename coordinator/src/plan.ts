@@ -1,25 +1,23 @@
 import { z } from "zod";
-
-/** Hyper-parameters a client receives for a supervised classification round. */
-export const TrainHyperSchema = z
-  .object({
-    epochs: z.number().int().min(1).max(1000).default(1),
-    batchSize: z.number().int().min(1).max(4096).default(16),
-    learningRate: z.number().positive().max(10).default(1e-3),
-    /** Inverse class frequency weights counter the 28/47/17/8 % imbalance. */
-    classWeighting: z.enum(["none", "inverse-frequency"]).default("inverse-frequency"),
-    /** Caps local steps per round so that sites with more data do not take much longer. 0 = no cap. */
-    maxStepsPerRound: z.number().int().min(0).default(0),
-  })
-  .strict();
-export type TrainHyper = z.infer<typeof TrainHyperSchema>;
+import { TASK_KINDS, TrainHyperSchema } from "../../shared/src/training/task-config.js";
+import { StrategyConfigSchema } from "./strategy/registry.js";
 
 export const PhaseSchema = z
   .object({
     name: z.string().min(1).max(64),
-    task: z.literal("classify"),
+    task: z.enum(TASK_KINDS),
     rounds: z.number().int().min(1).max(100_000),
     train: TrainHyperSchema.default(TrainHyperSchema.parse({})),
+    /** Task-specific options (temperature, loss weights, ...), validated by the hospital's trainer. */
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** Glob patterns of tensors that never leave the hospital in this phase (e.g. "*moving_*" for FedBN). */
+    local: z.array(z.string().min(1)).default([]),
+    /** Glob patterns of tensors reset to the seeded initial model when the phase starts (new heads). */
+    reinitialize: z.array(z.string().min(1)).default([]),
+    /** Fraction of each hospital's labels used for supervised losses (the rest count as unlabelled). */
+    labelFraction: z.number().gt(0).max(1).default(1),
+    /** FedProx proximal weight μ (0 = plain local training). */
+    fedproxMu: z.number().min(0).default(0),
   })
   .strict();
 export type Phase = z.infer<typeof PhaseSchema>;
@@ -40,10 +38,8 @@ export const PlanSchema = z
     /** A round that ends with fewer than minClients updates is retried this many times in total. */
     maxRoundAttempts: z.number().int().min(1).default(3),
     seed: z.number().int().min(0).default(0),
-    strategy: z
-      .object({ name: z.literal("fedavg") })
-      .strict()
-      .default({ name: "fedavg" }),
+    /** fedavg (default), fedavgm, fedadam or fedyogi with their options. */
+    strategy: StrategyConfigSchema.default({ name: "fedavg" }),
   })
   .strict();
 export type Plan = z.infer<typeof PlanSchema>;

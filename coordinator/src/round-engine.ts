@@ -10,13 +10,14 @@ import { makeEvent } from "../../shared/src/events/event.js";
 import type { EventBus, FlEventType } from "../../shared/src/events/types.js";
 import { classificationReport, sumConfusions, weightedAverage } from "../../shared/src/metrics/index.js";
 import type { ModelSpec } from "../../shared/src/model/spec.js";
-import { mergeTensors, selectTensors } from "../../shared/src/weights/index.js";
-import type { ModelWeights } from "../../shared/src/weights/types.js";
+import { mergeTensors, selectTensors, sharingRule, withSharing } from "../../shared/src/weights/index.js";
+import type { ModelWeights, WeightsManifest } from "../../shared/src/weights/types.js";
 import { type Phase, type Plan, shouldEvaluate, slotOf, totalRounds } from "./plan.js";
 import type { SiteRegistry } from "./registry.js";
 import { sampleSites } from "./sampling.js";
 import type { CheckpointFiles } from "./store/checkpoints.js";
 import type { StateStore, UpdateRecord } from "./store/state-store.js";
+import { hasServerState } from "./strategy/server-optimizers.js";
 import type { RoundAggregation, Strategy } from "./strategy/strategy.js";
 import { checkUploadHeader, UploadAssembler } from "./upload-verifier.js";
 
@@ -75,7 +76,8 @@ export interface RoundEngineOptions {
   readonly enrolled: ReadonlyMap<string, PublicIdentity>;
   readonly store: StateStore;
   readonly checkpoints: CheckpointFiles;
-  readonly strategy: Strategy;
+  /** Makes the aggregation strategy; a fresh one starts with each phase (its shared tensors differ). */
+  readonly createStrategy: () => Strategy;
   readonly bus: EventBus;
   readonly initialWeights: () => ModelWeights;
   readonly maxUpdateBytes: number;
@@ -102,6 +104,8 @@ interface OpenRound {
   readonly tasks: Map<string, TaskState>;
   readonly failures: Array<{ siteId: string; reason: string }>;
   readonly aggregation?: RoundAggregation;
+  /** The tensors an update must contain this round (the phase's shared ones). */
+  readonly sharedManifest?: WeightsManifest;
   readonly trainMetrics: Array<{ weight: number; metrics: Record<string, number> }>;
   readonly evaluations: Map<string, EvaluationInput>;
   readonly settled: () => void;
@@ -126,6 +130,7 @@ export class RoundEngine {
   private readonly waiters = new Set<() => void>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
+  private strategy: { phase: string; instance: Strategy } | undefined;
 
   constructor(private readonly options: RoundEngineOptions) {
     this.now = options.now ?? Date.now;
@@ -228,7 +233,10 @@ export class RoundEngine {
         round,
         attempt,
       });
-      const sharedGlobal = selectTensors(this.global, "shared");
+      // The phase decides which tensors leave the hospitals this round (MoCo key encoder, FedBN
+      // statistics and site heads stay local); only those are expected and aggregated.
+      const base = withSharing(this.global, sharingRule(phase.local));
+      const sharedGlobal = selectTensors(base, "shared");
       const open = this.openRound({
         round,
         attempt,
@@ -236,7 +244,8 @@ export class RoundEngine {
         kind: "train",
         sites: sampled,
         timeoutMs: plan.roundTimeoutSec * 1000,
-        aggregation: this.options.strategy.beginRound(sharedGlobal),
+        aggregation: this.strategyFor(phase.name, round).beginRound(sharedGlobal),
+        sharedManifest: sharedGlobal.manifest,
       });
       store.startRound({
         round,
@@ -272,6 +281,10 @@ export class RoundEngine {
           metrics: roundMetrics,
           checkpoint: record,
           endedAtMs: this.now(),
+          ...(this.strategy &&
+            hasServerState(this.strategy.instance) && {
+              strategyState: { phase: phase.name, state: this.strategy.instance.exportState() },
+            }),
         });
         this.setGlobal(version, next, bytes, record.sha256);
         this.log(`round ${round} completed: ${accepted} updates, model v${version}`);
@@ -337,6 +350,25 @@ export class RoundEngine {
     });
   }
 
+  /**
+   * The phase's strategy. Server optimisers carry state across rounds (momentum, moments); it is
+   * committed with each checkpoint and restored on resume when the checkpoint is of this phase.
+   */
+  private strategyFor(phase: string, round: number): Strategy {
+    if (this.strategy?.phase === phase) return this.strategy.instance;
+    const instance = this.options.createStrategy();
+    const latest = this.options.store.latestCheckpoint();
+    if (hasServerState(instance) && latest && latest.round > 0 && latest.round < round) {
+      const saved = this.options.store.strategyState(latest.version);
+      if (saved && saved.phase === phase) {
+        instance.importState(saved.state);
+        this.log(`restored ${instance.name} state (${instance.steps} steps) from model v${latest.version}`);
+      }
+    }
+    this.strategy = { phase, instance };
+    return instance;
+  }
+
   private openRound(r: {
     round: number;
     attempt: number;
@@ -345,6 +377,7 @@ export class RoundEngine {
     sites: string[];
     timeoutMs: number;
     aggregation?: RoundAggregation;
+    sharedManifest?: WeightsManifest;
   }): OpenRound {
     const deadlineMs = this.now() + r.timeoutMs;
     let settled!: () => void;
@@ -387,13 +420,24 @@ export class RoundEngine {
     return open;
   }
 
+  /** What a client needs to run its task; everything a phase configures travels with it. */
   private taskConfig(kind: TaskKind, phase: Phase, round: number): Record<string, unknown> {
-    if (kind === "evaluate") return { model: this.options.model, split: "test" };
+    if (kind === "evaluate") return { model: this.options.model, split: "test", task: phase.task };
+    const { roundInPhase } = slotOf(this.options.plan, round);
     return {
       model: this.options.model,
       task: phase.task,
       train: phase.train,
+      options: phase.options,
+      local: phase.local,
+      // Every site re-initialises the same tensors from the seeded initial model in the phase's
+      // first round; FedAvg of (reinitialised + trained − old) then lands on the new head.
+      reinitialize: roundInPhase === 1 ? phase.reinitialize : [],
+      labelFraction: phase.labelFraction,
+      fedproxMu: phase.fedproxMu,
       seed: this.options.plan.seed * 100_003 + round,
+      roundInPhase,
+      phaseRounds: phase.rounds,
     };
   }
 
@@ -670,7 +714,7 @@ export class RoundEngine {
           `the task of "${siteId}" in round ${open.round} already failed (deadline or disconnect)`,
         ),
       );
-    const sharedManifest = selectTensors(this.global, "shared").manifest;
+    const sharedManifest = open.sharedManifest ?? selectTensors(this.global, "shared").manifest;
     try {
       checkUploadHeader(manifest, header.signature, signer, {
         federationId: this.options.federationId,

@@ -95,16 +95,23 @@ const MAX_BLUR_SIGMA = 3;
 function checkOptions(options: AugmentOptions): void {
   const problems: string[] = [];
   const [sMin, sMax] = options.cropScale;
-  if (!(sMin > 0 && sMin <= sMax && sMax <= 1)) problems.push(`cropScale ${options.cropScale} must satisfy 0 < min <= max <= 1`);
+  if (!(sMin > 0 && sMin <= sMax && sMax <= 1))
+    problems.push(`cropScale ${options.cropScale} must satisfy 0 < min <= max <= 1`);
   const [aMin, aMax] = options.cropAspect;
-  if (!(aMin > 0 && aMin <= aMax)) problems.push(`cropAspect ${options.cropAspect} must satisfy 0 < min <= max`);
-  if (!(options.maxRotationDegrees >= 0 && options.maxRotationDegrees <= 45)) problems.push("maxRotationDegrees must be in [0, 45]");
+  if (!(aMin > 0 && aMin <= aMax))
+    problems.push(`cropAspect ${options.cropAspect} must satisfy 0 < min <= max`);
+  if (!(options.maxRotationDegrees >= 0 && options.maxRotationDegrees <= 45))
+    problems.push("maxRotationDegrees must be in [0, 45]");
   if (!(options.contrast >= 0 && options.contrast < 1)) problems.push("contrast must be in [0, 1)");
-  if (!(options.brightness >= 0) || !(options.maxNoiseStd >= 0)) problems.push("brightness and maxNoiseStd must be >= 0");
-  if (!(options.blurProbability >= 0 && options.blurProbability <= 1)) problems.push("blurProbability must be in [0, 1]");
+  if (!(options.brightness >= 0) || !(options.maxNoiseStd >= 0))
+    problems.push("brightness and maxNoiseStd must be >= 0");
+  if (!(options.blurProbability >= 0 && options.blurProbability <= 1))
+    problems.push("blurProbability must be in [0, 1]");
   const [bMin, bMax] = options.blurSigma;
-  if (!(bMin >= 0 && bMin <= bMax && bMax <= MAX_BLUR_SIGMA)) problems.push(`blurSigma must satisfy 0 <= min <= max <= ${MAX_BLUR_SIGMA}`);
-  if (problems.length > 0) throw new FlError(ErrorCode.InvalidConfig, `invalid augmentation options: ${problems.join("; ")}`);
+  if (!(bMin >= 0 && bMin <= bMax && bMax <= MAX_BLUR_SIGMA))
+    problems.push(`blurSigma must satisfy 0 <= min <= max <= ${MAX_BLUR_SIGMA}`);
+  if (problems.length > 0)
+    throw new FlError(ErrorCode.InvalidConfig, `invalid augmentation options: ${problems.join("; ")}`);
 }
 
 /** Draws per-image parameters from `rng`. Pure and deterministic for a given rng state. */
@@ -181,7 +188,9 @@ function isIdentityGeometry(params: AugmentParams, size: number): boolean {
 export function gaussianTaps(sigma: number): number[] {
   const radius = 3;
   if (sigma <= 0) return Array.from({ length: 2 * radius + 1 }, (_, i) => (i === radius ? 1 : 0));
-  const taps = Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)));
+  const taps = Array.from({ length: 2 * radius + 1 }, (_, i) =>
+    Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)),
+  );
   const sum = taps.reduce((a, b) => a + b, 0);
   return taps.map((t) => t / sum);
 }
@@ -210,7 +219,10 @@ export function applyAugmentation(
     let x: tfc.Tensor4D = images;
     let masks = options.masks;
     if (!params.every((p) => isIdentityGeometry(p, size))) {
-      const rows = tf.tensor2d(params.flatMap((p) => affineRow(p, size)), [n, 8]);
+      const rows = tf.tensor2d(
+        params.flatMap((p) => affineRow(p, size)),
+        [n, 8],
+      );
       x = tf.image.transform(x, rows, "bilinear", "nearest");
       if (masks) {
         const moved = tf.image.transform(masks, rows, "bilinear", "nearest");
@@ -219,8 +231,11 @@ export function applyAugmentation(
     }
     if (params.some((p) => p.blurSigma > 0)) x = blur(tf, x, params);
     const column = (values: number[]) => tf.tensor4d(values, [n, 1, 1, 1]);
-    const mean = tf.mean(x, [1, 2, 3], true);
-    x = tf.add(tf.add(tf.mul(tf.sub(x, mean), column(params.map((p) => p.contrast))), mean), column(params.map((p) => p.brightness)));
+    if (params.some((p) => p.contrast !== 1 || p.brightness !== 0)) {
+      const mean = tf.mean(x, [1, 2, 3], true);
+      const contrast = column(params.map((p) => p.contrast));
+      x = tf.add(tf.add(tf.mul(tf.sub(x, mean), contrast), mean), column(params.map((p) => p.brightness)));
+    }
     if (params.some((p) => p.noiseStd > 0)) {
       const noise = tf.randomNormal([n, size, size, 1], 0, 1, "float32", options.noiseSeed);
       x = tf.add(x, tf.mul(noise, column(params.map((p) => p.noiseStd))));
@@ -240,7 +255,16 @@ function blur(tf: Tf, x: tfc.Tensor4D, params: readonly AugmentParams[]): tfc.Te
   taps.forEach((t, image) => t.forEach((v, i) => (kernel[i * n + image] = v)));
   // [n, size, size, 1] -> [1, size, size, n]: one image per channel.
   const asChannels = tf.transpose(x, [3, 1, 2, 0]);
-  const padded = tf.mirrorPad(asChannels, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "reflect");
+  const padded = tf.mirrorPad(
+    asChannels,
+    [
+      [0, 0],
+      [radius, radius],
+      [radius, radius],
+      [0, 0],
+    ],
+    "reflect",
+  );
   const vertical = tf.depthwiseConv2d(padded, tf.tensor4d(kernel, [length, 1, n, 1]), 1, "valid");
   const both = tf.depthwiseConv2d(vertical, tf.tensor4d(kernel, [1, length, n, 1]), 1, "valid");
   return tf.transpose(both, [3, 1, 2, 0]) as tfc.Tensor4D;
@@ -255,5 +279,10 @@ export function augmentBatch(
 ): { images: tfc.Tensor4D; masks?: tfc.Tensor4D } {
   const params = sampleAugmentParams(rng, images.shape[0], images.shape[1], options.augment);
   const noiseSeed = Math.floor(rng() * 2 ** 31);
-  return applyAugmentation(tf, images, params, options.masks ? { noiseSeed, masks: options.masks } : { noiseSeed });
+  return applyAugmentation(
+    tf,
+    images,
+    params,
+    options.masks ? { noiseSeed, masks: options.masks } : { noiseSeed },
+  );
 }

@@ -21,10 +21,16 @@ export interface StepPlanOptions {
  * statistics), unless there are fewer images than a batch: then each batch is all of them.
  * Pure.
  */
-export function planBatches(indices: readonly number[], options: StepPlanOptions & { seed: number }): number[][] {
+export function planBatches(
+  indices: readonly number[],
+  options: StepPlanOptions & { seed: number },
+): number[][] {
   if (indices.length === 0) return [];
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
-    throw new FlError(ErrorCode.InvalidConfig, `batchSize must be a positive integer (got ${options.batchSize})`);
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `batchSize must be a positive integer (got ${options.batchSize})`,
+    );
   }
   const epochs = options.epochs ?? 1;
   const perEpoch = Math.max(1, Math.floor(indices.length / options.batchSize));
@@ -54,7 +60,9 @@ export function allIndices(set: ImageSet): number[] {
 export function gatherImages(tf: Tf, set: ImageSet, indices: readonly number[]): tfc.Tensor4D {
   const pixels = set.size * set.size;
   const out = new Float32Array(indices.length * pixels);
-  indices.forEach((index, row) => out.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels));
+  indices.forEach((index, row) =>
+    out.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels),
+  );
   return tf.tensor4d(out, [indices.length, set.size, set.size, 1]);
 }
 

@@ -5,6 +5,7 @@ import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { confusionMatrix } from "../../../shared/src/metrics/index.js";
 import { createRng, shuffled } from "../../../shared/src/random.js";
 import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
+import { fedProxPenalty, snapshotValues } from "../../../shared/src/training/fedprox.js";
 
 /** The tfjs-core namespace of the loaded backend. */
 type Tf = LoadedBackend["tf"];
@@ -59,10 +60,15 @@ export async function trainClassifier(
     hyper: TrainHyperConfig;
     numClasses: number;
     seed: number;
+    /** FedProx μ: adds μ/2·‖w − w_global‖² over the trainable weights (0 or absent: off). */
+    fedproxMu?: number;
     onProgress?: (fraction: number) => void;
   },
 ): Promise<{ numExamples: number; metrics: Record<string, number> }> {
   const { hyper, numClasses } = options;
+  const mu = options.fedproxMu ?? 0;
+  const trainable = model.trainableWeights.map((w) => w.read());
+  const anchor = mu > 0 ? snapshotValues(tf, trainable) : [];
   const order = labelledOrder(set, options.seed);
   if (order.length === 0) throw new FlError(ErrorCode.DataError, "this site has no labelled training images");
   const weights =
@@ -77,7 +83,13 @@ export async function trainClassifier(
   const optimizer = tf.train.adam(hyper.learningRate);
   model.compile({
     optimizer,
-    loss: (yTrue: tfc.Tensor, yPred: tfc.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred),
+    // The closure runs inside fit's gradient tape, so the proximal term's gradient reaches the weights.
+    loss: (yTrue: tfc.Tensor, yPred: tfc.Tensor) => {
+      const task = tf.losses.softmaxCrossEntropy(yTrue, yPred);
+      return mu > 0
+        ? tf.add(task, fedProxPenalty(tf, { mu, variables: trainable, globalValues: anchor }))
+        : task;
+    },
     metrics: ["categoricalAccuracy"],
   });
   let lossSum = 0;
@@ -120,6 +132,7 @@ export async function trainClassifier(
     }
   } finally {
     optimizer.dispose();
+    tf.dispose(anchor);
   }
   return {
     numExamples: order.length,

@@ -36,7 +36,9 @@ export class ScheduledOptimizer {
     firstStep = 0,
   ) {
     this.schedule =
-      typeof options.learningRate === "number" ? constantSchedule(options.learningRate) : options.learningRate;
+      typeof options.learningRate === "number"
+        ? constantSchedule(options.learningRate)
+        : options.learningRate;
     this.step = firstStep;
     const initial = this.schedule(firstStep);
     checkRate(initial, firstStep);
@@ -85,7 +87,10 @@ function setRate(optimizer: tfc.Optimizer, rate: number): void {
 
 function checkRate(rate: number, step: number): void {
   if (!Number.isFinite(rate) || rate < 0) {
-    throw new FlError(ErrorCode.InvalidConfig, `learning rate at step ${step} is ${rate}: it must be finite and >= 0`);
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `learning rate at step ${step} is ${rate}: it must be finite and >= 0`,
+    );
   }
 }
 

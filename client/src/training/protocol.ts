@@ -1,6 +1,5 @@
-import type { ModelSpec } from "../../../shared/src/model/spec.js";
+import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
 import type { WeightsManifest } from "../../../shared/src/weights/types.js";
-import type { TrainHyperConfig } from "./local-training.js";
 
 /** Messages between the client's network process and its trainer process (Node IPC, advanced serialisation). */
 export type TrainerRequest =
@@ -14,19 +13,16 @@ export type TrainerRequest =
   | {
       readonly type: "train";
       readonly id: number;
-      readonly model: ModelSpec;
+      readonly task: TrainTaskConfig;
       readonly manifest: WeightsManifest;
       readonly values: Float32Array;
-      readonly hyper: TrainHyperConfig;
-      readonly seed: number;
     }
   | {
       readonly type: "evaluate";
       readonly id: number;
-      readonly model: ModelSpec;
+      readonly task: EvaluateTaskConfig;
       readonly manifest: WeightsManifest;
       readonly values: Float32Array;
-      readonly split: "val" | "test";
     };
 
 export type TrainerResponse =

@@ -2,9 +2,8 @@ import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type ErrorCode as Code, ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
-import type { ModelSpec } from "../../../shared/src/model/spec.js";
+import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
-import type { TrainHyperConfig } from "./local-training.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
 
 type Ready = Extract<TrainerResponse, { type: "ready" }>;
@@ -49,29 +48,23 @@ export class TrainerHost {
   }
 
   async train(
-    model: ModelSpec,
+    task: TrainTaskConfig,
     weights: ModelWeights,
-    hyper: TrainHyperConfig,
-    seed: number,
     onProgress?: (f: number, s: string) => void,
   ): Promise<Trained> {
     const id = this.nextId++;
-    const response = await this.request(
-      { type: "train", id, model, manifest: weights.manifest, values: weights.values, hyper, seed },
-      onProgress,
-    );
-    return response as Trained;
+    const message = { type: "train" as const, id, task, manifest: weights.manifest, values: weights.values };
+    return (await this.request(message, onProgress)) as Trained;
   }
 
-  async evaluate(model: ModelSpec, weights: ModelWeights, split: "val" | "test"): Promise<Evaluated> {
+  async evaluate(task: EvaluateTaskConfig, weights: ModelWeights): Promise<Evaluated> {
     const id = this.nextId++;
     return (await this.request({
       type: "evaluate",
       id,
-      model,
+      task,
       manifest: weights.manifest,
       values: weights.values,
-      split,
     })) as Evaluated;
   }
 

@@ -3,44 +3,30 @@
  * and the model, so that training never blocks the client's networking event loop (heartbeats,
  * long-polls). It answers requests from trainer-host.ts over IPC.
  */
-import type * as tfl from "@tensorflow/tfjs-layers";
 import { DataConfigSchema, loadSiteSplits } from "../../../shared/src/data/index.js";
-import type { SiteSplits } from "../../../shared/src/data/types.js";
 import { errorMessage, FlError } from "../../../shared/src/errors.js";
-import { buildModel, manifestOf, readWeights, writeWeights } from "../../../shared/src/model/index.js";
-import type { ModelSpec } from "../../../shared/src/model/spec.js";
-import { initBackend, type LoadedBackend, parseBackendPreference } from "../../../shared/src/tf/backend.js";
-import { evaluateClassifier, trainClassifier } from "./local-training.js";
+import { initBackend, parseBackendPreference } from "../../../shared/src/tf/backend.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
+import { TaskRunner } from "./task-runner.js";
 
-let backend: LoadedBackend | undefined;
-let data: SiteSplits | undefined;
-let cached: { key: string; model: tfl.LayersModel } | undefined;
+let runner: TaskRunner | undefined;
 
 function send(message: TrainerResponse): void {
   process.send?.(message);
 }
 
-function modelFor(spec: ModelSpec): tfl.LayersModel {
-  const key = JSON.stringify(spec);
-  if (cached?.key !== key) {
-    cached?.model.dispose();
-    cached = { key, model: buildModel(spec) };
-  }
-  return cached.model;
-}
-
 async function handle(request: TrainerRequest): Promise<void> {
   switch (request.type) {
     case "init": {
-      backend = await initBackend({
+      const backend = await initBackend({
         prefer: parseBackendPreference(request.backend),
         log: (line) => process.stderr.write(`[trainer ${request.siteId}] ${line}\n`),
       });
-      data = await loadSiteSplits(DataConfigSchema.parse(request.data), request.siteId, {
+      const data = await loadSiteSplits(DataConfigSchema.parse(request.data), request.siteId, {
         cacheDir: request.cacheDir,
         log: (line) => process.stderr.write(`[data ${request.siteId}] ${line}\n`),
       });
+      runner = new TaskRunner(backend, data);
       const counts = [0, 0, 0, 0];
       for (const label of data.train.labels) if (label >= 0) counts[label] = (counts[label] ?? 0) + 1;
       send({
@@ -54,45 +40,41 @@ async function handle(request: TrainerRequest): Promise<void> {
       return;
     }
     case "train": {
-      const { tf, model } = ready(request.model);
-      writeWeights(model, { manifest: request.manifest, values: request.values });
-      const result = await trainClassifier(tf, model, (data as SiteSplits).train, {
-        hyper: request.hyper,
-        numClasses: request.model.numClasses,
-        seed: request.seed,
-        onProgress: (fraction) => send({ type: "progress", id: request.id, fraction, status: "training" }),
-      });
-      const trained = readWeights(model, manifestOf(model));
+      const outcome = await ready().train(
+        request.task,
+        { manifest: request.manifest, values: request.values },
+        (fraction, status) => send({ type: "progress", id: request.id, fraction, status }),
+      );
       send({
         type: "trained",
         id: request.id,
-        manifest: trained.manifest,
-        values: trained.values,
-        numExamples: result.numExamples,
-        metrics: result.metrics,
+        manifest: outcome.weights.manifest,
+        values: outcome.weights.values,
+        numExamples: outcome.numExamples,
+        metrics: outcome.metrics,
       });
       return;
     }
     case "evaluate": {
-      const { tf, model } = ready(request.model);
-      writeWeights(model, { manifest: request.manifest, values: request.values });
-      const split = (data as SiteSplits)[request.split];
-      const result = await evaluateClassifier(tf, model, split, { numClasses: request.model.numClasses });
+      const outcome = await ready().evaluate(request.task, {
+        manifest: request.manifest,
+        values: request.values,
+      });
       send({
         type: "evaluated",
         id: request.id,
-        confusion: result.confusion,
-        numExamples: result.numExamples,
-        metrics: result.metrics,
+        confusion: outcome.confusion,
+        numExamples: outcome.numExamples,
+        metrics: outcome.metrics,
       });
       return;
     }
   }
 }
 
-function ready(spec: ModelSpec): { tf: LoadedBackend["tf"]; model: tfl.LayersModel } {
-  if (!backend || !data) throw new Error("trainer used before init");
-  return { tf: backend.tf, model: modelFor(spec) };
+function ready(): TaskRunner {
+  if (!runner) throw new Error("trainer used before init");
+  return runner;
 }
 
 process.on("message", (request: TrainerRequest) => {

@@ -102,7 +102,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   path TEXT NOT NULL,
   sha256 TEXT NOT NULL,
   bytes INTEGER NOT NULL,
-  created_at_ms INTEGER NOT NULL
+  created_at_ms INTEGER NOT NULL,
+  strategy_phase TEXT,
+  strategy_state BLOB
 );
 CREATE TABLE IF NOT EXISTS updates (
   upload_id TEXT PRIMARY KEY,
@@ -319,6 +321,8 @@ export class StateStore {
     metrics: Record<string, number>;
     checkpoint: CheckpointRecord;
     endedAtMs: number;
+    /** A server optimiser's state after this round, committed with the model it produced. */
+    strategyState?: { phase: string; state: Uint8Array };
   }): void {
     this.db.transaction(() => {
       const changed = this.db
@@ -343,7 +347,8 @@ export class StateStore {
       }
       this.db
         .prepare(
-          "INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+          `INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms, strategy_phase, strategy_state)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           r.checkpoint.version,
@@ -352,8 +357,21 @@ export class StateStore {
           r.checkpoint.sha256,
           r.checkpoint.bytes,
           r.checkpoint.createdAtMs,
+          r.strategyState?.phase ?? null,
+          r.strategyState ? Buffer.from(r.strategyState.state) : null,
         );
     })();
+  }
+
+  /** The server optimiser state committed with a model version, if any. */
+  strategyState(version: number): { phase: string; state: Uint8Array } | undefined {
+    const row = this.db
+      .prepare<[number], { strategy_phase: string | null; strategy_state: Buffer | null }>(
+        "SELECT strategy_phase, strategy_state FROM checkpoints WHERE version = ?",
+      )
+      .get(version);
+    if (!row?.strategy_phase || !row.strategy_state) return undefined;
+    return { phase: row.strategy_phase, state: new Uint8Array(row.strategy_state) };
   }
 
   failRound(r: {

@@ -96,9 +96,10 @@ export function createFedAvgM(options: FedAvgMOptions = {}): ServerOptimizerStra
 
 /**
  * FedAdam: m ← β₁·m + (1−β₁)·Δ; v ← β₂·v + (1−β₂)·Δ²; x ← x + η·m / (√v + τ).
- * As in the paper, m starts at 0, v at τ², and there is no bias correction (Flower's FedAdam
- * adds one; this one does not, so early steps are about η·(1−β₁)/√(1−β₂) smaller in relative
- * terms than bias-corrected Adam's).
+ * As in the paper, m starts at 0, v at τ², and there is no bias correction. (Flower's FedAdam
+ * adds one; ignoring τ, its step in round t is this one's times √(1−β₂ᵗ)/(1−β₁ᵗ): for the
+ * defaults that is 1 in round 1, about ½ in rounds 10–20, and back towards 1 after a few
+ * hundred rounds.)
  */
 export function createFedAdam(options: FedAdamOptions = {}): ServerOptimizerStrategy {
   return createAdaptive("fedadam", options, (v, squared, beta2) => beta2 * v + (1 - beta2) * squared);
@@ -316,6 +317,8 @@ function checkDecay(option: string, value: number): void {
 const MAGIC = [0x46, 0x4c, 0x53, 0x4f]; // "FLSO"
 const STATE_FORMAT = "fl-server-optimizer-state";
 const STATE_VERSION = 1;
+/** Typed arrays use the host's byte order; the state is little-endian, so copy directly when they agree. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 /** Refuse absurd header lengths before decoding them. */
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
@@ -365,6 +368,11 @@ function encodeState(definition: OptimizerDefinition, state: OptimizerState): Ui
   if (state.layout !== null) {
     let offset = dataOffset;
     for (const buffer of state.buffers) {
+      if (LITTLE_ENDIAN_HOST) {
+        bytes.set(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), offset);
+        offset += buffer.byteLength;
+        continue;
+      }
       for (const value of buffer) {
         view.setFloat32(offset, value, true);
         offset += 4;
@@ -442,16 +450,17 @@ function decodeState(definition: OptimizerDefinition, bytes: Uint8Array): Optimi
   if (bytes.length !== expectedBytes) throw fail(`expected ${expectedBytes} bytes, got ${bytes.length}`);
   let offset = dataOffset;
   const buffers = definition.buffers.map((spec) => {
-    const buffer = new Float32Array(length);
+    const buffer = LITTLE_ENDIAN_HOST
+      ? new Float32Array(bytes.slice(offset, offset + 4 * length).buffer)
+      : Float32Array.from({ length }, (_, i) => view.getFloat32(offset + 4 * i, true));
+    offset += 4 * length;
     for (let i = 0; i < length; i++) {
-      const value = view.getFloat32(offset, true);
-      offset += 4;
+      const value = buffer[i] as number;
       if (!Number.isFinite(value) || (spec.nonNegative && value < 0)) {
         throw fail(
           `${spec.name}[${i}] is ${value}, expected a finite number${spec.nonNegative ? " ≥ 0" : ""}`,
         );
       }
-      buffer[i] = value;
     }
     return buffer;
   });

@@ -182,6 +182,55 @@ describe("a federated run over real gRPC", () => {
     });
   });
 
+  it("uploads and aggregates only the tensors a phase shares; the task tells the site which", async () => {
+    harness = await startHarness({
+      siteIds: ["a"],
+      plan: {
+        minClients: 1,
+        phases: [
+          { name: "all", task: "classify", rounds: 1 },
+          { name: "head-local", task: "classify", rounds: 1, local: ["b"] },
+        ],
+      },
+    });
+    const [a] = await joinAll(harness, ["a"]);
+    const first = await a!.nextTask();
+    if (first === "done") throw new Error("unexpected done");
+    const global1 = await a!.download(first);
+    expect(await a!.upload(a!.pack(first, global1, 1, 1))).toMatchObject({ accepted: true });
+
+    const second = await a!.nextTask();
+    if (second === "done") throw new Error("unexpected done");
+    expect(JSON.parse(second.configJson)).toMatchObject({ local: ["b"], roundInPhase: 1 });
+    const global2 = await a!.download(second);
+    expect(await a!.upload(a!.pack(second, global2, 1, 1))).toMatchObject({
+      accepted: false,
+      reasonCode: "FL_WEIGHTS_SHAPE_MISMATCH",
+    });
+  });
+
+  it("applies only the shared tensors of a phase", async () => {
+    harness = await startHarness({
+      siteIds: ["a"],
+      plan: { minClients: 1, phases: [{ name: "head-local", task: "classify", rounds: 1, local: ["b"] }] },
+    });
+    const [a] = await joinAll(harness, ["a"]);
+    const task = await a!.nextTask();
+    if (task === "done") throw new Error("unexpected done");
+    const global = await a!.download(task);
+    const onlyW = {
+      manifest: createManifest([{ name: "w", shape: [2, 2] }]),
+      values: Float32Array.from([1, 1, 1, 1]),
+    };
+    expect(await a!.upload(a!.pack(task, global, 0, 3, { delta: onlyW }))).toMatchObject({ accepted: true });
+    await waitFor(() => harness!.store.lastCompletedRound() === 1);
+    const { readFileSync } = await import("node:fs");
+    const { deserializeWeights } = await import("../../../shared/src/weights/index.js");
+    const next = deserializeWeights(new Uint8Array(readFileSync(harness.store.latestCheckpoint()!.path)));
+    // w moved by the delta, b (local in this phase) kept its value
+    expect(Array.from(next.values)).toEqual([2, 3, 4, 5, 5, 6]);
+  });
+
   it("refuses unknown sites and bad join signatures with clear errors", async () => {
     harness = await startHarness({ siteIds: ["a"] });
     const { generateIdentity, signJoin } = await import("../../../shared/src/crypto/index.js");

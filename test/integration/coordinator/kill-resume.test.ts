@@ -81,6 +81,8 @@ it("a coordinator killed mid-round resumes from the last committed round without
         evaluateEvery: 0,
         evaluationTimeoutSec: 1,
         maxRoundAttempts: 2,
+        // Server momentum makes the result depend on state carried across the crash.
+        strategy: { name: "fedavgm", serverLearningRate: 1, momentum: 0.9 },
       },
       limits: { heartbeatIntervalMs: 200, heartbeatTimeoutSec: 30 },
     }),
@@ -134,7 +136,13 @@ it("a coordinator killed mid-round resumes from the last committed round without
     const latest = store.latestCheckpoint()!;
     expect(latest.version).toBe(3);
     const final = deserializeWeights(new Uint8Array(readFileSync(latest.path)));
-    for (const [i, v] of initial.values.entries()) expect(final.values[i]).toBeCloseTo(v + 2 + 17.5, 4);
+    // FedAvgM, m ← 0.9·m + Δ, x ← x + m, with the mean deltas Δ = 2, 17.5, 0:
+    //   round 1: m = 2,                        x = x0 + 2
+    //   round 2: m = 0.9·2 + 17.5 = 19.3,       x = x0 + 21.3
+    //   round 3: m = 0.9·19.3 = 17.37,          x = x0 + 38.67
+    // Losing the momentum in the crash would give x0 + 35.25 instead.
+    for (const [i, v] of initial.values.entries()) expect(final.values[i]).toBeCloseTo(v + 38.67, 3);
+    expect(store.strategyState(3)?.phase).toBe("p");
     // The update a sent before the crash is on record, tied to the aborted attempt only.
     expect(store.listUpdates({ round: 2, attempt: 1 }).map((u) => u.siteId)).toEqual(["a"]);
   } finally {

@@ -1,5 +1,9 @@
 import { beforeAll, expect, it } from "vitest";
-import { evaluateClassifier, inverseFrequencyWeights, trainClassifier } from "../../../client/src/training/local-training.js";
+import {
+  evaluateClassifier,
+  inverseFrequencyWeights,
+  trainClassifier,
+} from "../../../client/src/training/local-training.js";
 import type { ImageSet } from "../../../shared/src/data/types.js";
 import { buildModel } from "../../../shared/src/model/index.js";
 import { initBackend, type LoadedBackend } from "../../../shared/src/tf/backend.js";
@@ -15,9 +19,19 @@ function brightnessSet(n: number, size: number): ImageSet {
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     labels[i] = i % 4;
-    for (let p = 0; p < size * size; p++) images[i * size * size + p] = (labels[i]! + 1) / 5 + (((i * 31 + p * 17) % 13) - 6) / 200;
+    for (let p = 0; p < size * size; p++)
+      images[i * size * size + p] = (labels[i]! + 1) / 5 + (((i * 31 + p * 17) % 13) - 6) / 200;
   }
-  return { size, count: n, images, labels, masks: new Uint8Array(n * size * size), imageIds: [], studyIds: [], patientIds: [] };
+  return {
+    size,
+    count: n,
+    images,
+    labels,
+    masks: new Uint8Array(n * size * size),
+    imageIds: [],
+    studyIds: [],
+    patientIds: [],
+  };
 }
 
 it("weights classes by inverse frequency, normalised over the classes present", () => {
@@ -34,11 +48,18 @@ it("learns an easy task, reports counts and leaks no tensors across rounds", asy
   const { tf } = backend;
   const set = brightnessSet(32, 16);
   const model = buildModel({ architecture: "small-cnn", imageSize: 16, widths: [8], numClasses: 4, seed: 3 });
-  const hyper = { epochs: 3, batchSize: 8, learningRate: 1e-2, classWeighting: "none" as const, maxStepsPerRound: 0 };
+  const hyper = {
+    epochs: 3,
+    batchSize: 8,
+    learningRate: 1e-2,
+    classWeighting: "none" as const,
+    maxStepsPerRound: 0,
+  };
   const before = tf.memory().numTensors;
   const first = await trainClassifier(tf, model, set, { hyper, numClasses: 4, seed: 1 });
   let last = first;
-  for (let round = 2; round <= 6; round++) last = await trainClassifier(tf, model, set, { hyper, numClasses: 4, seed: round });
+  for (let round = 2; round <= 6; round++)
+    last = await trainClassifier(tf, model, set, { hyper, numClasses: 4, seed: round });
   const evaluation = await evaluateClassifier(tf, model, set, { numClasses: 4 });
   expect(tf.memory().numTensors).toBe(before);
   expect(first.numExamples).toBe(32);
@@ -58,7 +79,13 @@ it("caps local steps per round and skips unlabelled images", async () => {
   const set = { ...base, labels };
   const model = buildModel({ architecture: "small-cnn", imageSize: 16, widths: [4], numClasses: 4, seed: 3 });
   const result = await trainClassifier(tf, model, set, {
-    hyper: { epochs: 5, batchSize: 4, learningRate: 1e-3, classWeighting: "inverse-frequency", maxStepsPerRound: 3 },
+    hyper: {
+      epochs: 5,
+      batchSize: 4,
+      learningRate: 1e-3,
+      classWeighting: "inverse-frequency",
+      maxStepsPerRound: 3,
+    },
     numClasses: 4,
     seed: 1,
   });
