@@ -93,3 +93,27 @@ it("caps local steps per round and skips unlabelled images", async () => {
   expect(result.metrics.steps).toBe(3);
   model.dispose();
 });
+
+it("FedProx keeps local weights closer to the global model as μ grows", async () => {
+  const { tf } = backend;
+  const set = brightnessSet(16, 16);
+  const { readWeights, manifestOf } = await import("../../../shared/src/model/index.js");
+  const drift = async (mu: number) => {
+    const model = buildModel({ architecture: "small-cnn", imageSize: 16, widths: [4], numClasses: 4, seed: 5 });
+    const start = readWeights(model, manifestOf(model)).values;
+    await trainClassifier(tf, model, set, {
+      hyper: { epochs: 2, batchSize: 8, learningRate: 5e-2, classWeighting: "none", maxStepsPerRound: 0 },
+      numClasses: 4,
+      seed: 1,
+      fedproxMu: mu,
+    });
+    const end = readWeights(model, manifestOf(model)).values;
+    model.dispose();
+    let sum = 0;
+    for (let i = 0; i < end.length; i++) sum += (end[i]! - start[i]!) ** 2;
+    return Math.sqrt(sum);
+  };
+  const free = await drift(0);
+  const held = await drift(100);
+  expect(held).toBeLessThan(free * 0.8);
+});
