@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
+import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { ModelSpecSchema } from "../../shared/src/model/spec.js";
-import { PlanSchema } from "./plan.js";
+import { PlanSchema, planProblems } from "./plan.js";
 
 export const CoordinatorConfigSchema = z
   .object({
@@ -56,6 +57,13 @@ export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
 /** Reads and validates a coordinator config file; relative paths are resolved from the file. */
 export function loadCoordinatorConfig(path: string): CoordinatorConfig {
   const config = parseConfig(CoordinatorConfigSchema, readConfigFile(path), path);
+  const problems = planProblems(config.plan, config.model);
+  if (problems.length > 0) {
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `invalid config in ${path}:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+  }
   return Object.freeze({
     ...config,
     stateDir: resolveFrom(path, config.stateDir),

@@ -96,7 +96,7 @@ export async function runCoordinator(
       checkpoints: new CheckpointFiles(join(config.stateDir, "checkpoints")),
       createStrategy: () => createStrategy(config.plan.strategy),
       bus,
-      initialWeights: () => initialModelWeights(config.model),
+      initialWeights: (spec) => initialModelWeights(spec),
       maxUpdateBytes: config.limits.maxUpdateBytes,
       heartbeatIntervalMs: config.limits.heartbeatIntervalMs,
       log,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ModelSpec } from "../../shared/src/model/spec.js";
 import { TASK_KINDS, TrainHyperSchema } from "../../shared/src/training/task-config.js";
 import { StrategyConfigSchema } from "./strategy/registry.js";
 
@@ -71,4 +72,33 @@ export function slotOf(plan: Plan, round: number): RoundSlot {
 export function shouldEvaluate(plan: Plan, round: number): boolean {
   if (round === totalRounds(plan)) return true;
   return plan.evaluateEvery > 0 && round % plan.evaluateEvery === 0;
+}
+
+/**
+ * The network a phase trains. The U-Net multi-task model has one variant per phase (MoCo:
+ * encoder + projection head; inpainting: encoder + decoder + reconstruction; classify and
+ * multitask: encoder + decoder + classification head); tensors carry over between phases by name.
+ */
+export function phaseModel(model: ModelSpec, phase: Phase): ModelSpec {
+  if (model.architecture === "small-cnn") return model;
+  const variant = phase.task === "moco" ? "moco" : phase.task === "inpaint" ? "inpainting" : "multitask";
+  return { ...model, phase: variant };
+}
+
+/** Problems of a plan for a model, as "path: message" lines (empty when it fits). */
+export function planProblems(plan: Plan, model: ModelSpec): string[] {
+  const problems: string[] = [];
+  for (const [i, phase] of plan.phases.entries()) {
+    if (model.architecture === "small-cnn" && phase.task !== "classify") {
+      problems.push(
+        `plan.phases.${i}.task: "${phase.task}" needs the unet-multitask architecture; small-cnn only classifies`,
+      );
+    }
+  }
+  const names = plan.phases.map((p) => p.name);
+  for (const name of new Set(names)) {
+    if (names.filter((n) => n === name).length > 1)
+      problems.push(`plan.phases: the phase name "${name}" is used twice`);
+  }
+  return problems;
 }

@@ -12,7 +12,7 @@ import { classificationReport, sumConfusions, weightedAverage } from "../../shar
 import type { ModelSpec } from "../../shared/src/model/spec.js";
 import { mergeTensors, selectTensors, sharingRule, withSharing } from "../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../shared/src/weights/types.js";
-import { type Phase, type Plan, shouldEvaluate, slotOf, totalRounds } from "./plan.js";
+import { type Phase, type Plan, phaseModel, shouldEvaluate, slotOf, totalRounds } from "./plan.js";
 import type { SiteRegistry } from "./registry.js";
 import { sampleSites } from "./sampling.js";
 import type { CheckpointFiles } from "./store/checkpoints.js";
@@ -79,7 +79,8 @@ export interface RoundEngineOptions {
   /** Makes the aggregation strategy; a fresh one starts with each phase (its shared tensors differ). */
   readonly createStrategy: () => Strategy;
   readonly bus: EventBus;
-  readonly initialWeights: () => ModelWeights;
+  /** The seeded initial weights of a model (every phase's network starts from its own). */
+  readonly initialWeights: (spec: ModelSpec) => ModelWeights;
   readonly maxUpdateBytes: number;
   readonly heartbeatIntervalMs: number;
   readonly now?: () => number;
@@ -202,7 +203,10 @@ export class RoundEngine {
       this.log(`resuming at model v${latest.version} after round ${store.lastCompletedRound()}`);
       return;
     }
-    const weights = this.options.initialWeights();
+    const first = this.options.plan.phases[0];
+    const weights = this.options.initialWeights(
+      first ? phaseModel(this.options.model, first) : this.options.model,
+    );
     const { record, bytes } = checkpoints.write(0, 0, weights, this.now());
     store.recordInitialCheckpoint(record);
     this.setGlobal(0, weights, bytes, record.sha256);
@@ -222,7 +226,8 @@ export class RoundEngine {
 
   private async runTrainingRound(round: number): Promise<void> {
     const { plan, store } = this.options;
-    const { phase } = slotOf(plan, round);
+    const { phase, roundInPhase } = slotOf(plan, round);
+    if (roundInPhase === 1) this.enterPhase(phase);
     for (;;) {
       const attempt = store.nextAttempt(round);
       const sites = await this.waitForSites(Math.max(plan.minClients, plan.minAvailableClients ?? 0));
@@ -351,6 +356,45 @@ export class RoundEngine {
   }
 
   /**
+   * Moves the global model into a phase's network once, when the phase starts: the phase's seeded
+   * initial weights, with every tensor of the same name and shape carried over from the current
+   * model except those the phase re-initialises (new heads). A change is committed as a new model
+   * version before any task goes out, so a restart neither repeats nor loses it.
+   */
+  private enterPhase(phase: Phase): void {
+    const { store, checkpoints } = this.options;
+    const marker = `phase.entered.${phase.name}`;
+    if (store.getMeta(marker) !== undefined) return;
+    const fresh = this.options.initialWeights(phaseModel(this.options.model, phase));
+    const reset = sharingRule(phase.reinitialize);
+    const current = new Map(this.global.manifest.tensors.map((t) => [t.name, t]));
+    const values = Float32Array.from(fresh.values);
+    let carried = 0;
+    for (const tensor of fresh.manifest.tensors) {
+      const source = current.get(tensor.name);
+      if (!source || source.shape.join("x") !== tensor.shape.join("x") || reset(tensor.name) === "local")
+        continue;
+      values.set(this.global.values.subarray(source.offset, source.offset + source.length), tensor.offset);
+      carried++;
+    }
+    const unchanged =
+      carried === fresh.manifest.tensors.length &&
+      fresh.manifest.tensors.length === this.global.manifest.tensors.length;
+    if (unchanged) {
+      store.setMeta(marker, String(this.version));
+      return;
+    }
+    const next: ModelWeights = { manifest: fresh.manifest, values };
+    const version = this.version + 1;
+    const { record, bytes } = checkpoints.write(version, store.lastCompletedRound(), next, this.now());
+    store.recordPhaseEntry(record, marker);
+    this.setGlobal(version, next, bytes, record.sha256);
+    this.log(
+      `phase "${phase.name}" (${phase.task}): model v${version} carries ${carried} of ${fresh.manifest.tensors.length} tensors over, the rest start fresh`,
+    );
+  }
+
+  /**
    * The phase's strategy. Server optimisers carry state across rounds (momentum, moments); it is
    * committed with each checkpoint and restored on resume when the checkpoint is of this phase.
    */
@@ -422,17 +466,15 @@ export class RoundEngine {
 
   /** What a client needs to run its task; everything a phase configures travels with it. */
   private taskConfig(kind: TaskKind, phase: Phase, round: number): Record<string, unknown> {
-    if (kind === "evaluate") return { model: this.options.model, split: "test", task: phase.task };
+    if (kind === "evaluate")
+      return { model: phaseModel(this.options.model, phase), split: "test", task: phase.task };
     const { roundInPhase } = slotOf(this.options.plan, round);
     return {
-      model: this.options.model,
+      model: phaseModel(this.options.model, phase),
       task: phase.task,
       train: phase.train,
       options: phase.options,
       local: phase.local,
-      // Every site re-initialises the same tensors from the seeded initial model in the phase's
-      // first round; FedAvg of (reinitialised + trained − old) then lands on the new head.
-      reinitialize: roundInPhase === 1 ? phase.reinitialize : [],
       labelFraction: phase.labelFraction,
       fedproxMu: phase.fedproxMu,
       seed: this.options.plan.seed * 100_003 + round,

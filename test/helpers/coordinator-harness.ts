@@ -6,7 +6,7 @@ import { SiteRegistry } from "../../coordinator/src/registry.js";
 import { RoundEngine } from "../../coordinator/src/round-engine.js";
 import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
-import { createFedAvg } from "../../coordinator/src/strategy/fedavg.js";
+import { createStrategy } from "../../coordinator/src/strategy/registry.js";
 import {
   type ServerTls,
   type StartedServer,
@@ -90,7 +90,7 @@ export async function startHarness(options: {
     enrolled: publicSites,
     store,
     checkpoints: new CheckpointFiles(join(stateDir, "checkpoints")),
-    strategy: createFedAvg(),
+    createStrategy: () => createStrategy(plan.strategy),
     bus,
     initialWeights: () => options.initial ?? tinyWeights(),
     maxUpdateBytes: options.maxUpdateBytes ?? 1 << 20,

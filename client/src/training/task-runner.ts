@@ -5,13 +5,6 @@ import { buildModel, manifestOf, readWeights, writeWeights } from "../../../shar
 import type { ModelSpec } from "../../../shared/src/model/spec.js";
 import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
-import {
-  matchingTensors,
-  mergeTensors,
-  selectTensors,
-  sharingRule,
-  withSharing,
-} from "../../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { applyLabelFraction } from "./label-fraction.js";
 import { evaluateClassifier, trainClassifier } from "./local-training.js";
@@ -30,11 +23,11 @@ export interface EvaluateOutcome {
 
 /**
  * Runs one task on a site's data: builds (and caches) the model a task names, loads the weights
- * it came with, re-initialises what the phase resets, hides labels beyond the phase's label
- * fraction, and dispatches to the trainer of the task kind.
+ * it came with, hides labels beyond the phase's label fraction, and dispatches to the trainer of
+ * the task kind.
  */
 export class TaskRunner {
-  private cached: { key: string; model: tfl.LayersModel; initial: ModelWeights } | undefined;
+  private cached: { key: string; model: tfl.LayersModel } | undefined;
 
   constructor(
     private readonly backend: LoadedBackend,
@@ -46,8 +39,8 @@ export class TaskRunner {
     weights: ModelWeights,
     onProgress: (fraction: number, status: string) => void,
   ): Promise<TrainOutcome> {
-    const { model, initial } = this.modelFor(task.model);
-    writeWeights(model, this.reinitialised(task.reinitialize, weights, initial));
+    const model = this.modelFor(task.model);
+    writeWeights(model, weights);
     const train = applyLabelFraction(this.data.train, task.labelFraction, task.seed);
     switch (task.task) {
       case "classify": {
@@ -73,37 +66,19 @@ export class TaskRunner {
   }
 
   async evaluate(task: EvaluateTaskConfig, weights: ModelWeights): Promise<EvaluateOutcome> {
-    const { model } = this.modelFor(task.model);
+    const model = this.modelFor(task.model);
     writeWeights(model, weights);
     return evaluateClassifier(this.backend.tf, model, this.data[task.split], {
       numClasses: task.model.numClasses,
     });
   }
 
-  private modelFor(spec: ModelSpec): { model: tfl.LayersModel; initial: ModelWeights } {
+  private modelFor(spec: ModelSpec): tfl.LayersModel {
     const key = JSON.stringify(spec);
     if (this.cached?.key !== key) {
       this.cached?.model.dispose();
-      const model = buildModel(spec);
-      this.cached = { key, model, initial: readWeights(model, manifestOf(model)) };
+      this.cached = { key, model: buildModel(spec) };
     }
-    return this.cached;
-  }
-
-  /** Tensors matching the patterns are taken from the seeded initial model (a phase's new heads). */
-  private reinitialised(
-    patterns: readonly string[],
-    weights: ModelWeights,
-    initial: ModelWeights,
-  ): ModelWeights {
-    if (patterns.length === 0) return weights;
-    if (matchingTensors(weights, patterns).length === 0) {
-      throw new FlError(
-        ErrorCode.InvalidConfig,
-        `reinitialize patterns ${patterns.join(", ")} match no tensor of the model`,
-      );
-    }
-    const fresh = selectTensors(withSharing(initial, sharingRule(patterns)), "local");
-    return mergeTensors(weights, fresh);
+    return this.cached.model;
   }
 }

@@ -363,6 +363,25 @@ export class StateStore {
     })();
   }
 
+  /** A phase's starting model: its checkpoint and the marker that it was entered, in one transaction. */
+  recordPhaseEntry(checkpoint: CheckpointRecord, marker: string): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .run(
+          checkpoint.version,
+          checkpoint.round,
+          checkpoint.path,
+          checkpoint.sha256,
+          checkpoint.bytes,
+          checkpoint.createdAtMs,
+        );
+      this.setMeta(marker, String(checkpoint.version));
+    })();
+  }
+
   /** The server optimiser state committed with a model version, if any. */
   strategyState(version: number): { phase: string; state: Uint8Array } | undefined {
     const row = this.db

@@ -29,7 +29,6 @@ export const TrainTaskConfigSchema = z.object({
   train: TrainHyperSchema,
   options: z.record(z.string(), z.unknown()).default({}),
   local: z.array(z.string()).default([]),
-  reinitialize: z.array(z.string()).default([]),
   labelFraction: z.number().gt(0).max(1).default(1),
   fedproxMu: z.number().min(0).default(0),
   seed: z.number().int(),

@@ -231,6 +231,33 @@ describe("a federated run over real gRPC", () => {
     expect(Array.from(next.values)).toEqual([2, 3, 4, 5, 5, 6]);
   });
 
+  it("starts a phase from its initial model with the re-initialised tensors reset and the rest carried over", async () => {
+    harness = await startHarness({
+      siteIds: ["a"],
+      plan: {
+        minClients: 1,
+        phases: [
+          { name: "pretrain", task: "classify", rounds: 1 },
+          { name: "finetune", task: "classify", rounds: 1, reinitialize: ["b"] },
+        ],
+      },
+    });
+    const [a] = await joinAll(harness, ["a"]);
+    const first = await a!.nextTask();
+    if (first === "done") throw new Error("unexpected done");
+    expect(await a!.upload(a!.pack(first, await a!.download(first), 1, 1))).toMatchObject({ accepted: true });
+    const second = await a!.nextTask();
+    if (second === "done") throw new Error("unexpected done");
+    // v1 = initial + 1 = [2, 3, 4, 5, 6, 7]; entering "finetune" resets b to its initial [5, 6] as v2.
+    expect(second.modelVersion).toBe(2);
+    const entered = await a!.download(second);
+    expect(Array.from(entered.values)).toEqual([2, 3, 4, 5, 5, 6]);
+    expect(await a!.upload(a!.pack(second, entered, 0, 1))).toMatchObject({ accepted: true });
+    await waitFor(() => harness!.store.lastCompletedRound() === 2);
+    expect(harness.store.latestCheckpoint()?.version).toBe(3);
+    expect(harness.store.getMeta("phase.entered.finetune")).toBe("2");
+  });
+
   it("refuses unknown sites and bad join signatures with clear errors", async () => {
     harness = await startHarness({ siteIds: ["a"] });
     const { generateIdentity, signJoin } = await import("../../../shared/src/crypto/index.js");
