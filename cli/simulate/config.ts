@@ -26,6 +26,12 @@ export const SimulationConfigSchema = z
     natsUrl: z.string().optional(),
     /** A data config (docs/data.md) replacing the synthetic hospitals, e.g. a SIIM folder. */
     data: z.record(z.string(), z.unknown()).optional(),
+    /** The federation's model (docs/configuration.md); default: the small CNN with `widths`. */
+    model: z.record(z.string(), z.unknown()).optional(),
+    /** The plan's phases (docs/configuration.md); default: one classification phase of `rounds`. */
+    phases: z.array(z.record(z.string(), z.unknown())).min(1).optional(),
+    /** The aggregation strategy, e.g. { name: fedadam }; default FedAvg. */
+    strategy: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 export type SimulationConfigInput = z.input<typeof SimulationConfigSchema>;

@@ -4,6 +4,10 @@ import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import { CoordinatorConfigSchema } from "../../coordinator/src/config.js";
+import { planProblems, totalRounds as totalRoundsOf } from "../../coordinator/src/plan.js";
+import { parseConfig } from "../../shared/src/config/load.js";
+import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { FlEvent } from "../../shared/src/events/types.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { forkTypeScript } from "../../shared/src/io/ts-child.js";
@@ -42,7 +46,7 @@ export async function runSimulation(
     for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
   }
 
-  const modelSpec = {
+  const modelSpec = config.model ?? {
     architecture: "small-cnn" as const,
     imageSize: config.imageSize,
     widths: config.widths,
@@ -57,7 +61,7 @@ export async function runSimulation(
     sitesDir: "keys/sites",
     model: modelSpec,
     plan: {
-      phases: [
+      phases: config.phases ?? [
         {
           name: "supervised",
           task: "classify",
@@ -71,6 +75,7 @@ export async function runSimulation(
           },
         },
       ],
+      ...(config.strategy && { strategy: config.strategy }),
       // Every hospital joins before round 1; later rounds survive the loss of one of them.
       minClients: Math.min(sites.length, config.minClients ?? Math.max(1, sites.length - 1)),
       minAvailableClients: sites.length,
@@ -82,13 +87,26 @@ export async function runSimulation(
     limits: { heartbeatIntervalMs: 1000, heartbeatTimeoutSec: 20, maxUpdateBytes: 512 << 20 },
     ...(config.natsUrl && { nats: { url: config.natsUrl, jetstream: false } }),
   };
+  // Fail here, with the config's own words, rather than in a child process's log.
+  const checked = parseConfig(
+    CoordinatorConfigSchema,
+    coordinatorConfig,
+    "the simulation's coordinator config",
+  );
+  const problems = planProblems(checked.plan, checked.model);
+  if (problems.length > 0)
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `invalid simulation config:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+  const totalRounds = totalRoundsOf(checked.plan);
   writeFileAtomic(join(runDir, "coordinator.yaml"), YAML.stringify(coordinatorConfig));
   writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify({ simulation: config, sites }, null, 2)}\n`);
 
   const cores = availableParallelism();
   const slots = new SlotPool(Math.max(1, Math.min(cores, sites.length)));
   say(
-    `federation "${config.federationId}": ${sites.length} hospitals (${sites.join(", ")}), ${config.rounds} rounds, images ${config.imageSize}x${config.imageSize}`,
+    `federation "${config.federationId}": ${sites.length} hospitals (${sites.join(", ")}), ${totalRounds} rounds, images ${config.imageSize}x${config.imageSize}`,
   );
   say(
     `${cores} CPU core${cores === 1 ? "" : "s"}: at most ${slots.capacity} client${slots.capacity === 1 ? "" : "s"} train at once (one training process per core)`,
@@ -97,7 +115,7 @@ export async function runSimulation(
 
   const progress = new SimulationProgress({
     sites,
-    totalRounds: config.rounds,
+    totalRounds,
     interactive: options.interactive,
     write: (t) => process.stdout.write(t),
   });

@@ -164,9 +164,15 @@ export class RoundEngine {
     try {
       for (let round = this.options.store.lastCompletedRound() + 1; round <= total; round++) {
         await this.runTrainingRound(round);
-        if (shouldEvaluate(this.options.plan, round)) await this.runEvaluation(round);
+        if (shouldEvaluate(this.options.plan, round) && classifies(slotOf(this.options.plan, round).phase)) {
+          await this.runEvaluation(round);
+        }
       }
-      if (total > 0 && this.options.store.listEvaluations(this.version).length === 0)
+      if (
+        total > 0 &&
+        classifies(slotOf(this.options.plan, total).phase) &&
+        this.options.store.listEvaluations(this.version).length === 0
+      )
         await this.runEvaluation(total);
       this.finish("the plan is complete");
       await this.publish("federation.completed", { data: { modelVersion: this.version, rounds: total } });
@@ -939,6 +945,11 @@ export class RoundEngine {
     this.log(`${siteId} left: ${reason || "no reason given"}`);
     this.onSiteGone(siteId, `client left: ${reason || "no reason given"}`);
   }
+}
+
+/** Self-supervised phases have no classification head to evaluate. */
+function classifies(phase: Phase): boolean {
+  return phase.task === "classify" || phase.task === "multitask";
 }
 
 function prefixKeys(prefix: string, values: Record<string, number>): Record<string, number> {
