@@ -149,9 +149,7 @@ export class HospitalNode {
       // ones come from the global model.
       const rule = sharingRule(task.kind === "train" ? parseTask(TrainTaskConfigSchema, raw).local : []);
       const global = withSharing(deserializeWeights(bytes), rule);
-      const start = this.localWeights
-        ? mergeTensors(this.localWeights, selectTensors(global, "shared"))
-        : global;
+      const start = this.localWeights ? keepLocalTensors(global, this.localWeights) : global;
       const report = (fraction: number, s: string) => {
         progress = fraction;
         status = s;
@@ -207,10 +205,39 @@ export class HospitalNode {
           `round ${task.round}: update accepted (${trained.numExamples} examples, loss ${trained.metrics.loss?.toFixed(4)})`,
         );
       else log(`round ${task.round}: update rejected: ${verdict.reasonCode}: ${verdict.message}`);
+    } catch (error) {
+      // A task this site cannot finish is reported at once, so the round need not wait for the
+      // deadline; connection problems are left to the retry loop.
+      if (!isFlError(error, ErrorCode.Timeout) && !isFlError(error, ErrorCode.Unauthenticated)) {
+        log(`round ${task.round}: giving up on the ${task.kind} task: ${errorMessage(error)}`);
+        await connection
+          .heartbeat(session.token, task.taskId, progress, "failed", errorMessage(error))
+          .catch(() => {});
+      }
+      throw error;
     } finally {
       clearInterval(beat);
     }
   }
+}
+
+/**
+ * The global model with this site's own values for the tensors that stay here (same name and
+ * shape). A phase that changes the network keeps what still fits and takes the rest from the
+ * global model.
+ */
+function keepLocalTensors(global: ModelWeights, local: ModelWeights): ModelWeights {
+  const mine = new Map(local.manifest.tensors.map((t) => [t.name, t]));
+  const kept = global.manifest.tensors.filter(
+    (t) => t.sharing === "local" && mine.get(t.name)?.shape.join("x") === t.shape.join("x"),
+  );
+  if (kept.length === 0) return global;
+  const names = new Set(kept.map((t) => t.name));
+  const part = selectTensors(
+    withSharing(local, (name) => (names.has(name) ? "local" : "shared")),
+    "local",
+  );
+  return mergeTensors(global, part);
 }
 
 function parseTaskJson(text: string): unknown {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { ModelSpec } from "../../shared/src/model/spec.js";
 import { TASK_KINDS, TrainHyperSchema } from "../../shared/src/training/task-config.js";
+import { taskOptionProblems } from "../../shared/src/training/task-options.js";
 import { StrategyConfigSchema } from "./strategy/registry.js";
 
 export const PhaseSchema = z
@@ -89,6 +90,16 @@ export function phaseModel(model: ModelSpec, phase: Phase): ModelSpec {
 export function planProblems(plan: Plan, model: ModelSpec): string[] {
   const problems: string[] = [];
   for (const [i, phase] of plan.phases.entries()) {
+    for (const problem of taskOptionProblems(phase.task, phase.options))
+      problems.push(`plan.phases.${i}.options.${problem}`);
+    if (model.architecture === "small-cnn" && Object.keys(phase.options).length > 0) {
+      problems.push(
+        `plan.phases.${i}.options: the small-cnn trainer takes no options (they apply to unet-multitask)`,
+      );
+    }
+    if (model.architecture !== "small-cnn" && phase.fedproxMu > 0) {
+      problems.push(`plan.phases.${i}.fedproxMu: FedProx is implemented for the small-cnn trainer only`);
+    }
     if (model.architecture === "small-cnn" && phase.task !== "classify") {
       problems.push(
         `plan.phases.${i}.task: "${phase.task}" needs the unet-multitask architecture; small-cnn only classifies`,

@@ -2,7 +2,10 @@ import { CLASS_NAMES } from "../../shared/src/data/types.js";
 import {
   type ClassificationReport,
   classificationReport,
+  type SegmentationSummary,
   sumConfusions,
+  summarizeSegmentation,
+  weightedAverage,
 } from "../../shared/src/metrics/index.js";
 import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/state-store.js";
 
@@ -11,6 +14,16 @@ export interface EvaluationSummary {
   readonly modelVersion: number;
   readonly pooled: ClassificationReport;
   readonly perSite: Readonly<Record<string, ClassificationReport>>;
+  /**
+   * Ranking metrics (ROC-AUC, AP, mAP) averaged over sites weighted by test images: per-example
+   * scores never leave a hospital, so a pooled ROC curve cannot be formed. Absent for models
+   * that report none.
+   */
+  readonly ranking?: Readonly<Record<string, number>>;
+  /** Mask overlap pooled exactly from the sites' summed counts (multi-task models only). */
+  readonly segmentation?: SegmentationSummary;
+  /** Each site's own reported metrics (loss, AUC, AP, Dice counts). */
+  readonly siteMetrics: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 export interface RoundSummary {
@@ -42,7 +55,39 @@ export function summariseEvaluations(records: readonly EvaluationRecord[]): Eval
       perSite: Object.fromEntries(
         list.map((r) => [r.siteId, classificationReport(r.confusion, CLASS_NAMES)]),
       ),
+      ...pooledExtras(list),
+      siteMetrics: Object.fromEntries(list.map((r) => [r.siteId, r.metrics])),
     }));
+}
+
+const RANKING_KEY = /^(auc\.|ap\.|macroAuc$|mAP$)/;
+
+function pooledExtras(
+  list: readonly EvaluationRecord[],
+): Pick<EvaluationSummary, "ranking" | "segmentation"> {
+  const ranking = weightedAverage(
+    list
+      .map((r) => ({
+        weight: r.numExamples,
+        metrics: Object.fromEntries(Object.entries(r.metrics).filter(([k]) => RANKING_KEY.test(k))),
+      }))
+      .filter((item) => item.weight > 0 && Object.keys(item.metrics).length > 0),
+  );
+  const withMasks = list.filter((r) => r.metrics["seg.images"] !== undefined);
+  const sum = (key: string) => withMasks.reduce((total, r) => total + (r.metrics[key] ?? 0), 0);
+  return {
+    ...(Object.keys(ranking).length > 0 && { ranking }),
+    ...(withMasks.length > 0 && {
+      segmentation: summarizeSegmentation({
+        images: sum("seg.images"),
+        diceSum: sum("seg.diceSum"),
+        iouSum: sum("seg.iouSum"),
+        intersection: sum("seg.intersection"),
+        predicted: sum("seg.predicted"),
+        actual: sum("seg.actual"),
+      }),
+    }),
+  };
 }
 
 export function summariseRounds(
@@ -120,6 +165,18 @@ export function renderMarkdownReport(input: {
       `| ${name} | ${r.accuracy.toFixed(3)} | ${r.macroF1.toFixed(3)} | ${r.perClass.map((c) => c.f1.toFixed(3)).join(" | ")} | ${r.count} |`;
     for (const [site, r] of Object.entries(f.perSite)) lines.push(row(site, r));
     lines.push(row("**pooled**", f.pooled));
+    if (f.ranking) {
+      const auc = f.ranking.macroAuc;
+      lines.push(
+        "",
+        `mAP (SIIM study-level, over the four classes): ${fmt(f.ranking.mAP)}; macro ROC-AUC: ${fmt(auc)} (site means weighted by test images).`,
+      );
+    }
+    if (f.segmentation) {
+      lines.push(
+        `Opacity masks: Dice ${fmt(f.segmentation.globalDice)} (pooled pixels), mean per-image Dice ${fmt(f.segmentation.meanDice)}, IoU ${fmt(f.segmentation.globalIou)}.`,
+      );
+    }
     lines.push("", "Pooled confusion matrix (rows = true, columns = predicted):", "", "```");
     for (const [i, rowValues] of f.pooled.confusion.entries()) {
       lines.push(
@@ -129,4 +186,8 @@ export function renderMarkdownReport(input: {
     lines.push("```");
   }
   return `${lines.join("\n")}\n`;
+}
+
+function fmt(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "n/a" : value.toFixed(3);
 }

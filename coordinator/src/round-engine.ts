@@ -8,12 +8,13 @@ import {
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { makeEvent } from "../../shared/src/events/event.js";
 import type { EventBus, FlEventType } from "../../shared/src/events/types.js";
-import { classificationReport, sumConfusions, weightedAverage } from "../../shared/src/metrics/index.js";
+import { weightedAverage } from "../../shared/src/metrics/index.js";
 import type { ModelSpec } from "../../shared/src/model/spec.js";
 import { mergeTensors, selectTensors, sharingRule, withSharing } from "../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../shared/src/weights/types.js";
 import { type Phase, type Plan, phaseModel, shouldEvaluate, slotOf, totalRounds } from "./plan.js";
 import type { SiteRegistry } from "./registry.js";
+import { summariseEvaluations } from "./report.js";
 import { sampleSites } from "./sampling.js";
 import type { CheckpointFiles } from "./store/checkpoints.js";
 import type { StateStore, UpdateRecord } from "./store/state-store.js";
@@ -340,21 +341,32 @@ export class RoundEngine {
       this.log(`evaluation of model v${this.version} got no reports`);
       return;
     }
-    const pooled = classificationReport(sumConfusions(reports.map(([, r]) => r.confusion)));
+    const [summary] = summariseEvaluations(this.options.store.listEvaluations(this.version));
+    if (!summary) return;
+    const { pooled } = summary;
     const perSite = Object.fromEntries(
-      reports.map(([site, r]) => {
-        const report = classificationReport(r.confusion);
-        return [site, { macroF1: report.macroF1, accuracy: report.accuracy, count: r.numExamples }];
-      }),
+      Object.entries(summary.perSite).map(([site, r]) => [
+        site,
+        { macroF1: r.macroF1, accuracy: r.accuracy, count: r.count },
+      ]),
     );
+    const extras = {
+      ...(summary.ranking?.mAP !== undefined && { mAP: summary.ranking.mAP }),
+      ...(summary.ranking?.macroAuc !== undefined && { macroAuc: summary.ranking.macroAuc }),
+      ...(summary.segmentation && { dice: summary.segmentation.globalDice }),
+    };
     this.log(
-      `evaluation of model v${this.version}: pooled accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)} over ${pooled.count} images`,
+      `evaluation of model v${this.version}: pooled accuracy ${pooled.accuracy.toFixed(3)}, macro-F1 ${pooled.macroF1.toFixed(3)} over ${pooled.count} images${Object.entries(
+        extras,
+      )
+        .map(([k, v]) => `, ${k} ${v.toFixed(3)}`)
+        .join("")}`,
     );
     await this.publish("evaluation.completed", {
       round,
       data: {
         modelVersion: this.version,
-        pooled: { accuracy: pooled.accuracy, macroF1: pooled.macroF1, count: pooled.count },
+        pooled: { accuracy: pooled.accuracy, macroF1: pooled.macroF1, count: pooled.count, ...extras },
         perSite,
         failures: open.failures,
       },
@@ -669,11 +681,22 @@ export class RoundEngine {
     }
   }
 
-  heartbeat(token: string, taskId: string, progress: number, status: string): { taskActive: boolean } {
+  /** Liveness and progress of a running task; a non-empty `failure` ends the task as failed. */
+  heartbeat(
+    token: string,
+    taskId: string,
+    progress: number,
+    status: string,
+    failure = "",
+  ): { taskActive: boolean } {
     const siteId = this.options.registry.authenticate(token);
     const open = this.open;
     const task = open?.tasks.get(siteId);
     const active = task !== undefined && task.descriptor.taskId === taskId && task.status === "running";
+    if (open && task && active && failure) {
+      this.failTask(open, task, `the site gave up: ${failure.slice(0, 500)}`);
+      return { taskActive: false };
+    }
     if (open && task && active) {
       task.progress = Math.max(0, Math.min(1, progress));
       this.options.onProgress?.({

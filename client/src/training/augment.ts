@@ -252,7 +252,11 @@ function blur(tf: Tf, x: tfc.Tensor4D, params: readonly AugmentParams[]): tfc.Te
   const length = taps[0]?.length ?? 1;
   const radius = (length - 1) / 2;
   const kernel = new Float32Array(length * n);
-  taps.forEach((t, image) => t.forEach((v, i) => (kernel[i * n + image] = v)));
+  taps.forEach((t, image) => {
+    t.forEach((v, i) => {
+      kernel[i * n + image] = v;
+    });
+  });
   // [n, size, size, 1] -> [1, size, size, n]: one image per channel.
   const asChannels = tf.transpose(x, [3, 1, 2, 0]);
   const padded = tf.mirrorPad(

@@ -1,7 +1,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import { createRng, shuffled } from "../../../shared/src/random.js";
+import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
 import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 
 type Tf = LoadedBackend["tf"];
@@ -37,7 +37,7 @@ export function planBatches(
   const total = options.maxSteps ? Math.min(options.maxSteps, perEpoch * epochs) : perEpoch * epochs;
   const batches: number[][] = [];
   for (let epoch = 0; batches.length < total; epoch++) {
-    const order = shuffled(indices, createRng(options.seed * 1000 + epoch));
+    const order = shuffled(indices, createRng(mixSeed(options.seed, epoch)));
     for (let b = 0; b < perEpoch && batches.length < total; b++) {
       batches.push(order.slice(b * options.batchSize, (b + 1) * options.batchSize));
     }
@@ -60,9 +60,9 @@ export function allIndices(set: ImageSet): number[] {
 export function gatherImages(tf: Tf, set: ImageSet, indices: readonly number[]): tfc.Tensor4D {
   const pixels = set.size * set.size;
   const out = new Float32Array(indices.length * pixels);
-  indices.forEach((index, row) =>
-    out.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels),
-  );
+  indices.forEach((index, row) => {
+    out.set(set.images.subarray(index * pixels, (index + 1) * pixels), row * pixels);
+  });
   return tf.tensor4d(out, [indices.length, set.size, set.size, 1]);
 }
 

@@ -251,7 +251,9 @@ function runInGroups(
   const joined = outputs.length === 1 ? (outputs[0] as tfc.Tensor2D) : tf.concat(outputs, 0);
   if (identity) return joined;
   const inverse = new Array<number>(n);
-  order.forEach((row, position) => (inverse[row] = position));
+  order.forEach((row, position) => {
+    inverse[row] = position;
+  });
   return tf.gather(joined, tf.tensor1d(inverse, "int32"));
 }
 

@@ -8,6 +8,7 @@ import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/tr
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { applyLabelFraction } from "./label-fraction.js";
 import { evaluateClassifier, trainClassifier } from "./local-training.js";
+import { UnetTasks } from "./unet-tasks.js";
 
 export interface TrainOutcome {
   readonly weights: ModelWeights;
@@ -28,52 +29,59 @@ export interface EvaluateOutcome {
  */
 export class TaskRunner {
   private cached: { key: string; model: tfl.LayersModel } | undefined;
+  private readonly unet: UnetTasks;
 
   constructor(
     private readonly backend: LoadedBackend,
     private readonly data: SiteSplits,
-  ) {}
+  ) {
+    this.unet = new UnetTasks(backend, data);
+  }
 
   async train(
     task: TrainTaskConfig,
     weights: ModelWeights,
     onProgress: (fraction: number, status: string) => void,
   ): Promise<TrainOutcome> {
-    const model = this.modelFor(task.model);
-    writeWeights(model, weights);
-    const train = applyLabelFraction(this.data.train, task.labelFraction, task.seed);
-    switch (task.task) {
-      case "classify": {
-        const result = await trainClassifier(this.backend.tf, model, train, {
-          hyper: task.train,
-          numClasses: task.model.numClasses,
-          seed: task.seed,
-          fedproxMu: task.fedproxMu,
-          onProgress: (fraction) => onProgress(fraction, "training"),
-        });
-        return {
-          weights: readWeights(model, manifestOf(model)),
-          numExamples: result.numExamples,
-          metrics: result.metrics,
-        };
-      }
-      default:
-        throw new FlError(
-          ErrorCode.Unsupported,
-          `task "${task.task}" needs a model with its heads; the ${task.model.architecture} model only classifies`,
-        );
+    // Self-supervised phases use every image; supervised ones only the phase's share of labels.
+    const train =
+      task.task === "moco" || task.task === "inpaint"
+        ? this.data.train
+        : applyLabelFraction(this.data.train, task.labelFraction, task.seed);
+    const spec = task.model;
+    if (spec.architecture === "unet-multitask")
+      return this.unet.train(task, spec, train, weights, onProgress);
+    if (task.task !== "classify") {
+      throw new FlError(
+        ErrorCode.Unsupported,
+        `task "${task.task}" needs the unet-multitask model; small-cnn only classifies`,
+      );
     }
+    const model = this.smallCnn(spec);
+    writeWeights(model, weights);
+    const result = await trainClassifier(this.backend.tf, model, train, {
+      hyper: task.train,
+      numClasses: spec.numClasses,
+      seed: task.seed,
+      fedproxMu: task.fedproxMu,
+      onProgress: (fraction) => onProgress(fraction, "training"),
+    });
+    return {
+      weights: readWeights(model, manifestOf(model)),
+      numExamples: result.numExamples,
+      metrics: result.metrics,
+    };
   }
 
   async evaluate(task: EvaluateTaskConfig, weights: ModelWeights): Promise<EvaluateOutcome> {
-    const model = this.modelFor(task.model);
+    const spec = task.model;
+    if (spec.architecture === "unet-multitask") return this.unet.evaluate(task, spec, weights);
+    const model = this.smallCnn(spec);
     writeWeights(model, weights);
-    return evaluateClassifier(this.backend.tf, model, this.data[task.split], {
-      numClasses: task.model.numClasses,
-    });
+    return evaluateClassifier(this.backend.tf, model, this.data[task.split], { numClasses: spec.numClasses });
   }
 
-  private modelFor(spec: ModelSpec): tfl.LayersModel {
+  private smallCnn(spec: ModelSpec): tfl.LayersModel {
     const key = JSON.stringify(spec);
     if (this.cached?.key !== key) {
       this.cached?.model.dispose();

@@ -258,6 +258,23 @@ describe("a federated run over real gRPC", () => {
     expect(harness.store.getMeta("phase.entered.finetune")).toBe("2");
   });
 
+  it("ends a task at once when the site reports that it gave up", async () => {
+    harness = await startHarness({
+      siteIds: ["a", "b"],
+      plan: { minClients: 1, minAvailableClients: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    });
+    const [a, b] = await joinAll(harness, ["a", "b"]);
+    const [ta, tb] = await Promise.all([a!.nextTask(), b!.nextTask()]);
+    if (ta === "done" || tb === "done") throw new Error("unexpected done");
+    expect(await b!.connection.heartbeat(b!.token, tb.taskId, 0.1, "failed", "cannot read images")).toEqual({
+      taskActive: false,
+    });
+    expect(await a!.upload(a!.pack(ta, await a!.download(ta), 1, 1))).toMatchObject({ accepted: true });
+    await waitFor(() => harness!.store.lastCompletedRound() === 1, 5_000);
+    const round = harness.store.listRounds().find((r) => r.status === "completed")!;
+    expect(round.failures).toEqual([{ siteId: "b", reason: "the site gave up: cannot read images" }]);
+  });
+
   it("refuses unknown sites and bad join signatures with clear errors", async () => {
     harness = await startHarness({ siteIds: ["a"] });
     const { generateIdentity, signJoin } = await import("../../../shared/src/crypto/index.js");

@@ -57,10 +57,11 @@ export class CoordinatorConnection {
     taskId: string,
     progress: number,
     status: string,
+    failure = "",
   ): Promise<HeartbeatResponse> {
     return this.unary((cb) =>
       this.client.heartbeat(
-        { sessionToken, taskId, progress, status },
+        { sessionToken, taskId, progress, status, failure },
         new grpc.Metadata(),
         this.deadline(15_000),
         cb,

@@ -119,7 +119,13 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
     }),
 
     heartbeat: unary<HeartbeatRequest, HeartbeatResponse>("Heartbeat", (request) =>
-      engine.heartbeat(request.sessionToken, request.taskId, request.progress, request.status),
+      engine.heartbeat(
+        request.sessionToken,
+        request.taskId,
+        request.progress,
+        request.status,
+        request.failure,
+      ),
     ),
 
     downloadModel: (call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>) => {

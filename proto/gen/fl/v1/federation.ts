@@ -109,6 +109,11 @@ export interface HeartbeatRequest {
   /** 0..1 progress of the current task. */
   progress: number;
   status: string;
+  /**
+   * Set when the client gave up on the task (e.g. its data or trainer failed): the coordinator
+   * records it as the site's failure for the round instead of waiting for the deadline.
+   */
+  failure: string;
 }
 
 export interface HeartbeatResponse {
@@ -1106,7 +1111,7 @@ export const PullTaskResponse: MessageFns<PullTaskResponse> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { sessionToken: "", taskId: "", progress: 0, status: "" };
+  return { sessionToken: "", taskId: "", progress: 0, status: "", failure: "" };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -1122,6 +1127,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.status !== "") {
       writer.uint32(34).string(message.status);
+    }
+    if (message.failure !== "") {
+      writer.uint32(42).string(message.failure);
     }
     return writer;
   },
@@ -1171,6 +1179,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.status = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.failure = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1192,6 +1208,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     message.taskId = object.taskId ?? "";
     message.progress = object.progress ?? 0;
     message.status = object.status ?? "";
+    message.failure = object.failure ?? "";
     return message;
   },
 };
