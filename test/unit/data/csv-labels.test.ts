@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseCsv } from "../../../shared/src/data/loaders/csv.js";
-import { boxProblem, parseBoxesCell, parseClassName, parseSiimLabelBoxes } from "../../../shared/src/data/loaders/labels.js";
+import {
+  boxProblem,
+  parseBoxesCell,
+  parseClassName,
+  parseSiimLabelBoxes,
+} from "../../../shared/src/data/loaders/labels.js";
 import { siimBoxesCell, siimLabelCell } from "../../../shared/src/data/synth/write-siim.js";
 
 describe("parseCsv", () => {
@@ -35,10 +40,12 @@ describe("class names", () => {
 
 describe("boxes", () => {
   it("parses SIIM literals and JSON, and treats empty/nan as none", () => {
-    expect(parseBoxesCell("[{'x': 789.28836, 'y': 582.43035, 'width': 1026.65662, 'height': 1917.30292}]")).toEqual([
-      { x: 789.28836, y: 582.43035, width: 1026.65662, height: 1917.30292 },
+    expect(
+      parseBoxesCell("[{'x': 789.28836, 'y': 582.43035, 'width': 1026.65662, 'height': 1917.30292}]"),
+    ).toEqual([{ x: 789.28836, y: 582.43035, width: 1026.65662, height: 1917.30292 }]);
+    expect(parseBoxesCell('[{"x":1,"y":2,"width":3,"height":4}]')).toEqual([
+      { x: 1, y: 2, width: 3, height: 4 },
     ]);
-    expect(parseBoxesCell('[{"x":1,"y":2,"width":3,"height":4}]')).toEqual([{ x: 1, y: 2, width: 3, height: 4 }]);
     expect(parseBoxesCell("")).toEqual([]);
     expect(parseBoxesCell("nan")).toEqual([]);
     expect(() => parseBoxesCell("[{'x': 1}]")).toThrow(/numeric/);

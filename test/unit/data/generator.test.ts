@@ -55,7 +55,8 @@ describe("generateImage", () => {
     for (const change of [{ patientSeed: 5 }, { studySeed: 5 }, { imageSeed: 5 }]) {
       const b = generateImage({ ...base, ...change });
       let diff = 0;
-      for (let i = 0; i < a.image.length; i++) diff += Math.abs((a.image[i] as number) - (b.image[i] as number));
+      for (let i = 0; i < a.image.length; i++)
+        diff += Math.abs((a.image[i] as number) - (b.image[i] as number));
       expect(diff / a.image.length).toBeGreaterThan(0.002);
     }
   });
@@ -132,7 +133,8 @@ describe("generateImage", () => {
       if (out.findings.pattern === "unilateral") {
         expect(sides.size).toBe(1);
         const m = maskLayout(out.lesionMask, 64);
-        expect(Math.min(m.left, m.right)).toBe(0);
+        // Halves of the image, not of the (shifted, rotated) body: allow a sliver across.
+        expect(Math.min(m.left, m.right) / m.total).toBeLessThan(0.05);
       }
       if (out.findings.pattern === "central") {
         const m = maskLayout(out.lesionMask, 64);

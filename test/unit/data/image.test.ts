@@ -34,14 +34,22 @@ describe("resizeToSquare", () => {
 describe("rasterizeBoxes", () => {
   it("marks pixels whose centres lie in the mapped box", () => {
     // A 100x50 image stretched to 10x10: box x 20..60, y 10..30 maps to x 2..6, y 2..6.
-    const mask = rasterizeBoxes([{ x: 20, y: 10, width: 40, height: 20 }], squareMapping(100, 50, 10, "stretch"), 10);
+    const mask = rasterizeBoxes(
+      [{ x: 20, y: 10, width: 40, height: 20 }],
+      squareMapping(100, 50, 10, "stretch"),
+      10,
+    );
     for (let y = 0; y < 10; y++) {
       for (let x = 0; x < 10; x++) expect(mask[y * 10 + x]).toBe(x >= 2 && x < 6 && y >= 2 && y < 6 ? 1 : 0);
     }
   });
 
   it("never loses a tiny box", () => {
-    const mask = rasterizeBoxes([{ x: 51, y: 51, width: 1, height: 1 }], squareMapping(1000, 1000, 8, "stretch"), 8);
+    const mask = rasterizeBoxes(
+      [{ x: 51, y: 51, width: 1, height: 1 }],
+      squareMapping(1000, 1000, 8, "stretch"),
+      8,
+    );
     expect(mask.reduce((s, v) => s + v, 0)).toBe(1);
   });
 });
@@ -85,6 +93,8 @@ describe("decodeRleFrame", () => {
     const header = new Uint8Array(64);
     new DataView(header.buffer).setUint32(0, 1, true);
     new DataView(header.buffer).setUint32(4, 64, true);
-    expect(() => decodeRleFrame(Uint8Array.from([...header, 0, 9]), 2, 2, 1, 1, "short.dcm")).toThrow(/short\.dcm.*1 of 4/);
+    expect(() => decodeRleFrame(Uint8Array.from([...header, 0, 9]), 2, 2, 1, 1, "short.dcm")).toThrow(
+      /short\.dcm.*1 of 4/,
+    );
   });
 });

@@ -25,7 +25,8 @@ function catalog(perClass: readonly number[], multiStudyEvery = 0): CatalogItem[
 
 function classShares(items: readonly CatalogItem[], indices: readonly number[], classes: number): number[] {
   const counts = new Array<number>(classes).fill(0);
-  for (const i of indices) counts[(items[i] as CatalogItem).label] = (counts[(items[i] as CatalogItem).label] ?? 0) + 1;
+  for (const i of indices)
+    counts[(items[i] as CatalogItem).label] = (counts[(items[i] as CatalogItem).label] ?? 0) + 1;
   return counts;
 }
 
@@ -45,7 +46,9 @@ describe("partitionItems", () => {
     for (const indices of partition.values()) {
       const counts = classShares(items, indices, 4);
       // 280 / 5 = 56 etc.: each class is dealt round-robin, so at most one off.
-      [56, 94, 34, 16].forEach((expected, c) => expect(Math.abs((counts[c] as number) - expected)).toBeLessThanOrEqual(1));
+      for (const [c, expected] of [56, 94, 34, 16].entries()) {
+        expect(Math.abs((counts[c] as number) - expected)).toBeLessThanOrEqual(1);
+      }
     }
   });
 
@@ -81,7 +84,8 @@ describe("partitionItems", () => {
       for (let seed = 0; seed < 30; seed++) {
         const partition = partitionItems(items, { kind: "dirichlet", sites: K, alpha, minItems: 0 }, seed);
         for (let c = 0; c < 4; c++) {
-          for (const indices of partition.values()) shares.push((classShares(items, indices, 4)[c] as number) / 2000);
+          for (const indices of partition.values())
+            shares.push((classShares(items, indices, 4)[c] as number) / 2000);
         }
       }
       const mean = shares.reduce((s, x) => s + x, 0) / shares.length;
@@ -124,7 +128,9 @@ describe("partitionItems", () => {
       const partition = partitionItems(items, { kind: "dirichlet", sites: 6, alpha: 0.2, minItems: 3 }, seed);
       for (const indices of partition.values()) expect(indices.length).toBeGreaterThanOrEqual(3);
     }
-    expect(() => partitionItems(items, { kind: "dirichlet", sites: 50, alpha: 0.1, minItems: 2 }, 0)).toThrow(/patient groups/);
+    expect(() => partitionItems(items, { kind: "dirichlet", sites: 50, alpha: 0.1, minItems: 2 }, 0)).toThrow(
+      /patient groups/,
+    );
   });
 
   it("is deterministic in its seed", () => {

@@ -52,7 +52,10 @@ describe("planSyntheticSite", () => {
     const studiesPerPatient = new Map<string, Set<string>>();
     const imagesPerStudy = new Map<string, number>();
     for (const item of items) {
-      studiesPerPatient.set(item.patientId, (studiesPerPatient.get(item.patientId) ?? new Set()).add(item.studyId));
+      studiesPerPatient.set(
+        item.patientId,
+        (studiesPerPatient.get(item.patientId) ?? new Set()).add(item.studyId),
+      );
       imagesPerStudy.set(item.studyId, (imagesPerStudy.get(item.studyId) ?? 0) + 1);
     }
     expect([...studiesPerPatient.values()].some((s) => s.size > 1)).toBe(true);

@@ -60,11 +60,19 @@ describe("splitItems", () => {
   it("keeps inconsistent ids together: a study listed under two patients joins both", () => {
     const base = randomCatalog(3, 60);
     // Study of patient 1 also appears under patient 2: patients 1 and 2 must share a split.
-    const items: CatalogItem[] = [...base, { ...(base.find((i) => i.patientId === "patient-1") as CatalogItem), imageId: "x", patientId: "patient-2" }];
+    const items: CatalogItem[] = [
+      ...base,
+      {
+        ...(base.find((i) => i.patientId === "patient-1") as CatalogItem),
+        imageId: "x",
+        patientId: "patient-2",
+      },
+    ];
     const where = splitOf(splitItems(items, { val: 0.2, test: 0.2 }, 1));
     const splitsOfPatients = new Set<string>();
     items.forEach((item, i) => {
-      if (item.patientId === "patient-1" || item.patientId === "patient-2") splitsOfPatients.add(where.get(i) as string);
+      if (item.patientId === "patient-1" || item.patientId === "patient-2")
+        splitsOfPatients.add(where.get(i) as string);
     });
     expect(splitsOfPatients.size).toBe(1);
     expect(groupItems(items).some((g) => g.includes(items.length - 1) && g.length > 1)).toBe(true);
@@ -85,8 +93,12 @@ describe("splitItems", () => {
 
   it("is deterministic in its seed", () => {
     const items = randomCatalog(1, 100);
-    expect(splitItems(items, { val: 0.2, test: 0.2 }, 5)).toEqual(splitItems(items, { val: 0.2, test: 0.2 }, 5));
-    expect(splitItems(items, { val: 0.2, test: 0.2 }, 5)).not.toEqual(splitItems(items, { val: 0.2, test: 0.2 }, 6));
+    expect(splitItems(items, { val: 0.2, test: 0.2 }, 5)).toEqual(
+      splitItems(items, { val: 0.2, test: 0.2 }, 5),
+    );
+    expect(splitItems(items, { val: 0.2, test: 0.2 }, 5)).not.toEqual(
+      splitItems(items, { val: 0.2, test: 0.2 }, 6),
+    );
   });
 
   it("rejects fractions that leave no training data", () => {

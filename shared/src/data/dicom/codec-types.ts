@@ -21,6 +21,8 @@ export interface WasmEncoder {
   getDecodedBuffer(frameInfo: CodecFrameInfo): Uint8Array;
   encode(): void;
   getEncodedBuffer(): Uint8Array;
+  /** OpenJPEG only: wavelet levels (tiny test images need few). */
+  setDecompositions?(levels: number): void;
   delete(): void;
 }
 

@@ -274,9 +274,27 @@ async function decodeFrameBytes(
     );
   }
   let frame: Uint8Array;
+  const frames = Number.parseInt(text(dataSet, "x00280008") ?? "1", 10) || 1;
   try {
-    frame = dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, 0, element.fragments.length);
+    if (frames <= 1) {
+      frame = dicomParser.readEncapsulatedPixelDataFromFragments(
+        dataSet,
+        element,
+        0,
+        element.fragments.length,
+      );
+    } else if (element.basicOffsetTable && element.basicOffsetTable.length > 0) {
+      frame = dicomParser.readEncapsulatedImageFrame(dataSet, element, 0);
+    } else if (element.fragments.length === frames) {
+      frame = dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, 0, 1);
+    } else {
+      throw new FlError(
+        ErrorCode.Unsupported,
+        `${ctx.file}: ${frames} compressed frames without a basic offset table; only the first frame of a multi-frame object is read, and it cannot be located`,
+      );
+    }
   } catch (error) {
+    if (error instanceof FlError) throw error;
     throw new FlError(
       ErrorCode.DataError,
       `${ctx.file}: cannot read compressed fragments (${describeThrown(error)})`,
@@ -308,6 +326,14 @@ async function decodeCompressed(
     }
     case "jpeg-baseline":
     case "jpeg-extended": {
+      const precision = jpegPrecision(frame);
+      if (precision !== undefined && precision > 8) {
+        throw new FlError(
+          ErrorCode.Unsupported,
+          `${ctx.file}: ${precision}-bit JPEG (transfer syntax ${ctx.transferSyntax}) has no maintained JavaScript decoder; ` +
+            "convert the file first (e.g. `gdcmconv --raw in.dcm out.dcm` or `dcmdjpeg`)",
+        );
+      }
       const decoded = jpeg.decode(frame, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
       const samples = decoded.data.length / (decoded.width * decoded.height);
       checkGeometry(decoded.width, decoded.height, ctx);
@@ -315,7 +341,8 @@ async function decodeCompressed(
     }
     case "jpeg-lossless": {
       const { Decoder } = await import("jpeg-lossless-decoder-js");
-      const copy = frame.slice();
+      // A real copy: the frame may be a view into the whole file's buffer.
+      const copy = new Uint8Array(frame);
       const decoded = new Decoder().decode(copy.buffer, 0, copy.byteLength, bytesPerSample);
       const bytes = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
       if (bytes.byteLength < frameLength) {
@@ -347,6 +374,18 @@ async function decodeCompressed(
     default:
       throw new FlError(ErrorCode.Unsupported, `${ctx.file}: no decoder for ${encoding}`);
   }
+}
+
+/** Sample precision from the first start-of-frame marker (SOF0..SOF3), if found. */
+export function jpegPrecision(frame: Uint8Array): number | undefined {
+  for (let i = 2; i + 4 < frame.length; ) {
+    if (frame[i] !== 0xff) return undefined;
+    const marker = frame[i + 1] as number;
+    if (marker >= 0xc0 && marker <= 0xc3) return frame[i + 4];
+    const length = ((frame[i + 2] as number) << 8) | (frame[i + 3] as number);
+    i += 2 + length;
+  }
+  return undefined;
 }
 
 function checkGeometry(width: number, height: number, ctx: FrameContext): void {

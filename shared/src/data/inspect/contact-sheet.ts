@@ -1,4 +1,4 @@
-import { forEachTextPixel, GLYPH_HEIGHT } from "../image/font.js";
+import { forEachTextPixel, GLYPH_HEIGHT, GLYPH_WIDTH, textWidth } from "../image/font.js";
 import { encodeRgbaPng } from "../image/png.js";
 import { Rng } from "../rng.js";
 import { CLASS_KEYS, type ImageSet, NUM_CLASSES } from "../types.js";
@@ -12,6 +12,8 @@ export interface ContactSheetOptions {
   readonly tile?: number;
   /** Picks which images are shown. */
   readonly seed?: number;
+  /** Class totals of the whole site (CLASS_NAMES order), shown in the column titles; default: counts in `set`. */
+  readonly classCounts?: readonly number[];
 }
 
 /** Overlay colour for opacity masks and the tint strength. */
@@ -29,7 +31,8 @@ export function renderContactSheet(set: ImageSet, options: ContactSheetOptions):
   const scale = tile >= 160 ? 2 : 1;
   const caption = GLYPH_HEIGHT * scale + 6;
   const pad = 4;
-  const header = GLYPH_HEIGHT * 2 + 14;
+  const header = GLYPH_HEIGHT * 2 + 14 + GLYPH_HEIGHT * scale + 8;
+  const columnTitleY = GLYPH_HEIGHT * 2 + 14;
   const hasUnlabelled = Array.from(set.labels).some((l) => l < 0);
   const columns = NUM_CLASSES + (hasUnlabelled ? 1 : 0);
   const width = pad + columns * (tile + pad);
@@ -52,6 +55,8 @@ export function renderContactSheet(set: ImageSet, options: ContactSheetOptions):
   };
   text(options.title, pad, 6, 2, [235, 235, 235]);
 
+  const legend = "red: opacity mask";
+  text(legend, width - pad - textWidth(legend, 1), 6 + GLYPH_HEIGHT, 1, [255, 110, 90]);
   const rng = new Rng(options.seed ?? 0);
   for (let column = 0; column < columns; column++) {
     const label = column < NUM_CLASSES ? column : -1;
@@ -62,14 +67,18 @@ export function renderContactSheet(set: ImageSet, options: ContactSheetOptions):
     const chosen = rng.shuffle(members).slice(0, perClass);
     const x0 = pad + column * (tile + pad);
     const key = label >= 0 ? (CLASS_KEYS[label] as string) : "unlabelled";
+    const colour = label === 0 ? [150, 220, 150] : label < 0 ? [170, 170, 220] : [255, 200, 120];
+    const total = label >= 0 ? (options.classCounts?.[label] ?? members.length) : members.length;
+    text(`${key} (${total})`, x0, columnTitleY, scale, colour);
     chosen.forEach((index, row) => {
       const y0 = header + row * (tile + caption + pad);
       drawTile(rgba, width, set, index, x0, y0, tile);
-      const id = set.imageIds[index] ?? "";
-      const shortId = id.length > 8 ? id.slice(-8) : id;
-      text(`${key} ${shortId}`, x0, y0 + tile + 3, scale, label === 0 ? [150, 220, 150] : [255, 200, 120]);
+      // File ids can be long paths: keep the tail that fits under the tile.
+      const id = (set.imageIds[index] ?? "").replace(/\.(dcm|dicom|png|jpe?g)$/i, "");
+      const fits = Math.max(4, Math.floor((tile + 1) / ((GLYPH_WIDTH + 1) * scale)));
+      text(id.length > fits ? id.slice(-fits) : id, x0, y0 + tile + 3, scale, [200, 200, 200]);
     });
-    if (chosen.length === 0) text(`no ${key}`, x0 + 4, header + 4, scale, [160, 160, 160]);
+    if (chosen.length === 0) text("none", x0 + 4, header + 4, scale, [160, 160, 160]);
   }
   return encodeRgbaPng(rgba, width, height);
 }

@@ -5,7 +5,12 @@ import { type DataConfig, type LoadOptions, planData, siteSplitIndices } from ".
 import { materialize } from "../materialize.js";
 import { Rng } from "../rng.js";
 import type { SplitIndices } from "../split.js";
-import { formatPartitionSummary, type PartitionSummary, summarizePartition } from "../summary.js";
+import {
+  countClasses,
+  formatPartitionSummary,
+  type PartitionSummary,
+  summarizePartition,
+} from "../summary.js";
 import { renderContactSheet } from "./contact-sheet.js";
 
 export interface InspectOptions extends LoadOptions {
@@ -58,6 +63,7 @@ export async function inspectDataset(config: DataConfig, options: InspectOptions
         perClass,
         seed: plan.config.seed,
         tile: Math.max(128, size),
+        classCounts: countClasses(plan.items, indices).perClass,
       }),
     );
     files.push(path);

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ErrorCode, errorMessage, FlError } from "../../errors.js";
 import type { ResizeMode } from "../image/boxes.js";
 import { decodeImage } from "../image/decode.js";
@@ -94,8 +94,7 @@ async function writeCache(
   header.writeUInt32LE(width, 4);
   header.writeUInt32LE(height, 8);
   header.writeUInt32LE(size, 12);
-  const dir = join(path, "..");
-  await mkdir(dir, { recursive: true });
+  await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   await writeFile(
     temp,

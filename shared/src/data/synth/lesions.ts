@@ -50,8 +50,8 @@ export interface Findings {
 /** Draws the opacity pattern of one class. Negative studies have no lesions. */
 export function sampleFindings(label: number, an: Anatomy, rng: Rng, severityScale = 1): Findings {
   if (label === NEGATIVE) return { lesions: [], severity: 0, pattern: "clear" };
-  // Many real studies are mild; a skewed severity makes a share of positives subtle.
-  const severity = Math.min(1, (0.15 + 0.85 * rng.next() ** 1.3) * severityScale);
+  // A share of positives is mild (subtle on purpose: real reads disagree on those).
+  const severity = Math.min(1, (0.25 + 0.75 * rng.next() ** 0.8) * severityScale);
   if (label === TYPICAL) return typical(an, rng, severity);
   if (label === INDETERMINATE) return indeterminate(an, rng, severity);
   if (label === ATYPICAL) return atypical(an, rng, severity);
@@ -65,7 +65,7 @@ function groundGlass(
   across: [number, number],
   down: [number, number],
   severity: number,
-  densityRange: [number, number] = [0.12, 0.3],
+  densityRange: [number, number] = [0.15, 0.35],
 ): Lesion {
   const p = lungPoint(an, side, rng.uniform(...across), rng.uniform(...down));
   // Real opacity boxes cover a large part of a lung; lesions are patches, not spots.

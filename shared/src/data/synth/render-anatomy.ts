@@ -235,7 +235,7 @@ function addRibs(att: Float32Array, an: Anatomy, side: Side, size: number): void
         return rowV - rise + curve * a * a;
       },
       an.ribs.thickness * (1 + 0.03 * k),
-      0.13 * (0.85 + 0.3 * ((k * 0.37) % 1)),
+      0.11 * (0.8 + 0.4 * ((k * 0.37) % 1)),
       0.5,
     );
     // Anterior rib: the same rib coming back round, fainter, descending toward the midline.
