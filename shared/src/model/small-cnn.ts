@@ -1,5 +1,5 @@
 import * as tfl from "@tensorflow/tfjs-layers";
-import type { ModelSpec } from "./spec.js";
+import type { SmallCnnSpec } from "./spec.js";
 
 /**
  * A small residual-free CNN classifier: per stage [conv3x3 → BN → ReLU → conv3x3/2 → BN → ReLU],
@@ -7,7 +7,7 @@ import type { ModelSpec } from "./spec.js";
  * model's shape, so the WASM training kernels are tuned for exactly these layers.
  * Layer names are explicit and stable: they name the tensors in the weights manifest.
  */
-export function buildSmallCnn(spec: ModelSpec): tfl.LayersModel {
+export function buildSmallCnn(spec: SmallCnnSpec): tfl.LayersModel {
   const input = tfl.input({ shape: [spec.imageSize, spec.imageSize, 1], name: "image" });
   let x: tfl.SymbolicTensor = input;
   let seed = spec.seed * 1000;
