@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage, FlError } from "../shared/src/errors.js";
+import { registerBenchCommands } from "./commands/bench.js";
 import { registerClientCommand } from "./commands/client.js";
 import { registerCoordinatorCommand } from "./commands/coordinator.js";
 import { registerDataCommands } from "./commands/data.js";
@@ -20,6 +21,7 @@ registerClientCommand(program);
 registerKeysCommands(program);
 registerDataCommands(program);
 registerEventsCommands(program);
+registerBenchCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -32,11 +32,17 @@ export interface SimulationResult {
 export async function runSimulation(
   config: SimulationConfig,
   sites: readonly string[],
-  options: { runDir: string; interactive: boolean },
+  options: {
+    runDir: string;
+    interactive: boolean;
+    /** Where the simulation's own lines go (default stdout); benchmarks send them to a log. */
+    write?: (text: string) => void;
+  },
 ): Promise<SimulationResult> {
   const runDir = resolve(options.runDir);
+  const write = options.write ?? ((text: string) => process.stdout.write(text));
   const started = Date.now();
-  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const say = (line: string) => write(`${line}\n`);
   if (existsSync(join(runDir, "state.db"))) say(`resuming the federation in ${runDir}`);
   mkdirSync(join(runDir, "logs"), { recursive: true });
   mkdirSync(join(runDir, "clients"), { recursive: true });
@@ -117,7 +123,7 @@ export async function runSimulation(
     sites,
     totalRounds,
     interactive: options.interactive,
-    write: (t) => process.stdout.write(t),
+    write,
   });
   const backends: Record<string, { backend: string; backendDetail: string }> = {};
   const children: ChildProcess[] = [];
