@@ -243,9 +243,17 @@ export class StateStore {
 
   /** Records the initial model (version 0). Idempotent: a second call keeps the first. */
   recordInitialCheckpoint(checkpoint: CheckpointRecord): void {
+    this.insertCheckpoint(checkpoint, { orIgnore: true });
+  }
+
+  private insertCheckpoint(
+    checkpoint: CheckpointRecord,
+    options: { orIgnore?: boolean; strategyState?: { phase: string; state: Uint8Array } } = {},
+  ): void {
     this.db
       .prepare(
-        "INSERT OR IGNORE INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        `INSERT ${options.orIgnore ? "OR IGNORE " : ""}INTO checkpoints
+           (version, round, path, sha256, bytes, created_at_ms, strategy_phase, strategy_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         checkpoint.version,
@@ -254,6 +262,8 @@ export class StateStore {
         checkpoint.sha256,
         checkpoint.bytes,
         checkpoint.createdAtMs,
+        options.strategyState?.phase ?? null,
+        options.strategyState ? Buffer.from(options.strategyState.state) : null,
       );
   }
 
@@ -345,39 +355,14 @@ export class StateStore {
           `round ${r.round} attempt ${r.attempt} is not running; refusing to commit it`,
         );
       }
-      this.db
-        .prepare(
-          `INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms, strategy_phase, strategy_state)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          r.checkpoint.version,
-          r.checkpoint.round,
-          r.checkpoint.path,
-          r.checkpoint.sha256,
-          r.checkpoint.bytes,
-          r.checkpoint.createdAtMs,
-          r.strategyState?.phase ?? null,
-          r.strategyState ? Buffer.from(r.strategyState.state) : null,
-        );
+      this.insertCheckpoint(r.checkpoint, r.strategyState ? { strategyState: r.strategyState } : {});
     })();
   }
 
   /** A phase's starting model: its checkpoint and the marker that it was entered, in one transaction. */
   recordPhaseEntry(checkpoint: CheckpointRecord, marker: string): void {
     this.db.transaction(() => {
-      this.db
-        .prepare(
-          "INSERT INTO checkpoints (version, round, path, sha256, bytes, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .run(
-          checkpoint.version,
-          checkpoint.round,
-          checkpoint.path,
-          checkpoint.sha256,
-          checkpoint.bytes,
-          checkpoint.createdAtMs,
-        );
+      this.insertCheckpoint(checkpoint);
       this.setMeta(marker, String(checkpoint.version));
     })();
   }

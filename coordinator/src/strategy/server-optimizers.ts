@@ -1,7 +1,7 @@
-import { WeightedMeanAccumulator } from "../../../shared/src/aggregation/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { applyDelta } from "../../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../../shared/src/weights/types.js";
+import { MeanDeltaCollector } from "./mean-delta.js";
 import type { RoundAggregation, Strategy, UpdateContribution } from "./strategy.js";
 
 /**
@@ -197,20 +197,12 @@ function createServerOptimizer(definition: OptimizerDefinition): ServerOptimizer
       if (state.layout !== null) assertSameLayout(state.layout, layout, definition.name);
       generation += 1;
       const myGeneration = generation;
-      const accumulator = new WeightedMeanAccumulator(global.values.length);
+      const collector = new MeanDeltaCollector(global.values.length);
       let finished = false;
       return {
-        accept(update: UpdateContribution): void {
-          if (!(update.numExamples > 0)) {
-            throw new FlError(
-              ErrorCode.InvalidArgument,
-              `update from ${update.siteId} reports ${update.numExamples} examples; need > 0`,
-            );
-          }
-          accumulator.add(update.delta, update.numExamples);
-        },
+        accept: (update: UpdateContribution) => collector.accept(update),
         get acceptedCount() {
-          return accumulator.count;
+          return collector.count;
         },
         finish() {
           if (finished) throw new FlError(ErrorCode.FailedPrecondition, "this round was already finished");
@@ -221,9 +213,7 @@ function createServerOptimizer(definition: OptimizerDefinition): ServerOptimizer
                 "only the latest round can update the server optimiser",
             );
           }
-          if (accumulator.count === 0)
-            throw new FlError(ErrorCode.FailedPrecondition, "no update was accepted this round");
-          const meanDelta = accumulator.mean();
+          const meanDelta = collector.mean();
           if (state.layout === null) state = freshState(definition.buffers, layout, meanDelta.length);
           const update = new Float32Array(meanDelta.length);
           definition.step(meanDelta, state.buffers, update);
@@ -232,7 +222,7 @@ function createServerOptimizer(definition: OptimizerDefinition): ServerOptimizer
           return {
             weights: applyDelta(global, update),
             metrics: {
-              totalExamples: accumulator.totalWeight,
+              totalExamples: collector.totalExamples,
               updateNorm: norm(meanDelta),
               serverStepNorm: norm(update),
             },
