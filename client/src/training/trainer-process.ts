@@ -3,7 +3,7 @@
  * and the model, so that training never blocks the client's networking event loop (heartbeats,
  * long-polls). It answers requests from trainer-host.ts over IPC.
  */
-import { DataConfigSchema, loadSiteSplits } from "../../../shared/src/data/index.js";
+import { DataConfigSchema, listSites, loadSiteSplits } from "../../../shared/src/data/index.js";
 import { errorMessage, FlError } from "../../../shared/src/errors.js";
 import { initBackend, parseBackendPreference } from "../../../shared/src/tf/backend.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
@@ -22,10 +22,16 @@ async function handle(request: TrainerRequest): Promise<void> {
         prefer: parseBackendPreference(request.backend),
         log: (line) => process.stderr.write(`[trainer ${request.siteId}] ${line}\n`),
       });
-      const data = await loadSiteSplits(DataConfigSchema.parse(request.data), request.siteId, {
-        cacheDir: request.cacheDir,
-        log: (line) => process.stderr.write(`[data ${request.siteId}] ${line}\n`),
-      });
+      const config = DataConfigSchema.parse(request.data);
+      const log = (line: string) => process.stderr.write(`[data ${request.siteId}] ${line}\n`);
+      // A hospital's own folder usually holds only its images, without a site column: then its one
+      // site is this hospital, whatever the folder calls it.
+      const sites = await listSites(config, { cacheDir: request.cacheDir });
+      const site =
+        sites.length === 1 && !sites.includes(request.siteId) ? (sites[0] as string) : request.siteId;
+      if (site !== request.siteId)
+        log(`the dataset holds one site ("${site}"); training on it as ${request.siteId}`);
+      const data = await loadSiteSplits(config, site, { cacheDir: request.cacheDir, log });
       runner = new TaskRunner(backend, data);
       const counts = [0, 0, 0, 0];
       for (const label of data.train.labels) if (label >= 0) counts[label] = (counts[label] ?? 0) + 1;
