@@ -62,3 +62,38 @@ it("fl simulate runs a 3-hospital federation over gRPC and writes a complete run
   // Better than guessing uniformly among the four classes.
   expect(evaluation.pooled.accuracy).toBeGreaterThan(0.25);
 });
+
+it("fl simulate trains on a dataset folder in the SIIM layout (DICOM) written by fl data synth", () => {
+  const data = join(out, "siim");
+  const synth = spawnSync(
+    process.execPath,
+    [FL, "data", "synth", "--out", data, "--images-per-site", "40", "--native-size", "64"],
+    {
+      encoding: "utf8",
+      timeout: 120_000,
+    },
+  );
+  expect(synth.status, `${synth.stdout}\n${synth.stderr}`).toBe(0);
+  const run = spawnSync(
+    process.execPath,
+    [
+      FL,
+      "simulate",
+      "--data",
+      join(data, "siim-config.json"),
+      "--rounds",
+      "1",
+      "--image-size",
+      "32",
+      "--out",
+      join(out, "siim-run"),
+    ],
+    { encoding: "utf8", timeout: 200_000, env: { ...process.env, CI: "true" } },
+  );
+  expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+  const evaluation = JSON.parse(readFileSync(join(out, "siim-run", "evaluation.json"), "utf8")) as {
+    perSite: Record<string, { count: number }>;
+  };
+  expect(Object.keys(evaluation.perSite).sort()).toEqual(["community", "metro-icu", "outpatient"]);
+  expect(Object.values(evaluation.perSite).every((s) => s.count > 0)).toBe(true);
+});
