@@ -128,6 +128,8 @@ export async function runSimulation(
   const backends: Record<string, { backend: string; backendDetail: string }> = {};
   const children: ChildProcess[] = [];
   let finalEvent: FlEvent | undefined;
+  let stopping = false;
+  const lost: string[] = [];
   const logStream = (name: string) => createWriteStream(join(runDir, "logs", `${name}.log`), { flags: "a" });
 
   const coordinator = forkTypeScript(
@@ -141,6 +143,7 @@ export async function runSimulation(
   coordinator.stderr?.pipe(coordinatorLog);
 
   const stopAll = () => {
+    stopping = true;
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
   };
   const onSignal = () => {
@@ -227,7 +230,22 @@ export async function runSimulation(
         }
       },
     );
-    clientExits.push(new Promise((done) => child.once("exit", (code) => done(code))));
+    clientExits.push(
+      new Promise((done) =>
+        child.once("exit", (code, signal) => {
+          // A simulated hospital that dies before the federation ends would leave the coordinator
+          // waiting for it: say which one and where its log is, and stop the run.
+          if (!finalEvent && !stopping) {
+            lost.push(site);
+            progress.line(
+              `${site} exited early (${signal ?? `code ${code}`}); see ${join(runDir, "logs", `${site}.log`)}`,
+            );
+            stopAll();
+          }
+          done(code);
+        }),
+      ),
+    );
   }
 
   const coordinatorCode = await new Promise<number | null>((done) =>
@@ -250,6 +268,7 @@ export async function runSimulation(
     durationSec,
     cores,
     trainingSlots: slots.capacity,
+    ...(lost.length > 0 && { clientsExitedEarly: lost }),
     node: process.version,
     backends,
   };
