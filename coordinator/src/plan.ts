@@ -97,8 +97,13 @@ export function planProblems(plan: Plan, model: ModelSpec): string[] {
         `plan.phases.${i}.options: the small-cnn trainer takes no options (they apply to unet-multitask)`,
       );
     }
-    if (model.architecture !== "small-cnn" && phase.fedproxMu > 0) {
-      problems.push(`plan.phases.${i}.fedproxMu: FedProx is implemented for the small-cnn trainer only`);
+    if (
+      model.architecture === "small-cnn" &&
+      (phase.train.optimizer !== "adam" || phase.train.schedule !== "constant" || phase.train.weightDecay > 0)
+    ) {
+      problems.push(
+        `plan.phases.${i}.train: the small-cnn trainer uses Adam at a constant rate; optimizer, schedule and weightDecay apply to unet-multitask`,
+      );
     }
     if (model.architecture === "small-cnn" && phase.task !== "classify") {
       problems.push(

@@ -1,6 +1,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
+import { fedProxPenalty } from "../../../shared/src/training/fedprox.js";
 import { constantSchedule, type LearningRateSchedule } from "./schedule.js";
 
 type Tf = LoadedBackend["tf"];
@@ -18,6 +19,11 @@ export interface OptimizerOptions {
    * convolution and dense kernels only, never to biases or batch-norm parameters. Default 0.
    */
   readonly weightDecay?: number;
+  /**
+   * FedProx μ: adds μ/2·‖w − w_global‖² over the trained variables, w_global being each
+   * variable's value when this optimiser first sees it (the round's global model). Default 0.
+   */
+  readonly proximalMu?: number;
 }
 
 /**
@@ -29,6 +35,8 @@ export class ScheduledOptimizer {
   private readonly optimizer: tfc.Optimizer;
   private readonly schedule: LearningRateSchedule;
   private step: number;
+  /** FedProx anchors: each variable's value before its first step this round. */
+  private readonly anchors = new Map<tfc.Variable, tfc.Tensor>();
 
   constructor(
     private readonly tf: Tf,
@@ -59,7 +67,23 @@ export class ScheduledOptimizer {
     const rate = this.schedule(this.step);
     checkRate(rate, this.step);
     setRate(this.optimizer, rate);
-    const cost = this.optimizer.minimize(loss, true, variables);
+    const mu = this.options.proximalMu ?? 0;
+    if (mu > 0)
+      for (const v of variables)
+        if (!this.anchors.has(v)) this.anchors.set(v, this.tf.keep(this.tf.clone(v)));
+    const objective =
+      mu > 0
+        ? () =>
+            this.tf.add(
+              loss(),
+              fedProxPenalty(this.tf, {
+                mu,
+                variables,
+                globalValues: variables.map((v) => this.anchors.get(v) as tfc.Tensor),
+              }),
+            ) as tfc.Scalar
+        : loss;
+    const cost = this.optimizer.minimize(objective, true, variables);
     if (!cost) throw new FlError(ErrorCode.Internal, "optimizer returned no loss");
     const decay = this.options.weightDecay ?? 0;
     if (decay > 0 && decayed.length > 0) {
@@ -73,6 +97,8 @@ export class ScheduledOptimizer {
 
   dispose(): void {
     this.optimizer.dispose();
+    this.tf.dispose([...this.anchors.values()]);
+    this.anchors.clear();
   }
 }
 

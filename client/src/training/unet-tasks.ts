@@ -1,6 +1,5 @@
 import type { ImageSet } from "../../../shared/src/data/types.js";
 import { CLASS_KEYS, type SiteSplits } from "../../../shared/src/data/types.js";
-import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { oneVsRest } from "../../../shared/src/metrics/index.js";
 import {
   type AnyPhaseNetwork,
@@ -21,6 +20,7 @@ import {
   MultitaskOptionsSchema,
 } from "../../../shared/src/training/task-options.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
+import { allIndices, labelledIndices, planBatches } from "./batches.js";
 import { trainInpaintingRound } from "./inpainting.js";
 import {
   copyQueryToKey,
@@ -31,6 +31,7 @@ import {
 } from "./moco.js";
 import { evaluateMultitask, trainMultitaskRound } from "./multitask.js";
 import type { LocalRoundOptions } from "./round.js";
+import { cosineWithWarmup } from "./schedule.js";
 import type { EvaluateOutcome, TrainOutcome } from "./task-runner.js";
 
 type Progress = (fraction: number, status: string) => void;
@@ -56,19 +57,38 @@ export class UnetTasks {
     weights: ModelWeights,
     onProgress: Progress,
   ): Promise<TrainOutcome> {
-    if (task.fedproxMu > 0) {
-      throw new FlError(
-        ErrorCode.Unsupported,
-        "FedProx is implemented for the small-cnn trainer only; set fedproxMu to 0 for unet-multitask phases",
-      );
-    }
     const { tf } = this.backend;
-    const round: LocalRoundOptions = {
-      batchSize: task.train.batchSize,
-      epochs: task.train.epochs,
-      maxSteps: task.train.maxStepsPerRound,
-      optimizer: { kind: "adam", learningRate: task.train.learningRate },
+    const hyper = task.train;
+    const steps = {
+      batchSize: hyper.batchSize,
+      epochs: hyper.epochs,
+      maxSteps: hyper.maxStepsPerRound,
       seed: task.seed,
+    };
+    // One schedule spans the whole phase: this round starts where the previous one ended.
+    const selfSupervised = task.task === "moco" || task.task === "inpaint";
+    const stepsPerRound = planBatches(
+      selfSupervised ? allIndices(train) : labelledIndices(train),
+      steps,
+    ).length;
+    const learningRate =
+      hyper.schedule === "cosine"
+        ? cosineWithWarmup({
+            baseLearningRate: hyper.learningRate,
+            warmupSteps: hyper.warmupSteps,
+            totalSteps: Math.max(1, stepsPerRound * task.phaseRounds),
+          })
+        : hyper.learningRate;
+    const round: LocalRoundOptions = {
+      ...steps,
+      optimizer: {
+        kind: hyper.optimizer,
+        learningRate,
+        momentum: hyper.momentum,
+        weightDecay: hyper.weightDecay,
+        proximalMu: task.fedproxMu,
+      },
+      firstStep: (task.roundInPhase - 1) * stepsPerRound,
       onProgress: (fraction) => onProgress(fraction, task.task),
     };
     switch (task.task) {

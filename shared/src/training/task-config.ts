@@ -15,6 +15,15 @@ export const TrainHyperSchema = z
     classWeighting: z.enum(["none", "inverse-frequency"]).default("inverse-frequency"),
     /** Caps local steps per round so that sites with more data do not take much longer. 0 = no cap. */
     maxStepsPerRound: z.number().int().min(0).default(0),
+    /** Local optimiser (unet-multitask trainers; the small CNN trains with Adam). */
+    optimizer: z.enum(["adam", "sgd"]).default("adam"),
+    /** SGD momentum. */
+    momentum: z.number().min(0).max(1).default(0.9),
+    /** `cosine`: decays from learningRate to 0 over the whole phase, after `warmupSteps` of linear warm-up. */
+    schedule: z.enum(["constant", "cosine"]).default("constant"),
+    warmupSteps: z.number().int().min(0).default(0),
+    /** Decoupled weight decay on kernels. */
+    weightDecay: z.number().min(0).default(0),
   })
   .strict();
 export type TrainHyper = z.infer<typeof TrainHyperSchema>;
