@@ -62,6 +62,7 @@ async function profileOneStep(size: number): Promise<void> {
     log(`  ${name.padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${calls} calls`);
 }
 
+const loadAverageAtStart = loadavg();
 const rows: BenchRow[] = [];
 const details: string[] = [];
 const cuda = probeCuda();
@@ -127,6 +128,8 @@ const report = {
     logicalCores: cpus().length,
     platform: platform(),
     node: process.version,
+    /** 1/5/15-minute load averages: above the core count, other work shared the cores. */
+    loadAverageAtStart,
     loadAverageAtEnd: loadavg(),
     cuda: cuda.evidence,
   },

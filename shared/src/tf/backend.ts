@@ -135,15 +135,44 @@ async function tryBackend(name: BackendName, deps: BackendLoaderDeps): Promise<s
   if (tf.findBackendFactory(id) === null && tf.findBackend(id) === null) {
     return `${specifier} loaded but registered no "${id}" backend with this copy of @tensorflow/tfjs-core (version mismatch?)`;
   }
+  const listenersBefore = processErrorListeners();
   try {
     if (!(await tf.setBackend(id))) return `${specifier} failed to initialise`;
     await tf.ready();
   } catch (error: unknown) {
     return `${specifier} failed to initialise: ${firstLine(errorMessage(error))}`;
+  } finally {
+    removeListenersAddedSince(listenersBefore);
   }
   if (name === "wasm") registerWasmTrainingKernels();
   if (name === "cpu") registerCpuKernelFixes();
   return undefined;
+}
+
+const PROCESS_ERROR_EVENTS = ["uncaughtException", "unhandledRejection"] as const;
+type Listener = (...args: unknown[]) => void;
+const processEvents = process as unknown as {
+  listeners(event: string): Listener[];
+  removeListener(event: string, listener: Listener): void;
+};
+
+function processErrorListeners(): Map<string, Set<unknown>> {
+  return new Map(
+    PROCESS_ERROR_EVENTS.map((event) => [event, new Set<unknown>(processEvents.listeners(event))]),
+  );
+}
+
+/**
+ * The wasm backend's Emscripten runtime installs handlers that rethrow every uncaught error from
+ * inside its one-line minified source, so a crash anywhere in the process prints megabytes of
+ * JavaScript instead of the error. Node's own handling is what we want.
+ */
+function removeListenersAddedSince(before: Map<string, Set<unknown>>): void {
+  for (const event of PROCESS_ERROR_EVENTS) {
+    for (const listener of processEvents.listeners(event)) {
+      if (!before.get(event)?.has(listener)) processEvents.removeListener(event, listener);
+    }
+  }
 }
 
 function importFailure(specifier: string, error: unknown): string {

@@ -95,7 +95,12 @@ describe("loadBackend", () => {
   it("falls back to wasm without CUDA or libtensorflow, saying why in one line", async () => {
     const deps = fakeDeps({ cuda: false });
     const lines: string[] = [];
+    const handlers = () =>
+      process.listeners("uncaughtException").length + process.listeners("unhandledRejection").length;
+    const handlersBefore = handlers();
     const loaded = await loadBackend({ log: (line) => lines.push(line) }, deps);
+    // Emscripten's rethrowing handlers are removed: a crash prints the error, not the runtime.
+    expect(handlers()).toBe(handlersBefore);
     expect(loaded.name).toBe("wasm");
     expect(loaded.tf.getBackend()).toBe("wasm");
     expect(deps.imported).not.toContain("@tensorflow/tfjs-node-gpu");

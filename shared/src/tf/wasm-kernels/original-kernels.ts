@@ -3,7 +3,7 @@ import type { WasmBackend } from "./wasm-backend.js";
 
 /**
  * The wasm backend's own kernels, captured before this project replaces any of them, so that
- * our composite kernels can call the fast originals (Transpose, Slice, ...) directly, without a
+ * our composite kernels can call the fast originals (BatchMatMul, AvgPool, ...) directly, without a
  * trip through the engine (which would record them on the gradient tape and in profiles).
  */
 const originals = new Map<string, KernelConfig>();
@@ -38,14 +38,4 @@ export function runOriginalKernel(
   const result = config.kernelFunc({ inputs, backend: backend as never, attrs });
   if (Array.isArray(result)) throw new Error(`${kernelName} returned several tensors`);
   return result;
-}
-
-/** Transposes with the backend's C++ kernel. */
-export function transposeWasm(backend: WasmBackend, x: TensorInfo, perm: number[]): TensorInfo {
-  return runOriginalKernel(backend, "Transpose", { x }, { perm });
-}
-
-/** Slices with the backend's kernel. */
-export function sliceWasm(backend: WasmBackend, x: TensorInfo, begin: number[], size: number[]): TensorInfo {
-  return runOriginalKernel(backend, "Slice", { x }, { begin, size });
 }

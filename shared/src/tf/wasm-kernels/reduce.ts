@@ -76,6 +76,9 @@ export function meanOverMiddleAxis(backend: WasmBackend, x: TensorInfo, layout: 
   return result;
 }
 
+/** Below this many elements, two pooling operators and a multiply cost more than a transpose. */
+const MIN_POOLED_ELEMENTS = 16_384;
+
 /**
  * Sum and Mean over leading or middle axes (batch-norm moments and gradients reduce [B,H,W,C]
  * over B,H,W; global average pooling over H,W) as average pooling, instead of the backend's
@@ -88,7 +91,7 @@ function reduceKernel(kernelName: "Sum" | "Mean"): KernelFunc {
     const { x } = inputs as { x: TensorInfo };
     const { axis, keepDims } = attrs as unknown as SumAttrs | MeanAttrs;
     const layout =
-      x.dtype === "float32" && util.sizeFromShape(x.shape) > 0
+      x.dtype === "float32" && util.sizeFromShape(x.shape) >= MIN_POOLED_ELEMENTS
         ? reductionLayout(x.shape, axis, keepDims)
         : undefined;
     if (layout === undefined) return runOriginalKernel(backend, kernelName, { x }, { axis, keepDims });
