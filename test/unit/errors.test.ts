@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
-import { ErrorCode } from "../../shared/src/errors.js";
+import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { fromServiceError, grpcStatusOf, toServiceError } from "../../shared/src/transport/grpc-errors.js";
-import { FlError } from "../../shared/src/errors.js";
 
 it("every error code is unique and documented in docs/errors.md", () => {
   const codes = Object.values(ErrorCode);

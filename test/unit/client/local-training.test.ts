@@ -99,7 +99,13 @@ it("FedProx keeps local weights closer to the global model as μ grows", async (
   const set = brightnessSet(16, 16);
   const { readWeights, manifestOf } = await import("../../../shared/src/model/index.js");
   const drift = async (mu: number) => {
-    const model = buildModel({ architecture: "small-cnn", imageSize: 16, widths: [4], numClasses: 4, seed: 5 });
+    const model = buildModel({
+      architecture: "small-cnn",
+      imageSize: 16,
+      widths: [4],
+      numClasses: 4,
+      seed: 5,
+    });
     const start = readWeights(model, manifestOf(model)).values;
     await trainClassifier(tf, model, set, {
       hyper: { epochs: 2, batchSize: 8, learningRate: 5e-2, classWeighting: "none", maxStepsPerRound: 0 },
