@@ -26,6 +26,7 @@ import {
   copyQueryToKey,
   createMocoModels,
   type FeatureQueue,
+  MOCO_DEFAULTS,
   type MocoModels,
   trainMocoRound,
 } from "./moco.js";
@@ -124,6 +125,7 @@ export class UnetTasks {
       }
       case "moco": {
         const options = MocoOptionsSchema.parse(task.options);
+        const device = MOCO_DEFAULTS[this.backend.name === "tensorflow-gpu" ? "gpu" : "cpu"];
         const state = this.mocoState(spec);
         writeWeights(state.models.query.model, weights);
         // The key encoder starts as the first global query encoder this site sees, then follows
@@ -136,8 +138,9 @@ export class UnetTasks {
           ...round,
           ...(options.temperature !== undefined && { temperature: options.temperature }),
           ...(options.momentum !== undefined && { momentum: options.momentum }),
-          ...(options.queueSize !== undefined && { queueSize: options.queueSize }),
-          ...(options.shuffleBnGroups !== undefined && { shuffleBnGroups: options.shuffleBnGroups }),
+          // Sized for the device unless the plan says otherwise: a longer queue and more BN groups on a GPU.
+          queueSize: options.queueSize ?? device.queueSize,
+          shuffleBnGroups: options.shuffleBnGroups ?? device.shuffleBnGroups,
           ...(state.queue && { queue: state.queue }),
         });
         state.queue = result.queue;
