@@ -1,5 +1,4 @@
 import type { z } from "zod";
-import type { Task } from "../../proto/gen/fl/v1/federation.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
 import { EvaluateTaskConfigSchema, TrainTaskConfigSchema } from "../../shared/src/training/task-config.js";
@@ -16,6 +15,16 @@ import type { TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
 import type { CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
 import { packUpdate } from "./update-packer.js";
+
+/** What the node needs of a task from PullTask (the wire type stays in the transport adapter). */
+interface AssignedTask {
+  readonly taskId: string;
+  readonly round: number;
+  readonly kind: string;
+  readonly modelVersion: number;
+  readonly modelSha256: string;
+  readonly configJson: string;
+}
 
 export interface HospitalNodeOptions {
   readonly identity: Identity;
@@ -135,7 +144,7 @@ export class HospitalNode {
     await sleep(1000);
   }
 
-  private async runTask(session: NonNullable<HospitalNode["session"]>, task: Task): Promise<void> {
+  private async runTask(session: NonNullable<HospitalNode["session"]>, task: AssignedTask): Promise<void> {
     const { connection, trainer, log } = this.options;
     let progress = 0;
     let status = "downloading";

@@ -30,7 +30,7 @@ export {
   UnetMultitaskSpecSchema,
 } from "./spec.js";
 export { DECODER_PRESETS, type DecoderPreset } from "./unet.js";
-export { manifestOf, readWeights, type SharingRule, shareAll, writeWeights } from "./weights-bridge.js";
+export { manifestOf, readWeights, shareAll, writeWeights } from "./weights-bridge.js";
 
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { buildPhaseNetwork } from "./networks.js";

@@ -1,11 +1,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { ErrorCode, FlError } from "../errors.js";
-import { createManifest } from "../weights/index.js";
-import type { ModelWeights, TensorSharing, WeightsManifest } from "../weights/types.js";
+import { createManifest, type SharingRule } from "../weights/index.js";
+import type { ModelWeights, WeightsManifest } from "../weights/types.js";
 
-/** Decides per tensor whether it leaves the hospital. Default: everything is shared (FedAvg). */
-export type SharingRule = (tensorName: string) => TensorSharing;
+/** Everything is shared (FedAvg); phases narrow this with their `local` patterns. */
 export const shareAll: SharingRule = () => "shared";
 
 /**
