@@ -13,18 +13,8 @@ import {
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 import type { TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
-import type { CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
+import type { AssignedTask, CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
 import { packUpdate } from "./update-packer.js";
-
-/** What the node needs of a task from PullTask (the wire type stays in the transport adapter). */
-interface AssignedTask {
-  readonly taskId: string;
-  readonly round: number;
-  readonly kind: string;
-  readonly modelVersion: number;
-  readonly modelSha256: string;
-  readonly configJson: string;
-}
 
 export interface HospitalNodeOptions {
   readonly identity: Identity;
@@ -71,17 +61,15 @@ export class HospitalNode {
     while (!this.stopped) {
       try {
         const session = this.session ?? (await this.join());
-        const response = await connection.pullTask(session.token, LONG_POLL_MS);
+        const outcome = await connection.pullTask(session.token, LONG_POLL_MS);
         this.unreachableSince = undefined;
-        const result = response.result;
-        if (result?.$case === "done") {
-          log(`federation finished: ${result.value.reason}`);
+        if (outcome.kind === "done") {
+          log(`federation finished: ${outcome.reason}`);
           await connection.leave(session.token, "federation finished").catch(() => {});
-          return { reason: result.value.reason };
+          return { reason: outcome.reason };
         }
-        if (result?.$case === "task") await this.runTask(session, result.value);
-        else if (result?.$case === "wait" && result.value.retryAfterMs > 0)
-          await sleep(result.value.retryAfterMs);
+        if (outcome.kind === "task") await this.runTask(session, outcome.task);
+        else if (outcome.retryAfterMs > 0) await sleep(outcome.retryAfterMs);
       } catch (error) {
         await this.recover(error);
       }

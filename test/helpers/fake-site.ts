@@ -1,6 +1,9 @@
-import { type ClientTls, CoordinatorConnection } from "../../client/src/transport/grpc/coordinator-client.js";
+import {
+  type ClientTls,
+  CoordinatorConnection,
+  type AssignedTask as Task,
+} from "../../client/src/transport/grpc/coordinator-client.js";
 import { type PackedUpdate, packUpdate } from "../../client/src/update-packer.js";
-import type { Task } from "../../proto/gen/fl/v1/federation.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { deserializeWeights, selectTensors } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
@@ -49,9 +52,9 @@ export class FakeSite {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       try {
-        const response = await this.connection.pullTask(this.token, 2000);
-        if (response.result?.$case === "task") return response.result.value;
-        if (response.result?.$case === "done") return "done";
+        const outcome = await this.connection.pullTask(this.token, 2000);
+        if (outcome.kind === "task") return outcome.task;
+        if (outcome.kind === "done") return "done";
       } catch {
         await new Promise((r) => setTimeout(r, 200));
         await this.join().catch(() => {});

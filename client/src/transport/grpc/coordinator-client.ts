@@ -15,6 +15,23 @@ import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-opti
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import type { PackedUpdate } from "../../update-packer.js";
 
+/** A task as the hospital node sees it. */
+export interface AssignedTask {
+  readonly taskId: string;
+  readonly round: number;
+  /** "train" or "evaluate". */
+  readonly kind: string;
+  readonly modelVersion: number;
+  readonly modelSha256: string;
+  /** Hyper-parameters and options, validated by the node against the task schemas. */
+  readonly configJson: string;
+}
+
+export type PullOutcome =
+  | { readonly kind: "task"; readonly task: AssignedTask }
+  | { readonly kind: "wait"; readonly retryAfterMs: number }
+  | { readonly kind: "done"; readonly reason: string };
+
 export interface ClientTls {
   readonly ca: Buffer;
   readonly cert?: Buffer;
@@ -46,10 +63,27 @@ export class CoordinatorConnection {
     return this.unary((cb) => this.client.join(request, new grpc.Metadata(), this.deadline(30_000), cb));
   }
 
-  pullTask(sessionToken: string, waitMs: number): Promise<PullTaskResponse> {
-    return this.unary((cb) =>
+  /** Long-polls for the next task; the wire message becomes a plain outcome here. */
+  async pullTask(sessionToken: string, waitMs: number): Promise<PullOutcome> {
+    const response = await this.unary<PullTaskResponse>((cb) =>
       this.client.pullTask({ sessionToken, waitMs }, new grpc.Metadata(), this.deadline(waitMs + 30_000), cb),
     );
+    const result = response.result;
+    switch (result?.$case) {
+      case "task": {
+        const { taskId, round, kind, modelVersion, modelSha256, configJson } = result.value;
+        return { kind: "task", task: { taskId, round, kind, modelVersion, modelSha256, configJson } };
+      }
+      case "done":
+        return { kind: "done", reason: result.value.reason };
+      case "wait":
+        return { kind: "wait", retryAfterMs: result.value.retryAfterMs };
+      default:
+        throw new FlError(
+          ErrorCode.InvalidArgument,
+          "the coordinator answered PullTask with neither a task, a wait nor done",
+        );
+    }
   }
 
   heartbeat(
