@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import * as tfl from "@tensorflow/tfjs-layers";
-import type { ImageSet } from "../shared/src/data/index.js";
+import type { ImageSet } from "../shared/src/ml/data/index.js";
 import {
   CLASS_KEYS,
   generateImage,
@@ -18,8 +18,8 @@ import {
   listSites,
   loadSiteSplits,
   NUM_CLASSES,
-} from "../shared/src/data/index.js";
-import { type BackendPreference, initBackend } from "../shared/src/tf/backend.js";
+} from "../shared/src/ml/data/index.js";
+import { type BackendPreference, initBackend } from "../shared/src/ml/tf/backend.js";
 
 const { values: args } = parseArgs({
   options: {

@@ -17,8 +17,8 @@ import {
   DEFAULT_BACKEND_LOADER_DEPS,
   loadBackend,
   parseBackendPreference,
-} from "../shared/src/tf/backend.js";
-import { probeCuda } from "../shared/src/tf/cuda.js";
+} from "../shared/src/ml/tf/backend.js";
+import { probeCuda } from "../shared/src/ml/tf/cuda.js";
 import { buildReferenceModel, REFERENCE_BATCH, referenceTrainingFlops } from "./reference-model.js";
 import { type BenchRow, checkTargets, formatTable } from "./train-report.js";
 import { measureTrainingSteps } from "./train-step.js";

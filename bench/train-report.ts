@@ -1,4 +1,4 @@
-import type { BackendName } from "../shared/src/tf/backend.js";
+import type { BackendName } from "../shared/src/ml/tf/backend.js";
 
 /** One backend at one input size. */
 export interface BenchRow {

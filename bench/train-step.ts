@@ -1,6 +1,6 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import type { LoadedBackend } from "../shared/src/tf/backend.js";
+import type { LoadedBackend } from "../shared/src/ml/tf/backend.js";
 import { buildReferenceModel, REFERENCE_BATCH, REFERENCE_CLASSES } from "./reference-model.js";
 
 type Tf = LoadedBackend["tf"];

@@ -2,8 +2,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join, resolve } from "node:path";
 import { type EvaluationSummary, summariseEvaluations } from "../../coordinator/src/report.js";
 import type { EvaluationRecord } from "../../coordinator/src/store/state-store.js";
-import { listSites } from "../../shared/src/data/index.js";
-import { CLASS_KEYS } from "../../shared/src/data/types.js";
+import { listSites } from "../../shared/src/ml/data/index.js";
+import { CLASS_KEYS } from "../../shared/src/ml/data/types.js";
 import { type SimulationConfig, SimulationConfigSchema } from "../simulate/config.js";
 import { runSimulation } from "../simulate/run-simulation.js";
 import {

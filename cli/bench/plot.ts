@@ -1,5 +1,5 @@
-import { forEachTextPixel, GLYPH_HEIGHT, textWidth } from "../../shared/src/data/image/font.js";
-import { encodeRgbaPng } from "../../shared/src/data/image/png.js";
+import { forEachTextPixel, GLYPH_HEIGHT, textWidth } from "../../shared/src/ml/data/image/font.js";
+import { encodeRgbaPng } from "../../shared/src/ml/data/image/png.js";
 
 export interface Bar {
   readonly label: string;

@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import YAML from "yaml";
-import type { DataConfig } from "../../shared/src/data/index.js";
-import { PRESET_NAMES, resolveDataConfig } from "../../shared/src/data/index.js";
-import { inspectDataset } from "../../shared/src/data/inspect/inspect.js";
-import { writeSyntheticDataset } from "../../shared/src/data/synth/write-siim.js";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
+import type { DataConfig } from "../../shared/src/ml/data/index.js";
+import { PRESET_NAMES, resolveDataConfig } from "../../shared/src/ml/data/index.js";
+import { inspectDataset } from "../../shared/src/ml/data/inspect/inspect.js";
+import { writeSyntheticDataset } from "../../shared/src/ml/data/synth/write-siim.js";
 
 function positiveInt(name: string): (value: string) => number {
   return (value) => {

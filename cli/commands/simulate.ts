@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { parseConfig, readConfigFile } from "../../shared/src/config/load.js";
-import { listSites } from "../../shared/src/data/index.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
+import { listSites } from "../../shared/src/ml/data/index.js";
 import { PRESET_FOR_CLIENTS, type SimulationConfig, SimulationConfigSchema } from "../simulate/config.js";
 import { runSimulation } from "../simulate/run-simulation.js";
 

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
-import { EvaluateTaskConfigSchema, TrainTaskConfigSchema } from "../../shared/src/training/task-config.js";
+import { EvaluateTaskConfigSchema, TrainTaskConfigSchema } from "../../shared/src/fl/task-config.js";
 import {
   computeDelta,
   deserializeWeights,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
-import { ModelSpecSchema } from "../../shared/src/model/spec.js";
+import { ModelSpecSchema } from "../../shared/src/fl/model-spec.js";
 import { PlanSchema, planProblems } from "./plan.js";
 
 export const CoordinatorConfigSchema = z

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { buildModel, manifestOf, readWeights } from "../../shared/src/model/index.js";
-import type { ModelSpec } from "../../shared/src/model/spec.js";
+import type { ModelSpec } from "../../shared/src/fl/model-spec.js";
+import { buildModel, manifestOf, readWeights } from "../../shared/src/ml/model/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 
 /**

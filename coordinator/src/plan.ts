@@ -1,7 +1,7 @@
 import { z } from "zod";
-import type { ModelSpec } from "../../shared/src/model/spec.js";
-import { TASK_KINDS, TrainHyperSchema } from "../../shared/src/training/task-config.js";
-import { taskOptionProblems } from "../../shared/src/training/task-options.js";
+import type { ModelSpec } from "../../shared/src/fl/model-spec.js";
+import { TASK_KINDS, TrainHyperSchema } from "../../shared/src/fl/task-config.js";
+import { taskOptionProblems } from "../../shared/src/fl/task-options.js";
 import { StrategyConfigSchema } from "./strategy/registry.js";
 
 export const PhaseSchema = z

@@ -1,4 +1,3 @@
-import { CLASS_NAMES } from "../../shared/src/data/types.js";
 import {
   type ClassificationReport,
   classificationReport,
@@ -7,6 +6,7 @@ import {
   summarizeSegmentation,
   weightedAverage,
 } from "../../shared/src/metrics/index.js";
+import { CLASS_NAMES } from "../../shared/src/ml/data/types.js";
 import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/state-store.js";
 
 export interface EvaluationSummary {

@@ -8,8 +8,8 @@ import {
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { makeEvent } from "../../shared/src/events/event.js";
 import type { EventBus, FlEventType } from "../../shared/src/events/types.js";
+import type { ModelSpec } from "../../shared/src/fl/model-spec.js";
 import { weightedAverage } from "../../shared/src/metrics/index.js";
-import type { ModelSpec } from "../../shared/src/model/spec.js";
 import { mergeTensors, selectTensors, sharingRule, withSharing } from "../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../shared/src/weights/types.js";
 import { type Phase, type Plan, phaseModel, shouldEvaluate, slotOf, totalRounds } from "./plan.js";

@@ -20,7 +20,7 @@ import {
 } from "../../shared/src/crypto/index.js";
 import { createInProcessEventBus } from "../../shared/src/events/index.js";
 import type { EventBus, FlEvent } from "../../shared/src/events/types.js";
-import { DEFAULT_MODEL_SPEC } from "../../shared/src/model/spec.js";
+import { DEFAULT_MODEL_SPEC } from "../../shared/src/fl/model-spec.js";
 import { createManifest } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 

@@ -1,6 +1,6 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 
 type Tf = LoadedBackend["tf"];
 

@@ -1,8 +1,8 @@
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 
 type Tf = LoadedBackend["tf"];
 

@@ -1,10 +1,10 @@
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import type { InpaintingNetwork } from "../../../shared/src/model/networks.js";
-import { trainableVariables } from "../../../shared/src/model/networks.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
+import type { InpaintingNetwork } from "../../../shared/src/ml/model/networks.js";
+import { trainableVariables } from "../../../shared/src/ml/model/networks.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import { createRng, mixSeed } from "../../../shared/src/random.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 import { type AugmentOptions, augmentBatch, LIGHT_AUGMENT_OPTIONS } from "./augment.js";
 import { allIndices, checkImageSize, gatherImages, planBatches } from "./batches.js";
 import { maskedReconstructionLoss } from "./losses.js";

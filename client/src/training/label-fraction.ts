@@ -1,4 +1,4 @@
-import type { ImageSet } from "../../../shared/src/data/types.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
 import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
 
 /**

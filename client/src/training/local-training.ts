@@ -1,11 +1,11 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
-import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { confusionMatrix } from "../../../shared/src/metrics/index.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import { createRng, shuffled } from "../../../shared/src/random.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
-import { fedProxPenalty, snapshotValues } from "../../../shared/src/training/fedprox.js";
+import { fedProxPenalty, snapshotValues } from "./fedprox.js";
 
 /** The tfjs-core namespace of the loaded backend. */
 type Tf = LoadedBackend["tf"];

@@ -1,15 +1,15 @@
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { UnetMultitaskSpec } from "../../../shared/src/fl/model-spec.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
 import {
   buildMocoNetwork,
   type MocoNetwork,
   trainableVariables,
-} from "../../../shared/src/model/networks.js";
-import type { UnetMultitaskSpec } from "../../../shared/src/model/spec.js";
-import { manifestOf, readWeights } from "../../../shared/src/model/weights-bridge.js";
+} from "../../../shared/src/ml/model/networks.js";
+import { manifestOf, readWeights } from "../../../shared/src/ml/model/weights-bridge.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { type AugmentOptions, augmentBatch, DEFAULT_AUGMENT_OPTIONS } from "./augment.js";
 import { allIndices, checkImageSize, gatherImages, planBatches } from "./batches.js";

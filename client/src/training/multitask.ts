@@ -1,18 +1,18 @@
 import type * as tfc from "@tensorflow/tfjs-core";
-import type { ImageSet } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import {
   confusionMatrix,
   SegmentationAccumulator,
   type SegmentationCounts,
 } from "../../../shared/src/metrics/index.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
 import {
   isEncoderWeight,
   type MultitaskNetwork,
   trainableVariables,
-} from "../../../shared/src/model/networks.js";
+} from "../../../shared/src/ml/model/networks.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import { createRng, mixSeed } from "../../../shared/src/random.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
 import { type AugmentOptions, augmentBatch, LIGHT_AUGMENT_OPTIONS } from "./augment.js";
 import { checkImageSize, gatherImages, gatherMasks, labelledIndices, planBatches } from "./batches.js";
 import { inverseFrequencyWeights } from "./local-training.js";

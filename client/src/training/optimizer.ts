@@ -1,7 +1,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
-import { fedProxPenalty } from "../../../shared/src/training/fedprox.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
+import { fedProxPenalty } from "./fedprox.js";
 import { constantSchedule, type LearningRateSchedule } from "./schedule.js";
 
 type Tf = LoadedBackend["tf"];

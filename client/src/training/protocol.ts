@@ -1,4 +1,4 @@
-import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
+import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/fl/task-config.js";
 import type { WeightsManifest } from "../../../shared/src/weights/types.js";
 
 /** Messages between the client's network process and its trainer process (Node IPC, advanced serialisation). */

@@ -1,10 +1,10 @@
 import type * as tfl from "@tensorflow/tfjs-layers";
-import type { SiteSplits } from "../../../shared/src/data/types.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import { buildModel, manifestOf, readWeights, writeWeights } from "../../../shared/src/model/index.js";
-import type { ModelSpec } from "../../../shared/src/model/spec.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
-import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
+import type { ModelSpec } from "../../../shared/src/fl/model-spec.js";
+import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/fl/task-config.js";
+import type { SiteSplits } from "../../../shared/src/ml/data/types.js";
+import { buildModel, manifestOf, readWeights, writeWeights } from "../../../shared/src/ml/model/index.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { applyLabelFraction } from "./label-fraction.js";
 import { evaluateClassifier, trainClassifier } from "./local-training.js";

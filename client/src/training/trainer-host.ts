@@ -1,8 +1,8 @@
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type ErrorCode as Code, ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/fl/task-config.js";
 import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
-import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
 

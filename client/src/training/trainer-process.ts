@@ -3,9 +3,10 @@
  * and the model, so that training never blocks the client's networking event loop (heartbeats,
  * long-polls). It answers requests from trainer-host.ts over IPC.
  */
-import { DataConfigSchema, listSites, loadSiteSplits } from "../../../shared/src/data/index.js";
+
 import { errorMessage, FlError } from "../../../shared/src/errors.js";
-import { initBackend, parseBackendPreference } from "../../../shared/src/tf/backend.js";
+import { DataConfigSchema, listSites, loadSiteSplits } from "../../../shared/src/ml/data/index.js";
+import { initBackend, parseBackendPreference } from "../../../shared/src/ml/tf/backend.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
 import { TaskRunner } from "./task-runner.js";
 

@@ -1,6 +1,13 @@
-import type { ImageSet } from "../../../shared/src/data/types.js";
-import { CLASS_KEYS, type SiteSplits } from "../../../shared/src/data/types.js";
+import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/fl/task-config.js";
+import {
+  ClassifyOptionsSchema,
+  InpaintOptionsSchema,
+  MocoOptionsSchema,
+  MultitaskOptionsSchema,
+} from "../../../shared/src/fl/task-options.js";
 import { oneVsRest } from "../../../shared/src/metrics/index.js";
+import type { ImageSet } from "../../../shared/src/ml/data/types.js";
+import { CLASS_KEYS, type SiteSplits } from "../../../shared/src/ml/data/types.js";
 import {
   type AnyPhaseNetwork,
   buildPhaseNetwork,
@@ -10,15 +17,8 @@ import {
   readWeights,
   type UnetMultitaskSpec,
   writeWeights,
-} from "../../../shared/src/model/index.js";
-import type { LoadedBackend } from "../../../shared/src/tf/backend.js";
-import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/training/task-config.js";
-import {
-  ClassifyOptionsSchema,
-  InpaintOptionsSchema,
-  MocoOptionsSchema,
-  MultitaskOptionsSchema,
-} from "../../../shared/src/training/task-options.js";
+} from "../../../shared/src/ml/model/index.js";
+import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { allIndices, labelledIndices, planBatches } from "./batches.js";
 import { trainInpaintingRound } from "./inpainting.js";
