@@ -1,3 +1,4 @@
+export { type CarryOver, carryOverWeights } from "./carry-over.js";
 export { chunkBytes, concatChunks, DEFAULT_CHUNK_BYTES } from "./chunking.js";
 export { sha256Hex } from "./hash.js";
 export { assertSameManifest, createManifest, sameShape, type TensorDeclaration } from "./manifest.js";

@@ -7,7 +7,6 @@ export {
   type UnetMultitaskSpec,
   UnetMultitaskSpecSchema,
 } from "../../fl/model-spec.js";
-export { type CarryOver, carryOverWeights } from "./carry-over.js";
 export {
   type AnyPhaseNetwork,
   type BuildNetworkOptions,

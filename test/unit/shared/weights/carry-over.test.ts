@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { carryOverWeights } from "../../../../../shared/src/ml/model/carry-over.js";
-import { createManifest } from "../../../../../shared/src/weights/index.js";
-import type { ModelWeights } from "../../../../../shared/src/weights/types.js";
+import { carryOverWeights } from "../../../../shared/src/weights/carry-over.js";
+import { createManifest } from "../../../../shared/src/weights/index.js";
+import type { ModelWeights } from "../../../../shared/src/weights/types.js";
 
 function weights(tensors: { name: string; shape: number[]; values: number[] }[]): ModelWeights {
   const manifest = createManifest(

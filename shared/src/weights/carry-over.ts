@@ -1,4 +1,4 @@
-import type { ModelWeights } from "../../weights/types.js";
+import type { ModelWeights } from "./types.js";
 
 /** What `carryOverWeights` did. */
 export interface CarryOver {
