@@ -101,16 +101,20 @@ export const INPAINTING = declare({
   architectures: ["unet-multitask"],
 });
 
-/** Every task kind by name: the one registration of a new kind. */
-export const TASK_KIND_DECLARATIONS = {
-  classify: CLASSIFY,
-  multitask: MULTITASK,
-  moco: MOCO,
-  inpainting: INPAINTING,
-} as const;
+/**
+ * Every task kind: the one registration of a new kind. The task schema (task.ts) is built from
+ * this list, and the hospital's trainer registry must then name a trainer for the new kind.
+ */
+export const TASK_KIND_LIST = [CLASSIFY, MULTITASK, MOCO, INPAINTING] as const;
 
-export type TaskKindName = keyof typeof TASK_KIND_DECLARATIONS;
-export const TASK_KINDS = Object.keys(TASK_KIND_DECLARATIONS) as [TaskKindName, ...TaskKindName[]];
+type KindList = typeof TASK_KIND_LIST;
+export type TaskKindName = KindList[number]["name"];
+
+/** The declarations by name. */
+export const TASK_KIND_DECLARATIONS = Object.fromEntries(TASK_KIND_LIST.map((k) => [k.name, k])) as {
+  readonly [K in TaskKindName]: Extract<KindList[number], { name: K }>;
+};
+export const TASK_KINDS = TASK_KIND_LIST.map((k) => k.name) as unknown as [TaskKindName, ...TaskKindName[]];
 
 /** The parsed options of a kind. */
 export type TaskOptions<K extends TaskKindName> = z.infer<(typeof TASK_KIND_DECLARATIONS)[K]["options"]>;

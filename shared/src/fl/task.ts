@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ErrorCode, errorMessage, FlError } from "../errors.js";
 import { ModelSpecSchema } from "./model-spec.js";
 import { StageConfigSchema } from "./stages/index.js";
-import { CLASSIFY, INPAINTING, MOCO, MULTITASK, TASK_KINDS, type TaskKindDeclaration } from "./task-kinds.js";
+import { TASK_KIND_LIST, TASK_KINDS, type TaskKindDeclaration } from "./task-kinds.js";
 
 /**
  * The task contract: what the coordinator asks a hospital to do, in one schema. The coordinator
@@ -64,13 +64,19 @@ function trainTaskOf<const Name extends string, Options extends z.ZodType>(
   });
 }
 
-/** A training task: one variant per task kind, told apart by `task`. */
-export const TrainTaskSchema = z.discriminatedUnion("task", [
-  trainTaskOf(CLASSIFY),
-  trainTaskOf(MULTITASK),
-  trainTaskOf(MOCO),
-  trainTaskOf(INPAINTING),
-]);
+type TrainTaskVariants<Kinds extends readonly unknown[]> = {
+  readonly [I in keyof Kinds]: Kinds[I] extends TaskKindDeclaration<infer Name, infer Options>
+    ? ReturnType<typeof trainTaskOf<Name, Options>>
+    : never;
+};
+
+/** A training task: one variant per declared task kind, told apart by `task`. */
+export const TrainTaskSchema = z.discriminatedUnion(
+  "task",
+  TASK_KIND_LIST.map((kind: TaskKindDeclaration<string, z.ZodType>) =>
+    trainTaskOf(kind),
+  ) as unknown as TrainTaskVariants<typeof TASK_KIND_LIST>,
+);
 export type TrainTask = z.infer<typeof TrainTaskSchema>;
 /** A training task as the coordinator writes it (defaults optional). */
 export type TrainTaskInput = z.input<typeof TrainTaskSchema>;
