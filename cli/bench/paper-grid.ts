@@ -5,6 +5,9 @@
  * Pure: sizes and settings in, run descriptions out.
  */
 
+import type { TaskKindName } from "../../shared/src/fl/task-kinds.js";
+
+/** The encoder's initialisation; the short names label the settings of committed results. */
 export type Init = "scratch" | "moco" | "inpaint";
 export type Head = "classify" | "multitask";
 
@@ -51,6 +54,10 @@ export interface Setting {
 }
 
 export const INITS: readonly Init[] = ["scratch", "moco", "inpaint"];
+const PRETRAIN_TASK = { moco: "moco", inpaint: "inpainting" } as const satisfies Record<
+  Exclude<Init, "scratch">,
+  TaskKindName
+>;
 export const HEADS: readonly Head[] = ["classify", "multitask"];
 export const LABEL_FRACTIONS: readonly number[] = [0.1, 1];
 
@@ -70,7 +77,14 @@ export function phasesFor(setting: Setting, sizes: PaperSizes): Array<Record<str
   const pretrain =
     setting.init === "scratch"
       ? []
-      : [{ name: `pretrain-${setting.init}`, task: setting.init, rounds: sizes.pretrainRounds, train }];
+      : [
+          {
+            name: `pretrain-${setting.init}`,
+            task: PRETRAIN_TASK[setting.init],
+            rounds: sizes.pretrainRounds,
+            train,
+          },
+        ];
   return [
     ...pretrain,
     {

@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type EvaluationSummary, summariseEvaluations } from "../../coordinator/src/report.js";
-import type { EvaluationRecord } from "../../coordinator/src/store/state-store.js";
+import type { EvaluationRecord } from "../../coordinator/src/store/records.js";
 import { listSites } from "../../shared/src/ml/data/index.js";
 import { CLASS_KEYS } from "../../shared/src/ml/data/types.js";
 import { type SimulationConfig, SimulationConfigSchema } from "../simulate/config.js";

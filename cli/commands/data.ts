@@ -77,7 +77,7 @@ interface InspectCliOptions {
 }
 
 /** Reads a data config from JSON or YAML; accepts a whole federation config with a `data` key. */
-export function readDataConfigFile(path: string): DataConfig {
+function readDataConfigFile(path: string): DataConfig {
   let raw: unknown;
   try {
     const text = readFileSync(path, "utf8");
@@ -92,7 +92,7 @@ export function readDataConfigFile(path: string): DataConfig {
 }
 
 /** Builds a data config from `fl data inspect` flags. */
-export function dataConfigFromFlags(root: string | undefined, o: InspectCliOptions): DataConfig {
+function dataConfigFromFlags(root: string | undefined, o: InspectCliOptions): DataConfig {
   if (o.config) return readDataConfigFile(o.config);
   const partition =
     o.partition === undefined || o.partition === "natural"

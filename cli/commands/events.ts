@@ -4,18 +4,19 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import {
-  createNatsEventBus,
   DEFAULT_SUBJECT_PREFIX,
   EVENT_TYPES,
   type FlEventType,
   formatEventJson,
   formatEventLine,
   isFlEventType,
-  type NatsTlsOptions,
-  redactUrl,
 } from "../../shared/src/events/index.js";
+import { createNatsEventBus, type NatsTlsOptions, redactUrl } from "../../shared/src/events/nats-bus.js";
 
-/** Parses `--types a,b`: trims, drops empties and duplicates; throws FlError(InvalidConfig) on unknown names. */
+/**
+ * Parses `--types a,b`: trims, drops empties and duplicates; throws FlError(InvalidConfig) on unknown names.
+ * @internal Exported for its unit test; `fl events watch` is the interface.
+ */
 export function parseEventTypes(list: string): FlEventType[] {
   const names = [...new Set(list.split(",").map((name) => name.trim()))].filter((name) => name.length > 0);
   const unknown = names.filter((name) => !isFlEventType(name));
@@ -28,6 +29,7 @@ export function parseEventTypes(list: string): FlEventType[] {
   return names as FlEventType[];
 }
 
+/** @internal Options of {@link watchEvents}. */
 export interface WatchEventsOptions {
   /** NATS server URL. */
   url: string;
@@ -42,6 +44,7 @@ export interface WatchEventsOptions {
   tls?: NatsTlsOptions;
 }
 
+/** @internal Where {@link watchEvents} writes, and what stops it. */
 export interface WatchEventsIo {
   /** One output line per event (no trailing newline). */
   out: (line: string) => void;
@@ -51,7 +54,10 @@ export interface WatchEventsIo {
   signal: AbortSignal;
 }
 
-/** Prints events as they arrive until `signal` aborts or `count` events were printed; returns how many. */
+/**
+ * Prints events as they arrive until `signal` aborts or `count` events were printed; returns how many.
+ * @internal Exported for its integration test (which drives it with its own io and signal).
+ */
 export async function watchEvents(options: WatchEventsOptions, io: WatchEventsIo): Promise<number> {
   const bus = await createNatsEventBus({
     url: options.url,

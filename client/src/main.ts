@@ -6,7 +6,7 @@ import type { ClientConfig } from "./config.js";
 import { HospitalNode } from "./node.js";
 import { TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
-import { CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
+import { GrpcCoordinatorPort } from "./transport/grpc/coordinator-client.js";
 
 export const CLIENT_VERSION = "0.1.0";
 
@@ -19,7 +19,7 @@ export interface ClientHooks {
   readonly onReady?: (info: { backend: string; backendDetail: string }) => void;
 }
 
-/** The hospital client's composition root: keys, trainer process, connection, node loop. */
+/** The hospital client's composition root: keys, trainer process, coordinator port, node loop. */
 export async function runClient(config: ClientConfig, hooks: ClientHooks): Promise<{ reason: string }> {
   const identity = readIdentityFile(config.identity);
   if (identity.id !== config.siteId) {
@@ -31,7 +31,7 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
   const coordinator = readPublicIdentityFile(config.coordinatorPublicKey);
   mkdirSync(config.workDir, { recursive: true });
   const trainer = new TrainerHost({ logPrefix: config.siteId });
-  const connection = new CoordinatorConnection(
+  const port = new GrpcCoordinatorPort(
     config.coordinator,
     config.tls && {
       ca: readFileBytes(config.tls.ca, "TLS CA certificate"),
@@ -53,7 +53,7 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
     const node = new HospitalNode({
       identity,
       coordinator,
-      connection,
+      port,
       trainer,
       slots: hooks.slots,
       siteInfo: {
@@ -71,6 +71,6 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
     return await node.run();
   } finally {
     trainer.close();
-    connection.close();
+    port.close();
   }
 }

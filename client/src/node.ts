@@ -1,40 +1,47 @@
-import type { z } from "zod";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
-import { EvaluateTaskConfigSchema, TrainTaskConfigSchema } from "../../shared/src/fl/task-config.js";
+import type { ReceivedPull, SiteInfo } from "../../shared/src/fl/messages.js";
+import type { CoordinatorPort } from "../../shared/src/fl/ports.js";
+import type { FlTask } from "../../shared/src/fl/task.js";
 import {
-  computeDelta,
+  carryOverWeights,
   deserializeWeights,
-  mergeTensors,
-  selectTensors,
   sharingRule,
   withSharing,
 } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
-import type { TrainerHost } from "./training/trainer-host.js";
+import { sealUpdate } from "./seal-update.js";
+import type { SiteTrainer, TrainOutcome } from "./training/trainer.js";
 import type { TrainingSlots } from "./training-slots.js";
-import type { AssignedTask, CoordinatorConnection } from "./transport/grpc/coordinator-client.js";
-import { packUpdate } from "./update-packer.js";
+import { draftUpdate } from "./update-draft.js";
 
 export interface HospitalNodeOptions {
   readonly identity: Identity;
   readonly coordinator: PublicIdentity;
-  readonly connection: CoordinatorConnection;
-  readonly trainer: TrainerHost;
+  readonly port: CoordinatorPort;
+  readonly trainer: SiteTrainer;
   readonly slots: TrainingSlots;
-  readonly siteInfo: {
-    trainClassCounts: number[];
-    validationCount: number;
-    testCount: number;
-    backend: string;
-    clientVersion: string;
-  };
+  readonly siteInfo: SiteInfo;
   readonly reconnectTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly onProgress?: (p: { round: number; kind: string; fraction: number; status: string }) => void;
 }
 
+interface Session {
+  readonly token: string;
+  readonly federationId: string;
+  /** The site–coordinator key updates are sealed with. */
+  readonly key: Uint8Array;
+  readonly heartbeatIntervalMs: number;
+}
+
 const LONG_POLL_MS = 20_000;
+
+/** What a running task tells the coordinator on each heartbeat. */
+interface TaskProgress {
+  fraction: number;
+  status: string;
+}
 
 /**
  * A hospital node: joins, long-polls for tasks, trains or evaluates in its trainer process while
@@ -42,9 +49,8 @@ const LONG_POLL_MS = 20_000;
  * tensors declared local never leave the site and survive between rounds.
  */
 export class HospitalNode {
-  private session:
-    | { token: string; federationId: string; key: Uint8Array; heartbeatIntervalMs: number }
-    | undefined;
+  private session: Session | undefined;
+  /** This site's weights after its last training round, local tensors included. */
   private localWeights: ModelWeights | undefined;
   private unreachableSince: number | undefined;
   private stopped = false;
@@ -57,35 +63,53 @@ export class HospitalNode {
 
   /** Runs until the coordinator says the federation is done. */
   async run(): Promise<{ reason: string }> {
-    const { connection, log } = this.options;
+    const { port, log } = this.options;
     while (!this.stopped) {
       try {
         const session = this.session ?? (await this.join());
-        const outcome = await connection.pullTask(session.token, LONG_POLL_MS);
+        const outcome = await port.pullTask(session.token, LONG_POLL_MS);
         this.unreachableSince = undefined;
         if (outcome.kind === "done") {
           log(`federation finished: ${outcome.reason}`);
-          await connection.leave(session.token, "federation finished").catch(() => {});
+          await port.leave(session.token, "federation finished").catch(() => {});
           return { reason: outcome.reason };
         }
-        if (outcome.kind === "task") await this.runTask(session, outcome.task);
-        else if (outcome.retryAfterMs > 0) await sleep(outcome.retryAfterMs);
+        await this.handle(session, outcome);
       } catch (error) {
         await this.recover(error);
       }
     }
-    if (this.session) await connection.leave(this.session.token, "client stopped").catch(() => {});
+    if (this.session) await port.leave(this.session.token, "client stopped").catch(() => {});
     return { reason: "stopped" };
   }
 
-  private async join(): Promise<NonNullable<HospitalNode["session"]>> {
-    const { connection, identity, coordinator, siteInfo, log } = this.options;
-    const challenge = await connection.getChallenge(identity.id);
-    const signature = signJoin(identity, challenge.federationId, new Uint8Array(challenge.challenge));
-    const joined = await connection.join({
+  private async handle(session: Session, outcome: Exclude<ReceivedPull, { kind: "done" }>): Promise<void> {
+    switch (outcome.kind) {
+      case "task":
+        return this.runTask(session, outcome.task);
+      case "unrunnable":
+        // Reported at once, so that the round need not wait for the task's deadline.
+        this.options.log(`round ${outcome.round}: cannot run the task: ${outcome.reason}`);
+        await this.options.port.heartbeat(session.token, {
+          taskId: outcome.taskId,
+          progress: 0,
+          status: "failed",
+          failure: outcome.reason,
+        });
+        return;
+      case "wait":
+        if (outcome.retryAfterMs > 0) await sleep(outcome.retryAfterMs);
+        return;
+    }
+  }
+
+  private async join(): Promise<Session> {
+    const { port, identity, coordinator, siteInfo, log } = this.options;
+    const challenge = await port.getChallenge(identity.id);
+    const joined = await port.join({
       siteId: identity.id,
       challenge: challenge.challenge,
-      signature: Buffer.from(signature),
+      signature: signJoin(identity, challenge.federationId, challenge.challenge),
       info: siteInfo,
     });
     if (
@@ -132,83 +156,34 @@ export class HospitalNode {
     await sleep(1000);
   }
 
-  private async runTask(session: NonNullable<HospitalNode["session"]>, task: AssignedTask): Promise<void> {
-    const { connection, trainer, log } = this.options;
-    let progress = 0;
-    let status = "downloading";
+  /** Runs a task while heartbeating; a task this site cannot finish is reported as failed. */
+  private async runTask(session: Session, task: FlTask): Promise<void> {
+    const { port, log } = this.options;
+    const progress: TaskProgress = { fraction: 0, status: "downloading" };
     const beat = setInterval(() => {
-      connection.heartbeat(session.token, task.taskId, progress, status).catch(() => {});
+      port
+        .heartbeat(session.token, {
+          taskId: task.taskId,
+          progress: progress.fraction,
+          status: progress.status,
+        })
+        .catch(() => {});
     }, session.heartbeatIntervalMs);
     try {
-      const raw = parseTaskJson(task.configJson);
-      const bytes = await connection.downloadModel(session.token, task.modelVersion, task.modelSha256);
-      // The task's phase says which tensors stay here; they keep this site's values, the shared
-      // ones come from the global model.
-      const rule = sharingRule(task.kind === "train" ? parseTask(TrainTaskConfigSchema, raw).local : []);
-      const global = withSharing(deserializeWeights(bytes), rule);
-      const start = this.localWeights ? keepLocalTensors(global, this.localWeights) : global;
-      const report = (fraction: number, s: string) => {
-        progress = fraction;
-        status = s;
-        this.options.onProgress?.({ round: task.round, kind: task.kind, fraction, status: s });
-      };
-      if (task.kind === "evaluate") {
-        status = "evaluating";
-        const config = parseTask(EvaluateTaskConfigSchema, raw);
-        const result = await trainer.evaluate(config, start);
-        await connection.reportEvaluation({
-          sessionToken: session.token,
-          taskId: task.taskId,
-          round: task.round,
-          modelVersion: task.modelVersion,
-          split: "test",
-          numExamples: result.numExamples,
-          numClasses: config.model.numClasses,
-          confusion: result.confusion.flat(),
-          metrics: result.metrics,
-        });
-        report(1, "evaluated");
-        log(
-          `round ${task.round}: evaluated model v${task.modelVersion} on ${result.numExamples} test images`,
-        );
-        return;
-      }
-      status = "waiting for a training slot";
-      const release = await this.options.slots.acquire();
-      let trained: Awaited<ReturnType<TrainerHost["train"]>>;
-      try {
-        report(0, "training");
-        trained = await trainer.train(parseTask(TrainTaskConfigSchema, raw), start, report);
-      } finally {
-        release();
-      }
-      const trainedWeights = withSharing({ manifest: trained.manifest, values: trained.values }, rule);
-      this.localWeights = trainedWeights;
-      const delta = computeDelta(selectTensors(trainedWeights, "shared"), selectTensors(global, "shared"));
-      status = "uploading";
-      const packed = packUpdate({
-        delta,
-        identity: this.options.identity,
-        key: session.key,
-        federationId: session.federationId,
-        round: task.round,
-        modelVersion: task.modelVersion,
-        taskId: task.taskId,
-        numExamples: trained.numExamples,
-      });
-      const verdict = await connection.uploadUpdate(session.token, packed, trained.metrics);
-      if (verdict.accepted)
-        log(
-          `round ${task.round}: update accepted (${trained.numExamples} examples, loss ${trained.metrics.loss?.toFixed(4)})`,
-        );
-      else log(`round ${task.round}: update rejected: ${verdict.reasonCode}: ${verdict.message}`);
+      if (task.kind === "evaluate") await this.evaluate(session, task, progress);
+      else await this.train(session, task, progress);
     } catch (error) {
       // A task this site cannot finish is reported at once, so the round need not wait for the
       // deadline; connection problems are left to the retry loop.
       if (!isFlError(error, ErrorCode.Timeout) && !isFlError(error, ErrorCode.Unauthenticated)) {
         log(`round ${task.round}: giving up on the ${task.kind} task: ${errorMessage(error)}`);
-        await connection
-          .heartbeat(session.token, task.taskId, progress, "failed", errorMessage(error))
+        await port
+          .heartbeat(session.token, {
+            taskId: task.taskId,
+            progress: progress.fraction,
+            status: "failed",
+            failure: errorMessage(error),
+          })
           .catch(() => {});
       }
       throw error;
@@ -216,50 +191,93 @@ export class HospitalNode {
       clearInterval(beat);
     }
   }
-}
 
-/**
- * The global model with this site's own values for the tensors that stay here (same name and
- * shape). A phase that changes the network keeps what still fits and takes the rest from the
- * global model.
- */
-function keepLocalTensors(global: ModelWeights, local: ModelWeights): ModelWeights {
-  const mine = new Map(local.manifest.tensors.map((t) => [t.name, t]));
-  const kept = global.manifest.tensors.filter(
-    (t) => t.sharing === "local" && mine.get(t.name)?.shape.join("x") === t.shape.join("x"),
-  );
-  if (kept.length === 0) return global;
-  const names = new Set(kept.map((t) => t.name));
-  const part = selectTensors(
-    withSharing(local, (name) => (names.has(name) ? "local" : "shared")),
-    "local",
-  );
-  return mergeTensors(global, part);
-}
-
-function parseTaskJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new FlError(ErrorCode.InvalidArgument, `the task's config is not JSON: ${errorMessage(error)}`, {
-      cause: error,
+  private async evaluate(
+    session: Session,
+    task: Extract<FlTask, { kind: "evaluate" }>,
+    progress: TaskProgress,
+  ): Promise<void> {
+    const { port, trainer, log } = this.options;
+    const global = deserializeWeights(
+      await port.downloadModel(session.token, task.modelVersion, task.modelSha256),
+    );
+    progress.status = "evaluating";
+    const result = await trainer.evaluate(task.spec, global);
+    await port.reportEvaluation(session.token, {
+      taskId: task.taskId,
+      round: task.round,
+      modelVersion: task.modelVersion,
+      split: task.spec.split,
+      numExamples: result.numExamples,
+      confusion: result.confusion,
+      metrics: result.metrics,
     });
-  }
-}
-
-/** Validates a task from the coordinator before any data is touched. */
-function parseTask<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues
-      .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
-      .join("; ");
-    throw new FlError(
-      ErrorCode.InvalidArgument,
-      `the coordinator sent a task this client cannot run (${problems}); is the client older than the coordinator?`,
+    this.report(task, progress, 1, "evaluated");
+    log(
+      `round ${task.round}: evaluated model v${task.modelVersion} on ${result.numExamples} ${task.spec.split} images`,
     );
   }
-  return result.data;
+
+  private async train(
+    session: Session,
+    task: Extract<FlTask, { kind: "train" }>,
+    progress: TaskProgress,
+  ): Promise<void> {
+    const { port, trainer, slots, identity, log } = this.options;
+    const { spec } = task;
+    const bytes = await port.downloadModel(session.token, task.modelVersion, task.modelSha256);
+    // The phase says which tensors stay here: they keep this site's values (where name and shape
+    // still fit), the shared ones come from the global model.
+    const rule = sharingRule(spec.local);
+    const global = withSharing(deserializeWeights(bytes), rule);
+    const start = this.localWeights
+      ? carryOverWeights(this.localWeights, global, (name) => rule(name) === "local").weights
+      : global;
+    progress.status = "waiting for a training slot";
+    const release = await slots.acquire();
+    let trained: TrainOutcome;
+    try {
+      this.report(task, progress, 0, "training");
+      trained = await trainer.train(spec, start, (fraction, status) =>
+        this.report(task, progress, fraction, status),
+      );
+    } finally {
+      release();
+    }
+    const trainedWeights = withSharing(trained.weights, rule);
+    this.localWeights = trainedWeights;
+    const update = draftUpdate({
+      trained: trainedWeights,
+      global,
+      numExamples: trained.numExamples,
+      metrics: trained.metrics,
+      pipeline: spec.pipeline,
+      context: { siteId: identity.id, round: task.round, phase: task.phase },
+    });
+    progress.status = "uploading";
+    const sealed = sealUpdate({
+      delta: update.delta,
+      identity,
+      key: session.key,
+      federationId: session.federationId,
+      round: task.round,
+      modelVersion: task.modelVersion,
+      taskId: task.taskId,
+      numExamples: update.numExamples,
+    });
+    const verdict = await port.uploadUpdate(session.token, sealed, update.metrics);
+    if (verdict.accepted)
+      log(
+        `round ${task.round}: update accepted (${update.numExamples} examples, loss ${update.metrics.loss?.toFixed(4)})`,
+      );
+    else log(`round ${task.round}: update rejected: ${verdict.reasonCode}: ${verdict.message}`);
+  }
+
+  private report(task: FlTask, progress: TaskProgress, fraction: number, status: string): void {
+    progress.fraction = fraction;
+    progress.status = status;
+    this.options.onProgress?.({ round: task.round, kind: task.kind, fraction, status });
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,19 +4,15 @@ import { readIdentityFile } from "../../shared/src/config/key-files.js";
 import { readFileBytes } from "../../shared/src/config/load.js";
 import { toBase64 } from "../../shared/src/crypto/index.js";
 import { errorMessage } from "../../shared/src/errors.js";
-import {
-  createInProcessEventBus,
-  createNatsEventBus,
-  type EventBus,
-  type FlEvent,
-} from "../../shared/src/events/index.js";
+import { createInProcessEventBus, type EventBus, type FlEvent } from "../../shared/src/events/index.js";
+import { createNatsEventBus } from "../../shared/src/events/nats-bus.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import type { CoordinatorConfig } from "./config.js";
+import { Coordinator } from "./federation/coordinator.js";
+import type { TaskProgress } from "./federation/task-board.js";
 import { readEnrolledSites } from "./keys.js";
 import { initialModelWeights } from "./model-init.js";
-import { SiteRegistry } from "./registry.js";
 import { writeReports } from "./report-files.js";
-import { RoundEngine, type TaskProgress } from "./round-engine.js";
 import { CheckpointFiles } from "./store/checkpoints.js";
 import { StateStore } from "./store/state-store.js";
 import { createStrategy } from "./strategy/registry.js";
@@ -27,12 +23,12 @@ export interface CoordinatorHooks {
   readonly onEvent?: (event: FlEvent) => void;
   readonly onProgress?: (progress: TaskProgress) => void;
   readonly onListening?: (address: string) => void;
-  /** Fires once the engine is running; `stop` ends the run (used for signals). */
+  /** Fires once the coordinator is running; `stop` ends the run (used for signals). */
   readonly onStarted?: (stop: () => void) => void;
 }
 
 /**
- * The coordinator's composition root: state, keys, event bus, round engine and gRPC server.
+ * The coordinator's composition root: state, keys, event bus, the coordinator and its gRPC server.
  * Resolves when the plan is done (or failed) and everything is shut down.
  */
 export async function runCoordinator(
@@ -79,18 +75,11 @@ export async function runCoordinator(
     );
     if (hooks.onEvent) bus.subscribe(hooks.onEvent);
 
-    const registry = new SiteRegistry({
-      federationId: config.federationId,
-      enrolled,
-      now: Date.now,
-      heartbeatTimeoutMs: config.limits.heartbeatTimeoutSec * 1000,
-    });
-    const engine = new RoundEngine({
+    const coordinator = new Coordinator({
       federationId: config.federationId,
       plan: config.plan,
       model: config.model,
       identity,
-      registry,
       enrolled,
       store,
       checkpoints: new CheckpointFiles(join(config.stateDir, "checkpoints")),
@@ -99,10 +88,11 @@ export async function runCoordinator(
       initialWeights: (spec) => initialModelWeights(spec),
       maxUpdateBytes: config.limits.maxUpdateBytes,
       heartbeatIntervalMs: config.limits.heartbeatIntervalMs,
+      heartbeatTimeoutMs: config.limits.heartbeatTimeoutSec * 1000,
       log,
       ...(hooks.onProgress && { onProgress: hooks.onProgress }),
     });
-    server = await startGrpcServer(engine, {
+    server = await startGrpcServer(coordinator, {
       listen: config.listen,
       log,
       ...(config.tls && {
@@ -121,8 +111,8 @@ export async function runCoordinator(
       `coordinator for federation "${config.federationId}" listening on ${address}${config.tls ? " (TLS)" : " (insecure: no TLS configured)"}; ${enrolled.size} sites enrolled`,
     );
     hooks.onListening?.(address);
-    hooks.onStarted?.(() => engine.stop());
-    const result = await engine.run();
+    hooks.onStarted?.(() => coordinator.stop());
+    const result = await coordinator.run();
     writeReports(store, reportDir, config.federationId);
     // Give clients a moment to hear "done" from their long-poll before the port closes.
     await new Promise((resolve) => setTimeout(resolve, 1500));

@@ -1,10 +1,11 @@
 import { z } from "zod";
 import type { ModelSpec } from "../../shared/src/fl/model-spec.js";
-import { TASK_KINDS, TrainHyperSchema } from "../../shared/src/fl/task-config.js";
-import { taskOptionProblems } from "../../shared/src/fl/task-options.js";
+import { StageConfigSchema } from "../../shared/src/fl/stages/index.js";
+import { TrainHyperSchema } from "../../shared/src/fl/task.js";
+import { TASK_KINDS, taskKind, taskOptionProblems } from "../../shared/src/fl/task-kinds.js";
 import { StrategyConfigSchema } from "./strategy/registry.js";
 
-export const PhaseSchema = z
+const PhaseSchema = z
   .object({
     name: z.string().min(1).max(64),
     task: z.enum(TASK_KINDS),
@@ -20,6 +21,8 @@ export const PhaseSchema = z
     labelFraction: z.number().gt(0).max(1).default(1),
     /** FedProx proximal weight μ (0 = plain local training). */
     fedproxMu: z.number().min(0).default(0),
+    /** The phase's update pipeline, in order: `{ stage: "clip-l2", maxNorm: 1 }`, … (none: updates pass unchanged). */
+    pipeline: z.array(StageConfigSchema).default([]),
   })
   .strict();
 export type Phase = z.infer<typeof PhaseSchema>;
@@ -75,17 +78,6 @@ export function shouldEvaluate(plan: Plan, round: number): boolean {
   return plan.evaluateEvery > 0 && round % plan.evaluateEvery === 0;
 }
 
-/**
- * The network a phase trains. The U-Net multi-task model has one variant per phase (MoCo:
- * encoder + projection head; inpainting: encoder + decoder + reconstruction; classify and
- * multitask: encoder + decoder + classification head); tensors carry over between phases by name.
- */
-export function phaseModel(model: ModelSpec, phase: Phase): ModelSpec {
-  if (model.architecture === "small-cnn") return model;
-  const variant = phase.task === "moco" ? "moco" : phase.task === "inpaint" ? "inpainting" : "multitask";
-  return { ...model, phase: variant };
-}
-
 /** Problems of a plan for a model, as "path: message" lines (empty when it fits). */
 export function planProblems(plan: Plan, model: ModelSpec): string[] {
   const problems: string[] = [];
@@ -105,9 +97,10 @@ export function planProblems(plan: Plan, model: ModelSpec): string[] {
         `plan.phases.${i}.train: the small-cnn trainer uses Adam at a constant rate; optimizer, schedule and weightDecay apply to unet-multitask`,
       );
     }
-    if (model.architecture === "small-cnn" && phase.task !== "classify") {
+    const { architectures } = taskKind(phase.task);
+    if (!architectures.includes(model.architecture)) {
       problems.push(
-        `plan.phases.${i}.task: "${phase.task}" needs the unet-multitask architecture; small-cnn only classifies`,
+        `plan.phases.${i}.task: "${phase.task}" needs the ${architectures.join(" or ")} architecture; ${model.architecture} has no trainer for it`,
       );
     }
   }

@@ -1,3 +1,4 @@
+import { CLASS_NAMES } from "../../shared/src/fl/classes.js";
 import {
   type ClassificationReport,
   classificationReport,
@@ -6,8 +7,7 @@ import {
   summarizeSegmentation,
   weightedAverage,
 } from "../../shared/src/metrics/index.js";
-import { CLASS_NAMES } from "../../shared/src/ml/data/types.js";
-import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/state-store.js";
+import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/records.js";
 
 export interface EvaluationSummary {
   readonly round: number;

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Coordinator } from "../../coordinator/src/federation/coordinator.js";
 import { type PlanInput, PlanSchema } from "../../coordinator/src/plan.js";
-import { SiteRegistry } from "../../coordinator/src/registry.js";
-import { RoundEngine } from "../../coordinator/src/round-engine.js";
 import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import { createStrategy } from "../../coordinator/src/strategy/registry.js";
@@ -21,19 +20,8 @@ import {
 import { createInProcessEventBus } from "../../shared/src/events/index.js";
 import type { EventBus, FlEvent } from "../../shared/src/events/types.js";
 import { DEFAULT_MODEL_SPEC } from "../../shared/src/fl/model-spec.js";
-import { createManifest } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
-
-/** A 2-tensor model small enough to reason about by hand: w [2,2] and b [2] = 6 parameters. */
-export function tinyWeights(values: number[] = [1, 2, 3, 4, 5, 6]): ModelWeights {
-  return {
-    manifest: createManifest([
-      { name: "w", shape: [2, 2] },
-      { name: "b", shape: [2] },
-    ]),
-    values: Float32Array.from(values),
-  };
-}
+import { tinyWeights } from "./tiny-weights.js";
 
 export interface Harness {
   readonly address: string;
@@ -41,14 +29,14 @@ export interface Harness {
   readonly sites: Map<string, Identity>;
   readonly publicSites: Map<string, PublicIdentity>;
   readonly events: FlEvent[];
-  readonly engine: RoundEngine;
+  readonly service: Coordinator;
   readonly store: StateStore;
   readonly stateDir: string;
   readonly run: Promise<{ status: string; reason: string }>;
   close(): Promise<void>;
 }
 
-/** A real coordinator (engine + gRPC on port 0 + SQLite in a temp folder) in this process. */
+/** A real coordinator (service + gRPC on port 0 + SQLite in a temp folder) in this process. */
 export async function startHarness(options: {
   siteIds: string[];
   plan?: Partial<PlanInput>;
@@ -75,18 +63,11 @@ export async function startHarness(options: {
     maxRoundAttempts: 1,
     ...options.plan,
   });
-  const registry = new SiteRegistry({
-    federationId: "test",
-    enrolled: publicSites,
-    now: Date.now,
-    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
-  });
-  const engine = new RoundEngine({
+  const service = new Coordinator({
     federationId: "test",
     plan,
     model: DEFAULT_MODEL_SPEC,
     identity: coordinator,
-    registry,
     enrolled: publicSites,
     store,
     checkpoints: new CheckpointFiles(join(stateDir, "checkpoints")),
@@ -95,25 +76,26 @@ export async function startHarness(options: {
     initialWeights: () => options.initial ?? tinyWeights(),
     maxUpdateBytes: options.maxUpdateBytes ?? 1 << 20,
     heartbeatIntervalMs: 200,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
   });
-  const server: StartedServer = await startGrpcServer(engine, {
+  const server: StartedServer = await startGrpcServer(service, {
     listen: "127.0.0.1:0",
     log: () => {},
     ...(options.tls && { tls: options.tls }),
   });
-  const run = engine.run();
+  const run = service.run();
   return {
     address: `127.0.0.1:${server.port}`,
     coordinator,
     sites,
     publicSites,
     events,
-    engine,
+    service,
     store,
     stateDir,
     run,
     async close() {
-      engine.stop();
+      service.stop();
       await run.catch(() => {});
       await server.shutdown(500);
       store.close();

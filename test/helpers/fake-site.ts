@@ -1,19 +1,17 @@
-import {
-  type ClientTls,
-  CoordinatorConnection,
-  type AssignedTask as Task,
-} from "../../client/src/transport/grpc/coordinator-client.js";
-import { type PackedUpdate, packUpdate } from "../../client/src/update-packer.js";
+import { sealUpdate } from "../../client/src/seal-update.js";
+import { type ClientTls, GrpcCoordinatorPort } from "../../client/src/transport/grpc/coordinator-client.js";
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
+import type { SealedUpdate, UploadVerdict } from "../../shared/src/fl/messages.js";
+import type { FlTask } from "../../shared/src/fl/task.js";
 import { deserializeWeights, selectTensors } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 
 /**
  * A scripted hospital for protocol tests: speaks real gRPC through the production client adapter
- * and update packer, but its "training" is a delta the test chooses, so results are exact.
+ * and update sealing, but its "training" is a delta the test chooses, so results are exact.
  */
 export class FakeSite {
-  readonly connection: CoordinatorConnection;
+  readonly connection: GrpcCoordinatorPort;
   token = "";
   federationId = "";
   key: Uint8Array;
@@ -24,17 +22,17 @@ export class FakeSite {
     coordinator: PublicIdentity,
     tls?: ClientTls,
   ) {
-    this.connection = new CoordinatorConnection(address, tls);
+    this.connection = new GrpcCoordinatorPort(address, tls);
     this.key = sharedKey(identity.encryption.secretKey, coordinator.encryptionPublicKey);
   }
 
   async join(): Promise<void> {
     const challenge = await this.connection.getChallenge(this.identity.id);
-    const signature = signJoin(this.identity, challenge.federationId, new Uint8Array(challenge.challenge));
+    const signature = signJoin(this.identity, challenge.federationId, challenge.challenge);
     const joined = await this.connection.join({
       siteId: this.identity.id,
       challenge: challenge.challenge,
-      signature: Buffer.from(signature),
+      signature,
       info: {
         trainClassCounts: [1, 1, 1, 1],
         validationCount: 0,
@@ -48,13 +46,14 @@ export class FakeSite {
   }
 
   /** Long-polls until a task arrives (or "done"), rejoining after a coordinator restart. */
-  async nextTask(timeoutMs = 30_000): Promise<Task | "done"> {
+  async nextTask(timeoutMs = 30_000): Promise<FlTask | "done"> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       try {
         const outcome = await this.connection.pullTask(this.token, 2000);
         if (outcome.kind === "task") return outcome.task;
         if (outcome.kind === "done") return "done";
+        if (outcome.kind === "unrunnable") throw new Error(`${this.identity.id}: ${outcome.reason}`);
       } catch {
         await new Promise((r) => setTimeout(r, 200));
         await this.join().catch(() => {});
@@ -63,7 +62,7 @@ export class FakeSite {
     throw new Error(`${this.identity.id}: no task within ${timeoutMs} ms`);
   }
 
-  async download(task: Task): Promise<ModelWeights> {
+  async download(task: FlTask): Promise<ModelWeights> {
     return deserializeWeights(
       await this.connection.downloadModel(this.token, task.modelVersion, task.modelSha256),
     );
@@ -71,16 +70,16 @@ export class FakeSite {
 
   /** An update whose every shared element is `value` (or what `fill` returns). */
   pack(
-    task: Task,
+    task: FlTask,
     global: ModelWeights,
     fill: number | ((i: number) => number),
     numExamples: number,
-    overrides: Partial<Parameters<typeof packUpdate>[0]> = {},
-  ): PackedUpdate {
+    overrides: Partial<Parameters<typeof sealUpdate>[0]> = {},
+  ): SealedUpdate {
     const shared = selectTensors(global, "shared");
     const values = new Float32Array(shared.values.length);
     for (let i = 0; i < values.length; i++) values[i] = typeof fill === "number" ? fill : fill(i);
-    return packUpdate({
+    return sealUpdate({
       delta: { manifest: shared.manifest, values },
       identity: this.identity,
       key: this.key,
@@ -93,8 +92,8 @@ export class FakeSite {
     });
   }
 
-  upload(packed: PackedUpdate): ReturnType<CoordinatorConnection["uploadUpdate"]> {
-    return this.connection.uploadUpdate(this.token, packed, { loss: 1 });
+  upload(sealed: SealedUpdate): Promise<UploadVerdict> {
+    return this.connection.uploadUpdate(this.token, sealed, { loss: 1 });
   }
 
   close(): void {

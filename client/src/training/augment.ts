@@ -73,23 +73,6 @@ export interface AugmentParams {
   readonly blurSigma: number;
 }
 
-/** No change at all; handy for tests and to disable augmentation image by image. */
-export function identityParams(size: number): AugmentParams {
-  const center = (size - 1) / 2;
-  return {
-    cropWidth: 1,
-    cropHeight: 1,
-    centerX: center,
-    centerY: center,
-    rotation: 0,
-    flip: false,
-    brightness: 0,
-    contrast: 1,
-    noiseStd: 0,
-    blurSigma: 0,
-  };
-}
-
 const MAX_BLUR_SIGMA = 3;
 
 function checkOptions(options: AugmentOptions): void {

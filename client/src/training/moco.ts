@@ -17,8 +17,6 @@ import { infoNce, l2Normalize } from "./losses.js";
 import { isDecayedWeight, ScheduledOptimizer } from "./optimizer.js";
 import { type LocalRoundOptions, type LocalRoundResult, runSteps } from "./round.js";
 
-export { infoNce } from "./losses.js";
-
 type Tf = LoadedBackend["tf"];
 
 /**
@@ -116,24 +114,6 @@ export class FeatureQueue {
     copy.enqueue(this.toArray());
     return copy;
   }
-}
-
-/**
- * key <- m * key + (1 - m) * query, element by element, in place on `keyValues` (returned).
- * MoCo's momentum (EMA) update of the key encoder.
- */
-export function momentumUpdate(keyValues: Float32Array, queryValues: Float32Array, m: number): Float32Array {
-  if (keyValues.length !== queryValues.length) {
-    throw new FlError(
-      ErrorCode.WeightsShapeMismatch,
-      `key has ${keyValues.length} values, query ${queryValues.length}`,
-    );
-  }
-  checkMomentum(m);
-  for (let i = 0; i < keyValues.length; i++) {
-    keyValues[i] = m * (keyValues[i] as number) + (1 - m) * (queryValues[i] as number);
-  }
-  return keyValues;
 }
 
 function checkMomentum(m: number): void {

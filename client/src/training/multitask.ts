@@ -26,7 +26,7 @@ type Tf = LoadedBackend["tf"];
  * λ of loss = classification + λ (BCE + Dice): 2/3 makes the mix 0.6 classification to 0.4
  * segmentation (0.6 L_cls + 0.4 L_seg, scaled by 1/0.6), as in the best SIIM 2021 solutions.
  */
-export const DEFAULT_SEGMENTATION_WEIGHT = 0.4 / 0.6;
+const DEFAULT_SEGMENTATION_WEIGHT = 0.4 / 0.6;
 
 /** Options of a multi-task (or, with segmentationWeight 0, single-task) round. */
 export interface MultitaskRoundOptions extends LocalRoundOptions {

@@ -1,4 +1,4 @@
-import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/fl/task-config.js";
+import type { EvaluateTask, TrainTask } from "../../../shared/src/fl/task.js";
 import type { WeightsManifest } from "../../../shared/src/weights/types.js";
 
 /** Messages between the client's network process and its trainer process (Node IPC, advanced serialisation). */
@@ -13,14 +13,14 @@ export type TrainerRequest =
   | {
       readonly type: "train";
       readonly id: number;
-      readonly task: TrainTaskConfig;
+      readonly task: TrainTask;
       readonly manifest: WeightsManifest;
       readonly values: Float32Array;
     }
   | {
       readonly type: "evaluate";
       readonly id: number;
-      readonly task: EvaluateTaskConfig;
+      readonly task: EvaluateTask;
       readonly manifest: WeightsManifest;
       readonly values: Float32Array;
     };

@@ -1,17 +1,18 @@
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type ErrorCode as Code, ErrorCode, FlError } from "../../../shared/src/errors.js";
-import type { EvaluateTaskConfig, TrainTaskConfig } from "../../../shared/src/fl/task-config.js";
+import type { EvaluateTask, TrainTask } from "../../../shared/src/fl/task.js";
 import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
+import type { EvaluateOutcome, Progress, SiteTrainer, TrainOutcome } from "./trainer.js";
 
 type Ready = Extract<TrainerResponse, { type: "ready" }>;
 type Trained = Extract<TrainerResponse, { type: "trained" }>;
 type Evaluated = Extract<TrainerResponse, { type: "evaluated" }>;
 
 /** The network process's handle on its trainer child process. */
-export class TrainerHost {
+export class TrainerHost implements SiteTrainer {
   private readonly child: ChildProcess;
   private nextId = 1;
   private readonly pending = new Map<
@@ -19,7 +20,7 @@ export class TrainerHost {
     {
       resolve: (r: TrainerResponse) => void;
       reject: (e: Error) => void;
-      onProgress?: (f: number, s: string) => void;
+      onProgress?: Progress;
     }
   >();
   private readyWaiter: { resolve: (r: Ready) => void; reject: (e: Error) => void } | undefined;
@@ -47,25 +48,27 @@ export class TrainerHost {
     });
   }
 
-  async train(
-    task: TrainTaskConfig,
-    weights: ModelWeights,
-    onProgress?: (f: number, s: string) => void,
-  ): Promise<Trained> {
+  async train(task: TrainTask, weights: ModelWeights, onProgress: Progress): Promise<TrainOutcome> {
     const id = this.nextId++;
     const message = { type: "train" as const, id, task, manifest: weights.manifest, values: weights.values };
-    return (await this.request(message, onProgress)) as Trained;
+    const trained = (await this.request(message, onProgress)) as Trained;
+    return {
+      weights: { manifest: trained.manifest, values: trained.values },
+      numExamples: trained.numExamples,
+      metrics: trained.metrics,
+    };
   }
 
-  async evaluate(task: EvaluateTaskConfig, weights: ModelWeights): Promise<Evaluated> {
+  async evaluate(task: EvaluateTask, weights: ModelWeights): Promise<EvaluateOutcome> {
     const id = this.nextId++;
-    return (await this.request({
+    const evaluated = (await this.request({
       type: "evaluate",
       id,
       task,
       manifest: weights.manifest,
       values: weights.values,
     })) as Evaluated;
+    return { confusion: evaluated.confusion, numExamples: evaluated.numExamples, metrics: evaluated.metrics };
   }
 
   close(): void {
@@ -73,10 +76,7 @@ export class TrainerHost {
     this.child.kill();
   }
 
-  private request(
-    message: TrainerRequest & { id: number },
-    onProgress?: (f: number, s: string) => void,
-  ): Promise<TrainerResponse> {
+  private request(message: TrainerRequest & { id: number }, onProgress?: Progress): Promise<TrainerResponse> {
     return new Promise((resolve, reject) => {
       this.pending.set(message.id, { resolve, reject, ...(onProgress && { onProgress }) });
       this.post(message);

@@ -7,10 +7,13 @@
 import { errorMessage, FlError } from "../../../shared/src/errors.js";
 import { DataConfigSchema, listSites, loadSiteSplits } from "../../../shared/src/ml/data/index.js";
 import { initBackend, parseBackendPreference } from "../../../shared/src/ml/tf/backend.js";
+import { evaluateTask } from "./evaluate.js";
+import { NetworkCache } from "./network-cache.js";
 import type { TrainerRequest, TrainerResponse } from "./protocol.js";
-import { TaskRunner } from "./task-runner.js";
+import { createTaskTrainer } from "./tasks/index.js";
+import type { SiteTrainer } from "./trainer.js";
 
-let runner: TaskRunner | undefined;
+let runner: SiteTrainer | undefined;
 
 function send(message: TrainerResponse): void {
   process.send?.(message);
@@ -33,7 +36,11 @@ async function handle(request: TrainerRequest): Promise<void> {
       if (site !== request.siteId)
         log(`the dataset holds one site ("${site}"); training on it as ${request.siteId}`);
       const data = await loadSiteSplits(config, site, { cacheDir: request.cacheDir, log });
-      runner = new TaskRunner(backend, data);
+      const trainer = { backend, data, networks: new NetworkCache() };
+      runner = {
+        train: createTaskTrainer(trainer),
+        evaluate: (task, weights) => evaluateTask(trainer, task, weights),
+      };
       const counts = [0, 0, 0, 0];
       for (const label of data.train.labels) if (label >= 0) counts[label] = (counts[label] ?? 0) + 1;
       send({
@@ -79,7 +86,7 @@ async function handle(request: TrainerRequest): Promise<void> {
   }
 }
 
-function ready(): TaskRunner {
+function ready(): SiteTrainer {
   if (!runner) throw new Error("trainer used before init");
   return runner;
 }

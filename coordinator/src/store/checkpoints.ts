@@ -4,10 +4,11 @@ import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { writeFileAtomic } from "../../../shared/src/io/atomic-file.js";
 import { deserializeWeights, serializeWeights, sha256Hex } from "../../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
-import type { CheckpointRecord } from "./state-store.js";
+import type { ModelFiles } from "../federation/store.js";
+import type { CheckpointRecord } from "./records.js";
 
 /** Model checkpoints as files named by version; the database holds their hashes. */
-export class CheckpointFiles {
+export class CheckpointFiles implements ModelFiles {
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }

@@ -1,5 +1,18 @@
 import Database from "better-sqlite3";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { FederationStore } from "../federation/store.js";
+import type {
+  CheckpointRecord,
+  EvaluationRecord,
+  RoundCommit,
+  RoundFailure,
+  RoundRecord,
+  RoundStart,
+  RoundStatus,
+  SiteRecord,
+  StrategyStateRecord,
+  UpdateRecord,
+} from "./records.js";
 
 /**
  * The coordinator's durable state in SQLite. The one rule that makes kill-and-resume safe: a
@@ -7,67 +20,6 @@ import { ErrorCode, FlError } from "../../../shared/src/errors.js";
  * the checkpoint file is already on disk. Anything of a round that was running when the process
  * died is marked aborted on open and the round runs again from the last committed version.
  */
-
-export type RoundStatus = "running" | "completed" | "failed" | "aborted";
-
-export interface RoundRecord {
-  readonly round: number;
-  readonly attempt: number;
-  readonly phase: string;
-  readonly status: RoundStatus;
-  readonly modelVersionIn: number;
-  readonly modelVersionOut: number | null;
-  readonly sampled: string[];
-  readonly acceptedCount: number;
-  readonly failures: Array<{ siteId: string; reason: string }>;
-  readonly metrics: Record<string, number>;
-  readonly startedAtMs: number;
-  readonly endedAtMs: number | null;
-}
-
-export interface CheckpointRecord {
-  readonly version: number;
-  readonly round: number;
-  readonly path: string;
-  readonly sha256: string;
-  readonly bytes: number;
-  readonly createdAtMs: number;
-}
-
-export interface SiteRecord {
-  readonly siteId: string;
-  readonly signingPublicKey: string;
-  readonly encryptionPublicKey: string;
-  readonly lastJoinedAtMs: number | null;
-  readonly info: Record<string, unknown> | null;
-}
-
-export interface UpdateRecord {
-  readonly uploadId: string;
-  readonly round: number;
-  readonly attempt: number;
-  readonly siteId: string;
-  readonly taskId: string;
-  readonly modelVersion: number;
-  readonly contentSha256: string;
-  readonly numExamples: number;
-  readonly plaintextBytes: number;
-  readonly status: "accepted" | "rejected";
-  readonly reason: string | null;
-  readonly trainMetrics: Record<string, number>;
-  readonly receivedAtMs: number;
-}
-
-export interface EvaluationRecord {
-  readonly round: number;
-  readonly modelVersion: number;
-  readonly siteId: string;
-  readonly split: string;
-  readonly numExamples: number;
-  readonly confusion: number[][];
-  readonly metrics: Record<string, number>;
-  readonly receivedAtMs: number;
-}
 
 const SCHEMA_VERSION = 1;
 
@@ -135,7 +87,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
 );
 `;
 
-export class StateStore {
+export class StateStore implements FederationStore {
   private readonly db: Database.Database;
 
   private constructor(db: Database.Database) {
@@ -248,7 +200,7 @@ export class StateStore {
 
   private insertCheckpoint(
     checkpoint: CheckpointRecord,
-    options: { orIgnore?: boolean; strategyState?: { phase: string; state: Uint8Array } } = {},
+    options: { orIgnore?: boolean; strategyState?: StrategyStateRecord } = {},
   ): void {
     this.db
       .prepare(
@@ -303,14 +255,7 @@ export class StateStore {
     return (max ?? 0) + 1;
   }
 
-  startRound(r: {
-    round: number;
-    attempt: number;
-    phase: string;
-    modelVersionIn: number;
-    sampled: string[];
-    startedAtMs: number;
-  }): void {
+  startRound(r: RoundStart): void {
     this.db
       .prepare(
         `INSERT INTO rounds (round, attempt, phase, status, model_version_in, sampled_json, started_at_ms)
@@ -323,17 +268,7 @@ export class StateStore {
    * Commits a round in one transaction: the round row, the checkpoint of the new version and its
    * metrics. The checkpoint file must already be durable on disk.
    */
-  completeRound(r: {
-    round: number;
-    attempt: number;
-    acceptedCount: number;
-    failures: Array<{ siteId: string; reason: string }>;
-    metrics: Record<string, number>;
-    checkpoint: CheckpointRecord;
-    endedAtMs: number;
-    /** A server optimiser's state after this round, committed with the model it produced. */
-    strategyState?: { phase: string; state: Uint8Array };
-  }): void {
+  completeRound(r: RoundCommit): void {
     this.db.transaction(() => {
       const changed = this.db
         .prepare(
@@ -368,7 +303,7 @@ export class StateStore {
   }
 
   /** The server optimiser state committed with a model version, if any. */
-  strategyState(version: number): { phase: string; state: Uint8Array } | undefined {
+  strategyState(version: number): StrategyStateRecord | undefined {
     const row = this.db
       .prepare<[number], { strategy_phase: string | null; strategy_state: Buffer | null }>(
         "SELECT strategy_phase, strategy_state FROM checkpoints WHERE version = ?",
@@ -378,13 +313,7 @@ export class StateStore {
     return { phase: row.strategy_phase, state: new Uint8Array(row.strategy_state) };
   }
 
-  failRound(r: {
-    round: number;
-    attempt: number;
-    acceptedCount: number;
-    failures: Array<{ siteId: string; reason: string }>;
-    endedAtMs: number;
-  }): void {
+  failRound(r: RoundFailure): void {
     this.db
       .prepare(
         `UPDATE rounds SET status = 'failed', accepted_count = ?, failures_json = ?, ended_at_ms = ?

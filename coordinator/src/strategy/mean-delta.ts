@@ -1,6 +1,7 @@
 import { WeightedMeanAccumulator } from "../../../shared/src/aggregation/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import type { UpdateContribution } from "./strategy.js";
+import type { ModelWeights } from "../../../shared/src/weights/types.js";
+import type { RoundAggregate, UpdateContribution } from "./strategy.js";
 
 /**
  * The part every strategy shares: the example-weighted mean of the round's deltas, folded in
@@ -27,14 +28,24 @@ export class MeanDeltaCollector {
     return this.accumulator.count;
   }
 
-  get totalExamples(): number {
-    return this.accumulator.totalWeight;
-  }
-
-  /** The mean delta; FlError(FailedPrecondition) when nothing was accepted. */
-  mean(): Float32Array {
+  /** The mean delta so far; FlError(FailedPrecondition) when nothing was accepted. */
+  aggregate(): RoundAggregate {
     if (this.accumulator.count === 0)
       throw new FlError(ErrorCode.FailedPrecondition, "no update was accepted this round");
-    return this.accumulator.mean();
+    return {
+      meanDelta: this.accumulator.mean(),
+      count: this.accumulator.count,
+      totalExamples: this.accumulator.totalWeight,
+    };
+  }
+}
+
+/** An aggregate handed to a server step must still be laid out over the round's global. */
+export function assertAggregateFits(aggregate: RoundAggregate, global: ModelWeights): void {
+  if (aggregate.meanDelta.length !== global.values.length) {
+    throw new FlError(
+      ErrorCode.Internal,
+      `the round's aggregate has ${aggregate.meanDelta.length} values; the global model has ${global.values.length}`,
+    );
   }
 }

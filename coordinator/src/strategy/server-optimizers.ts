@@ -1,8 +1,8 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { applyDelta } from "../../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../../shared/src/weights/types.js";
-import { MeanDeltaCollector } from "./mean-delta.js";
-import type { RoundAggregation, Strategy, UpdateContribution } from "./strategy.js";
+import { assertAggregateFits, MeanDeltaCollector } from "./mean-delta.js";
+import type { RoundAggregate, RoundAggregation, Strategy, UpdateContribution } from "./strategy.js";
 
 /**
  * Server-side optimisers (Reddi et al. 2021, "Adaptive Federated Optimization", Algorithm 2):
@@ -26,7 +26,7 @@ export interface ServerOptimizerStrategy extends Strategy {
   /**
    * Replaces the state with bytes from `exportState` of the same strategy kind. The tensors it
    * was built for are checked at the next `beginRound`. Any round begun before the import can
-   * no longer `finish()`. Throws FlError(InvalidArgument) for malformed or foreign state and
+   * no longer `step()`. Throws FlError(InvalidArgument) for malformed or foreign state and
    * FlError(Unsupported) for a newer format version.
    */
   importState(bytes: Uint8Array): void;
@@ -34,37 +34,40 @@ export interface ServerOptimizerStrategy extends Strategy {
 
 export interface FedAvgMOptions {
   /** η: the server step is η·m. Default 1 (with momentum 0 this is FedAvg). */
-  readonly serverLearningRate?: number;
+  readonly serverLearningRate?: number | undefined;
   /** β in m ← β·m + Δ, in [0, 1). Default 0.9. */
-  readonly momentum?: number;
+  readonly momentum?: number | undefined;
 }
 
 export interface FedAdamOptions {
   /** η: the server step is η·m / (√v + τ). Default 1e-2. */
-  readonly serverLearningRate?: number;
+  readonly serverLearningRate?: number | undefined;
   /** First-moment decay β₁ in [0, 1). Default 0.9. */
-  readonly beta1?: number;
+  readonly beta1?: number | undefined;
   /** Second-moment decay β₂ in [0, 1). Default 0.99. */
-  readonly beta2?: number;
+  readonly beta2?: number | undefined;
   /** τ > 0: adaptivity; bounds the step to about η·|m|/τ where v is small. Default 1e-3. */
-  readonly tau?: number;
+  readonly tau?: number | undefined;
 }
 
 export type FedYogiOptions = FedAdamOptions;
 
-export const DEFAULT_FEDAVGM_OPTIONS: Required<FedAvgMOptions> = Object.freeze({
+/** Every option set: what a strategy runs with when its options leave some out. */
+type Defaults<Options> = { readonly [K in keyof Options]-?: NonNullable<Options[K]> };
+
+export const DEFAULT_FEDAVGM_OPTIONS: Defaults<FedAvgMOptions> = Object.freeze({
   serverLearningRate: 1,
   momentum: 0.9,
 });
 
-export const DEFAULT_FEDADAM_OPTIONS: Required<FedAdamOptions> = Object.freeze({
+export const DEFAULT_FEDADAM_OPTIONS: Defaults<FedAdamOptions> = Object.freeze({
   serverLearningRate: 1e-2,
   beta1: 0.9,
   beta2: 0.99,
   tau: 1e-3,
 });
 
-export const DEFAULT_FEDYOGI_OPTIONS: Required<FedYogiOptions> = DEFAULT_FEDADAM_OPTIONS;
+export const DEFAULT_FEDYOGI_OPTIONS: Defaults<FedYogiOptions> = DEFAULT_FEDADAM_OPTIONS;
 
 /** True for strategies whose state must be checkpointed (`exportState`/`importState`). */
 export function hasServerState(strategy: Strategy): strategy is ServerOptimizerStrategy {
@@ -198,14 +201,15 @@ function createServerOptimizer(definition: OptimizerDefinition): ServerOptimizer
       generation += 1;
       const myGeneration = generation;
       const collector = new MeanDeltaCollector(global.values.length);
-      let finished = false;
+      let stepped = false;
       return {
         accept: (update: UpdateContribution) => collector.accept(update),
         get acceptedCount() {
           return collector.count;
         },
-        finish() {
-          if (finished) throw new FlError(ErrorCode.FailedPrecondition, "this round was already finished");
+        aggregate: () => collector.aggregate(),
+        step(aggregate: RoundAggregate) {
+          if (stepped) throw new FlError(ErrorCode.FailedPrecondition, "this round was already finished");
           if (myGeneration !== generation) {
             throw new FlError(
               ErrorCode.FailedPrecondition,
@@ -213,16 +217,17 @@ function createServerOptimizer(definition: OptimizerDefinition): ServerOptimizer
                 "only the latest round can update the server optimiser",
             );
           }
-          const meanDelta = collector.mean();
+          assertAggregateFits(aggregate, global);
+          const { meanDelta } = aggregate;
           if (state.layout === null) state = freshState(definition.buffers, layout, meanDelta.length);
           const update = new Float32Array(meanDelta.length);
           definition.step(meanDelta, state.buffers, update);
           state.steps += 1;
-          finished = true;
+          stepped = true;
           return {
             weights: applyDelta(global, update),
             metrics: {
-              totalExamples: collector.totalExamples,
+              totalExamples: aggregate.totalExamples,
               updateNorm: norm(meanDelta),
               serverStepNorm: norm(update),
             },
@@ -286,8 +291,10 @@ function norm(values: Float32Array): number {
 }
 
 /** Spreads only the keys whose value is not undefined, so that `{ momentum: undefined }` keeps the default. */
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+function definedOnly<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 function checkPositive(option: string, value: number): void {

@@ -1,4 +1,7 @@
+import type { RoundAggregate } from "../../../shared/src/fl/pipeline.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
+
+export type { RoundAggregate };
 
 /** One site's accepted contribution to a round: the delta of the shared tensors. */
 export interface UpdateContribution {
@@ -8,10 +11,18 @@ export interface UpdateContribution {
   readonly numExamples: number;
 }
 
+/** The next global weights (same manifest as the round's global) and a few scalar diagnostics. */
+export interface ServerStep {
+  readonly weights: ModelWeights;
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
 /**
- * How a round's updates become the next global model. Updates are folded in as they arrive
- * (`accept`), so coordinator memory is one accumulator whatever the number of clients.
- * Strategies are pure: no I/O, no clocks.
+ * How a round's updates become the next global model, in two steps with a seam between them:
+ * the updates are combined into an aggregate (`aggregate`), which the coordinator may transform
+ * (the plan's aggregate stages, e.g. central noise) before the server step turns it into the
+ * next global weights (`step`). Updates are folded in as they arrive (`accept`). Strategies are
+ * pure: no I/O, no clocks.
  */
 export interface Strategy {
   readonly name: string;
@@ -21,7 +32,11 @@ export interface Strategy {
 export interface RoundAggregation {
   accept(update: UpdateContribution): void;
   readonly acceptedCount: number;
-  /** The next global weights (same manifest as `global`) and a few scalar diagnostics.
-   * Throws FlError(FailedPrecondition) when nothing was accepted. */
-  finish(): { readonly weights: ModelWeights; readonly metrics: Readonly<Record<string, number>> };
+  /** The combined delta of the accepted updates. FlError(FailedPrecondition) when none was accepted. */
+  aggregate(): RoundAggregate;
+  /**
+   * Applies the server step to an aggregate of this round (as `aggregate` returned it, or
+   * transformed): once per round. Server optimisers advance their state here.
+   */
+  step(aggregate: RoundAggregate): ServerStep;
 }

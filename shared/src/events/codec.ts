@@ -17,7 +17,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** What is wrong with `value` as an event, or undefined when it is a well-formed event. */
-export function eventProblem(value: unknown): string | undefined {
+function eventProblem(value: unknown): string | undefined {
   if (!isPlainObject(value)) return "is not a JSON object";
   if (!isFlEventType(value.type)) return `has unknown type ${JSON.stringify(value.type)}`;
   if (typeof value.federationId !== "string" || value.federationId.length === 0) {

@@ -29,7 +29,9 @@ export function createHandlerRegistry(log: (line: string) => void): HandlerRegis
 
   return {
     add(handler, filter) {
-      const entry = { handler, filter: filter === undefined ? undefined : { types: filter.types?.slice() } };
+      // A copy, so that a caller changing its filter later does not change what is delivered.
+      const copy: EventFilter | undefined = filter && (filter.types ? { types: filter.types.slice() } : {});
+      const entry = { handler, filter: copy };
       entries.add(entry);
       return () => {
         entries.delete(entry);

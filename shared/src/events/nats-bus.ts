@@ -26,11 +26,11 @@ import {
 } from "./subject.js";
 import type { EventBus, FlEvent } from "./types.js";
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
-export const DEFAULT_PUBLISH_TIMEOUT_MS = 2_000;
-export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_PUBLISH_TIMEOUT_MS = 2_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
 /** Events kept while JetStream is unreachable; beyond this the oldest are dropped (and logged). */
-export const DEFAULT_BACKLOG_LIMIT = 10_000;
+const DEFAULT_BACKLOG_LIMIT = 10_000;
 /** Attempts to store one backlogged event after a reconnect before it is dropped. */
 const FLUSH_ATTEMPTS = 5;
 

@@ -33,13 +33,19 @@ export interface UpdateStage {
   apply(update: UpdateDraft, context: StageContext): UpdateDraft;
 }
 
-/** A round's aggregate: the example-weighted mean of the accepted deltas, before the server step. */
-export interface AggregateDraft {
+/** A round's updates combined into one delta by the strategy, before its server step. */
+export interface RoundAggregate {
+  /** Laid out like the round's shared tensors; the FedAvg family's is Σ nₖ·Δₖ / Σ nₖ. */
   readonly meanDelta: Float32Array;
-  /** The shared tensors the mean is laid out over. */
-  readonly manifest: WeightsManifest;
   readonly count: number;
   readonly totalExamples: number;
+}
+
+/** A round's aggregate on its way through the aggregate stages. */
+export interface AggregateDraft extends RoundAggregate {
+  /** The shared tensors the mean is laid out over. */
+  readonly manifest: WeightsManifest;
+  /** Diagnostics a stage adds; they join the round's metrics. */
   readonly metrics: Readonly<Record<string, number>>;
 }
 

@@ -201,7 +201,7 @@ describe("a federated run over real gRPC", () => {
 
     const second = await a!.nextTask();
     if (second === "done") throw new Error("unexpected done");
-    expect(JSON.parse(second.configJson)).toMatchObject({ local: ["b"], roundInPhase: 1 });
+    expect(second).toMatchObject({ kind: "train", spec: { local: ["b"], roundInPhase: 1 } });
     const global2 = await a!.download(second);
     expect(await a!.upload(a!.pack(second, global2, 1, 1))).toMatchObject({
       accepted: false,
@@ -266,9 +266,14 @@ describe("a federated run over real gRPC", () => {
     const [a, b] = await joinAll(harness, ["a", "b"]);
     const [ta, tb] = await Promise.all([a!.nextTask(), b!.nextTask()]);
     if (ta === "done" || tb === "done") throw new Error("unexpected done");
-    expect(await b!.connection.heartbeat(b!.token, tb.taskId, 0.1, "failed", "cannot read images")).toEqual({
-      taskActive: false,
-    });
+    expect(
+      await b!.connection.heartbeat(b!.token, {
+        taskId: tb.taskId,
+        progress: 0.1,
+        status: "failed",
+        failure: "cannot read images",
+      }),
+    ).toEqual({ taskActive: false });
     expect(await a!.upload(a!.pack(ta, await a!.download(ta), 1, 1))).toMatchObject({ accepted: true });
     await waitFor(() => harness!.store.lastCompletedRound() === 1, 5_000);
     const round = harness.store.listRounds().find((r) => r.status === "completed")!;

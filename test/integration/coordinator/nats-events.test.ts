@@ -1,7 +1,7 @@
 import { connect, StringCodec } from "nats";
 import { afterEach, expect, it } from "vitest";
 import { publicIdentity } from "../../../shared/src/crypto/index.js";
-import { createNatsEventBus } from "../../../shared/src/events/index.js";
+import { createNatsEventBus } from "../../../shared/src/events/nats-bus.js";
 import { type Harness, startHarness } from "../../helpers/coordinator-harness.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";

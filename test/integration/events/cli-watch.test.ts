@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { watchEvents } from "../../../cli/commands/events.js";
-import { createNatsEventBus, makeEvent, type NatsEventBus } from "../../../shared/src/events/index.js";
+import { makeEvent } from "../../../shared/src/events/index.js";
+import { createNatsEventBus, type NatsEventBus } from "../../../shared/src/events/nats-bus.js";
 import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";
 
 let server: NatsServerHandle;

@@ -1,13 +1,8 @@
 import { connect, type JetStreamManager, type NatsConnection, StorageType } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isFlError } from "../../../shared/src/errors.js";
-import {
-  createNatsEventBus,
-  decodeEvent,
-  type FlEvent,
-  makeEvent,
-  type NatsEventBus,
-} from "../../../shared/src/events/index.js";
+import { decodeEvent, type FlEvent, makeEvent } from "../../../shared/src/events/index.js";
+import { createNatsEventBus, type NatsEventBus } from "../../../shared/src/events/nats-bus.js";
 import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";
 
 let server: NatsServerHandle;

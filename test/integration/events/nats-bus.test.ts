@@ -2,13 +2,8 @@ import { createServer } from "node:net";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ErrorCode, isFlError } from "../../../shared/src/errors.js";
-import {
-  createNatsEventBus,
-  encodeEvent,
-  type FlEvent,
-  makeEvent,
-  type NatsEventBus,
-} from "../../../shared/src/events/index.js";
+import { encodeEvent, type FlEvent, makeEvent } from "../../../shared/src/events/index.js";
+import { createNatsEventBus, type NatsEventBus } from "../../../shared/src/events/nats-bus.js";
 import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";
 
 let server: NatsServerHandle;

@@ -1,11 +1,7 @@
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  createNatsEventBus,
-  decodeEvent,
-  makeEvent,
-  type NatsEventBus,
-} from "../../../shared/src/events/index.js";
+import { decodeEvent, makeEvent } from "../../../shared/src/events/index.js";
+import { createNatsEventBus, type NatsEventBus } from "../../../shared/src/events/nats-bus.js";
 import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, isFlError } from "../../../shared/src/errors.js";
-import { createNatsEventBus, makeEvent, type NatsEventBus } from "../../../shared/src/events/index.js";
+import { makeEvent } from "../../../shared/src/events/index.js";
+import { createNatsEventBus, type NatsEventBus } from "../../../shared/src/events/nats-bus.js";
 import { type NatsServerHandle, startNatsServer } from "../../helpers/nats-server.js";
 
 // Certificates come from the deployment script itself, so this also checks deploy/tls/make-certs.sh.

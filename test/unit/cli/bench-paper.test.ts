@@ -22,6 +22,12 @@ it("pre-trains only when the encoder is not from scratch, and fine-tunes with th
   expect(moco[1]).toMatchObject({ labelFraction: 0.1 });
 });
 
+it("pre-trains the inpaint settings with the inpainting task and keeps their committed names", () => {
+  const setting = { init: "inpaint", head: "classify", labelFraction: 0.1 } as const;
+  expect(settingName(setting)).toBe("inpaint-cls-10pct");
+  expect(phasesFor(setting, scaledSizes(1))[0]).toMatchObject({ task: "inpainting" });
+});
+
 it("computes mean and sample standard deviation by hand", () => {
   // mean of 2, 4, 9 = 5; deviations -3, -1, 4 → (9 + 1 + 16) / 2 = 13
   const r = meanSd([2, 4, 9, Number.NaN]);

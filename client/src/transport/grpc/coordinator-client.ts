@@ -1,36 +1,28 @@
 import * as grpc from "@grpc/grpc-js";
 import {
   type ChallengeResponse,
-  type EvaluationReport,
   FederationClient,
   type HeartbeatResponse,
-  type JoinRequest,
   type JoinResponse,
   type PullTaskResponse,
-  type UploadVerdict,
 } from "../../../../proto/gen/fl/v1/federation.js";
 import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
+import type {
+  EvaluationReport,
+  Heartbeat,
+  HeartbeatAck,
+  JoinChallenge,
+  JoinGrant,
+  JoinRequest,
+  ReceivedPull,
+  SealedUpdate,
+  UploadVerdict,
+} from "../../../../shared/src/fl/messages.js";
+import type { CoordinatorPort } from "../../../../shared/src/fl/ports.js";
 import { fromServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
-import type { PackedUpdate } from "../../update-packer.js";
-
-/** A task as the hospital node sees it. */
-export interface AssignedTask {
-  readonly taskId: string;
-  readonly round: number;
-  /** "train" or "evaluate". */
-  readonly kind: string;
-  readonly modelVersion: number;
-  readonly modelSha256: string;
-  /** Hyper-parameters and options, validated by the node against the task schemas. */
-  readonly configJson: string;
-}
-
-export type PullOutcome =
-  | { readonly kind: "task"; readonly task: AssignedTask }
-  | { readonly kind: "wait"; readonly retryAfterMs: number }
-  | { readonly kind: "done"; readonly reason: string };
+import { receiveTask } from "../receive-task.js";
 
 export interface ClientTls {
   readonly ca: Buffer;
@@ -38,8 +30,11 @@ export interface ClientTls {
   readonly key?: Buffer;
 }
 
-/** Thin promise wrapper over the generated client; every error comes out as an FlError. */
-export class CoordinatorConnection {
+/**
+ * The hospital's port to its coordinator over gRPC: the only place on the client that sees the
+ * generated protobuf types. Every error comes out as an FlError.
+ */
+export class GrpcCoordinatorPort implements CoordinatorPort {
   private readonly client: FederationClient;
 
   constructor(address: string, tls?: ClientTls) {
@@ -53,31 +48,53 @@ export class CoordinatorConnection {
     this.client.close();
   }
 
-  getChallenge(siteId: string): Promise<ChallengeResponse> {
-    return this.unary((cb) =>
+  async getChallenge(siteId: string): Promise<JoinChallenge> {
+    const response = await this.unary<ChallengeResponse>((cb) =>
       this.client.getChallenge({ siteId }, new grpc.Metadata(), this.deadline(30_000), cb),
     );
+    return {
+      challenge: new Uint8Array(response.challenge),
+      federationId: response.federationId,
+      expiresAtMs: response.expiresAtMs,
+    };
   }
 
-  join(request: JoinRequest): Promise<JoinResponse> {
-    return this.unary((cb) => this.client.join(request, new grpc.Metadata(), this.deadline(30_000), cb));
+  async join(request: JoinRequest): Promise<JoinGrant> {
+    const wire = {
+      siteId: request.siteId,
+      challenge: Buffer.from(request.challenge),
+      signature: Buffer.from(request.signature),
+      ...(request.info && {
+        info: { ...request.info, trainClassCounts: [...request.info.trainClassCounts] },
+      }),
+    };
+    const response = await this.unary<JoinResponse>((cb) =>
+      this.client.join(wire, new grpc.Metadata(), this.deadline(30_000), cb),
+    );
+    return {
+      sessionToken: response.sessionToken,
+      federationId: response.federationId,
+      coordinatorEncryptionPublicKey: new Uint8Array(response.coordinatorEncryptionPublicKey),
+      coordinatorSigningPublicKey: new Uint8Array(response.coordinatorSigningPublicKey),
+      heartbeatIntervalMs: response.heartbeatIntervalMs,
+    };
   }
 
-  /** Long-polls for the next task; the wire message becomes a plain outcome here. */
-  async pullTask(sessionToken: string, waitMs: number): Promise<PullOutcome> {
+  /** Long-polls for the next task; its spec is parsed here, once. */
+  async pullTask(sessionToken: string, waitMs: number): Promise<ReceivedPull> {
     const response = await this.unary<PullTaskResponse>((cb) =>
       this.client.pullTask({ sessionToken, waitMs }, new grpc.Metadata(), this.deadline(waitMs + 30_000), cb),
     );
     const result = response.result;
     switch (result?.$case) {
       case "task": {
-        const { taskId, round, kind, modelVersion, modelSha256, configJson } = result.value;
-        return { kind: "task", task: { taskId, round, kind, modelVersion, modelSha256, configJson } };
+        const { kind, configJson, ...envelope } = result.value;
+        return receiveTask(envelope, kind, configJson);
       }
       case "done":
         return { kind: "done", reason: result.value.reason };
       case "wait":
-        return { kind: "wait", retryAfterMs: result.value.retryAfterMs };
+        return { kind: "wait", retryAfterMs: result.value.retryAfterMs, reason: result.value.reason };
       default:
         throw new FlError(
           ErrorCode.InvalidArgument,
@@ -86,33 +103,35 @@ export class CoordinatorConnection {
     }
   }
 
-  heartbeat(
-    sessionToken: string,
-    taskId: string,
-    progress: number,
-    status: string,
-    failure = "",
-  ): Promise<HeartbeatResponse> {
-    return this.unary((cb) =>
-      this.client.heartbeat(
-        { sessionToken, taskId, progress, status, failure },
-        new grpc.Metadata(),
-        this.deadline(15_000),
-        cb,
-      ),
+  async heartbeat(sessionToken: string, beat: Heartbeat): Promise<HeartbeatAck> {
+    const request = { sessionToken, ...beat, failure: beat.failure ?? "" };
+    const response = await this.unary<HeartbeatResponse>((cb) =>
+      this.client.heartbeat(request, new grpc.Metadata(), this.deadline(15_000), cb),
+    );
+    return { taskActive: response.taskActive };
+  }
+
+  async reportEvaluation(sessionToken: string, report: EvaluationReport): Promise<void> {
+    const request = {
+      sessionToken,
+      taskId: report.taskId,
+      round: report.round,
+      modelVersion: report.modelVersion,
+      split: report.split,
+      numExamples: report.numExamples,
+      numClasses: report.confusion.length,
+      confusion: report.confusion.flat(),
+      metrics: { ...report.metrics },
+    };
+    await this.unary((cb) =>
+      this.client.reportEvaluation(request, new grpc.Metadata(), this.deadline(30_000), cb),
     );
   }
 
-  reportEvaluation(report: EvaluationReport): Promise<void> {
-    return this.unary((cb) =>
-      this.client.reportEvaluation(report, new grpc.Metadata(), this.deadline(30_000), cb),
-    ).then(() => undefined);
-  }
-
-  leave(sessionToken: string, reason: string): Promise<void> {
-    return this.unary((cb) =>
+  async leave(sessionToken: string, reason: string): Promise<void> {
+    await this.unary((cb) =>
       this.client.leave({ sessionToken, reason }, new grpc.Metadata(), this.deadline(5_000), cb),
-    ).then(() => undefined);
+    );
   }
 
   /** Downloads a model version, checking offsets, total size and the final sha256. */
@@ -168,13 +187,14 @@ export class CoordinatorConnection {
   /** Streams header then encrypted chunks, honouring back-pressure, and returns the verdict. */
   uploadUpdate(
     sessionToken: string,
-    packed: PackedUpdate,
-    trainMetrics: Record<string, number>,
+    update: SealedUpdate,
+    trainMetrics: Readonly<Record<string, number>>,
   ): Promise<UploadVerdict> {
     return new Promise((resolve, reject) => {
       const call = this.client.uploadUpdate(this.deadline(600_000), (error, verdict) => {
         if (error) reject(fromServiceError(error));
-        else resolve(verdict);
+        else if (verdict.accepted) resolve({ accepted: true });
+        else resolve({ accepted: false, reasonCode: verdict.reasonCode, message: verdict.message });
       });
       const write = async () => {
         const send = (message: Parameters<typeof call.write>[0]) =>
@@ -184,13 +204,13 @@ export class CoordinatorConnection {
             $case: "header",
             value: {
               sessionToken,
-              manifest: packed.manifest,
-              signature: Buffer.from(packed.signature),
-              trainMetrics,
+              manifest: update.manifest,
+              signature: Buffer.from(update.signature),
+              trainMetrics: { ...trainMetrics },
             },
           },
         });
-        for (const [index, ciphertext] of packed.chunks.entries()) {
+        for (const [index, ciphertext] of update.chunks.entries()) {
           await send({
             part: {
               $case: "chunk",

@@ -20,10 +20,21 @@ import {
   type UploadVerdict,
 } from "../../../../proto/gen/fl/v1/federation.js";
 import { ErrorCode, errorMessage, FlError } from "../../../../shared/src/errors.js";
+import type { CoordinatorService, UploadSink } from "../../../../shared/src/fl/ports.js";
+import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
 import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
 import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
-import type { RoundEngine, UploadSink } from "../../round-engine.js";
+import {
+  challengeToWire,
+  evaluationFromWire,
+  heartbeatFromWire,
+  joinGrantToWire,
+  joinRequestFromWire,
+  pullOutcomeToWire,
+  uploadHeaderFromWire,
+  verdictToWire,
+} from "./wire.js";
 
 export interface ServerTls {
   readonly cert: Buffer;
@@ -33,8 +44,8 @@ export interface ServerTls {
   readonly requireClientCert: boolean;
 }
 
-/** Adapts the round engine to the generated gRPC service: wire types in, domain calls, wire types out. */
-export function createFederationServer(engine: RoundEngine, log: (line: string) => void): FederationServer {
+/** Adapts a coordinator to the generated gRPC service: wire types in, domain calls, wire types out. */
+function createFederationServer(service: CoordinatorService, log: (line: string) => void): FederationServer {
   const unary =
     <Req, Res>(
       name: string,
@@ -54,82 +65,27 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
     };
 
   return {
-    getChallenge: unary<ChallengeRequest, ChallengeResponse>("GetChallenge", (request) => {
-      const { challenge, federationId, expiresAtMs } = engine.getChallenge(request.siteId);
-      return { challenge: Buffer.from(challenge), federationId, expiresAtMs };
-    }),
+    getChallenge: unary<ChallengeRequest, ChallengeResponse>("GetChallenge", (request) =>
+      challengeToWire(service.getChallenge(request.siteId)),
+    ),
 
     join: unary<JoinRequest, JoinResponse>("Join", (request, call) => {
       assertCertificateMatches(call.getAuthContext(), request.siteId);
-      const info = request.info;
-      const joined = engine.join({
-        siteId: request.siteId,
-        challenge: new Uint8Array(request.challenge),
-        signature: new Uint8Array(request.signature),
-        info: info
-          ? {
-              trainClassCounts: info.trainClassCounts,
-              validationCount: info.validationCount,
-              testCount: info.testCount,
-              backend: info.backend,
-              clientVersion: info.clientVersion,
-            }
-          : {},
-      });
-      return {
-        sessionToken: joined.sessionToken,
-        federationId: joined.federationId,
-        coordinatorEncryptionPublicKey: Buffer.from(joined.coordinatorEncryptionPublicKey),
-        coordinatorSigningPublicKey: Buffer.from(joined.coordinatorSigningPublicKey),
-        heartbeatIntervalMs: joined.heartbeatIntervalMs,
-      };
+      return joinGrantToWire(service.join(joinRequestFromWire(request)));
     }),
 
     pullTask: unary<PullTaskRequest, PullTaskResponse>("PullTask", async (request, call) => {
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
-      const result = await engine.pullTask(request.sessionToken, request.waitMs, abort.signal);
-      switch (result.kind) {
-        case "task": {
-          const t = result.task;
-          return {
-            result: {
-              $case: "task",
-              value: {
-                taskId: t.taskId,
-                round: t.round,
-                phase: t.phase,
-                kind: t.kind,
-                modelVersion: t.modelVersion,
-                modelSha256: t.modelSha256,
-                modelBytes: t.modelBytes,
-                configJson: JSON.stringify(t.config),
-                deadlineMs: t.deadlineMs,
-              },
-            },
-          };
-        }
-        case "wait":
-          return {
-            result: { $case: "wait", value: { retryAfterMs: result.retryAfterMs, reason: result.reason } },
-          };
-        case "done":
-          return { result: { $case: "done", value: { reason: result.reason } } };
-      }
+      return pullOutcomeToWire(await service.pullTask(request.sessionToken, request.waitMs, abort.signal));
     }),
 
     heartbeat: unary<HeartbeatRequest, HeartbeatResponse>("Heartbeat", (request) =>
-      engine.heartbeat(
-        request.sessionToken,
-        request.taskId,
-        request.progress,
-        request.status,
-        request.failure,
-      ),
+      service.heartbeat(request.sessionToken, heartbeatFromWire(request)),
     ),
 
     downloadModel: (call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>) => {
-      void streamModel(engine, call).catch((error: unknown) => {
+      void streamModel(service, call).catch((error: unknown) => {
         if (!(error instanceof FlError)) log(`DownloadModel failed: ${errorMessage(error)}`);
         call.destroy(Object.assign(new Error(errorMessage(error)), toServiceError(error)));
       });
@@ -147,14 +103,13 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
         callback(null, verdict);
       };
       const rejectWith = (error: unknown) => {
-        const flError = FlError.from(error);
-        if (flError.code === ErrorCode.Unauthenticated || flError.code === ErrorCode.UnknownSite) {
+        try {
+          answer(verdictToWire(rejectionVerdict(error)));
+        } catch (sessionError) {
           if (!answered) {
             answered = true;
-            callback(toServiceError(flError));
+            callback(toServiceError(sessionError));
           }
-        } else {
-          answer({ accepted: false, reasonCode: flError.code, message: flError.message });
         }
         call.removeAllListeners("data");
         call.resume();
@@ -165,14 +120,7 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
           const part = message.part;
           if (part?.$case === "header") {
             if (sink) throw new FlError(ErrorCode.InvalidArgument, "a second header arrived in one upload");
-            const header = part.value;
-            if (!header.manifest)
-              throw new FlError(ErrorCode.InvalidArgument, "upload header has no manifest");
-            sink = engine.beginUpload(header.sessionToken, {
-              manifest: { ...header.manifest },
-              signature: new Uint8Array(header.signature),
-              trainMetrics: header.trainMetrics,
-            });
+            sink = service.beginUpload(part.value.sessionToken, uploadHeaderFromWire(part.value));
           } else if (part?.$case === "chunk") {
             if (!sink)
               throw new FlError(ErrorCode.InvalidArgument, "a chunk arrived before the upload header");
@@ -193,7 +141,7 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
         try {
           if (!sink) throw new FlError(ErrorCode.InvalidArgument, "upload stream ended without a header");
           sink.finish();
-          answer({ accepted: true, reasonCode: "", message: "accepted" });
+          answer(verdictToWire({ accepted: true }));
         } catch (error) {
           rejectWith(error);
         }
@@ -203,28 +151,12 @@ export function createFederationServer(engine: RoundEngine, log: (line: string) 
     },
 
     reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request) => {
-      const n = request.numClasses;
-      if (n <= 0 || request.confusion.length !== n * n) {
-        throw new FlError(
-          ErrorCode.InvalidArgument,
-          `confusion has ${request.confusion.length} cells; expected num_classes² = ${n * n}`,
-        );
-      }
-      const confusion = Array.from({ length: n }, (_, i) => request.confusion.slice(i * n, (i + 1) * n));
-      engine.reportEvaluation(request.sessionToken, {
-        taskId: request.taskId,
-        round: request.round,
-        modelVersion: request.modelVersion,
-        split: request.split,
-        numExamples: request.numExamples,
-        confusion,
-        metrics: request.metrics,
-      });
+      service.reportEvaluation(request.sessionToken, evaluationFromWire(request));
       return { accepted: true, message: "recorded" };
     }),
 
     leave: unary<LeaveRequest, LeaveResponse>("Leave", (request) => {
-      engine.leave(request.sessionToken, request.reason);
+      service.leave(request.sessionToken, request.reason);
       return {};
     }),
   };
@@ -251,10 +183,10 @@ function assertCertificateMatches(
 
 /** Streams the model in 1 MiB chunks, waiting for the stream to drain (back-pressure). */
 async function streamModel(
-  engine: RoundEngine,
+  service: CoordinatorService,
   call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>,
 ): Promise<void> {
-  const { bytes, sha256 } = engine.modelBytes(call.request.sessionToken, call.request.modelVersion);
+  const { bytes, sha256 } = service.model(call.request.sessionToken, call.request.modelVersion);
   const chunks = chunkBytes(bytes, DEFAULT_CHUNK_BYTES);
   let offset = 0;
   for (const [i, data] of chunks.entries()) {
@@ -280,11 +212,11 @@ export interface StartedServer {
 
 /** Binds the service; resolves once the port is bound (bindAsync's callback is readiness). */
 export function startGrpcServer(
-  engine: RoundEngine,
+  service: CoordinatorService,
   options: { listen: string; tls?: ServerTls; log: (line: string) => void },
 ): Promise<StartedServer> {
   const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS, "grpc.keepalive_permit_without_calls": 1 });
-  server.addService(FederationService, createFederationServer(engine, options.log));
+  server.addService(FederationService, createFederationServer(service, options.log));
   const credentials = options.tls
     ? grpc.ServerCredentials.createSsl(
         options.tls.ca ?? null,

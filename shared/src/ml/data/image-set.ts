@@ -55,18 +55,3 @@ export class ImageSetBuilder {
     };
   }
 }
-
-/** The images at `indices` of a set, as a new set (used to subset without reloading). */
-export function selectImages(set: ImageSet, indices: readonly number[]): ImageSet {
-  const px = set.size * set.size;
-  const builder = new ImageSetBuilder(set.size, indices.length);
-  for (const i of indices) {
-    builder.add(set.images.subarray(i * px, (i + 1) * px), set.masks.subarray(i * px, (i + 1) * px), {
-      imageId: set.imageIds[i] as string,
-      studyId: set.studyIds[i] as string,
-      patientId: set.patientIds[i] as string,
-      label: set.labels[i] as number,
-    });
-  }
-  return builder.build();
-}

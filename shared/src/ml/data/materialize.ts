@@ -43,7 +43,7 @@ export async function materialize(
   return builder.build();
 }
 
-export function renderSynthetic(
+function renderSynthetic(
   source: SyntheticSource,
   options: Pick<MaterializeOptions, "size" | "maskSource">,
 ): { image: Float32Array; mask: Uint8Array } {

@@ -18,7 +18,7 @@ export type PartitionSpec =
   | { readonly kind: "quantity"; readonly sites: number; readonly alpha: number; readonly minItems?: number };
 
 /** Site ids for the synthetic partitions: site-1 .. site-N. */
-export function partitionSiteIds(count: number): string[] {
+function partitionSiteIds(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `site-${i + 1}`);
 }
 

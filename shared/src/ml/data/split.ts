@@ -8,8 +8,6 @@ export interface SplitFractions {
   readonly test: number;
 }
 
-export const DEFAULT_SPLIT: SplitFractions = { val: 0.15, test: 0.15 };
-
 export type SplitName = "train" | "val" | "test";
 export const SPLIT_NAMES: readonly SplitName[] = ["train", "val", "test"];
 

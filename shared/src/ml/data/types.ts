@@ -1,13 +1,4 @@
-/** The four study-level classes of the SIIM-FISABIO-RSNA COVID-19 scheme, in label-index order. */
-export const CLASS_NAMES = [
-  "Negative for Pneumonia",
-  "Typical Appearance",
-  "Indeterminate Appearance",
-  "Atypical Appearance",
-] as const;
-export const NUM_CLASSES = CLASS_NAMES.length;
-/** Short names for tables and file names, same order as CLASS_NAMES. */
-export const CLASS_KEYS = ["negative", "typical", "indeterminate", "atypical"] as const;
+export { CLASS_KEYS, CLASS_NAMES, NUM_CLASSES } from "../../fl/classes.js";
 
 /**
  * A set of same-sized grayscale images, row-major N x H x W with H = W = `size`, values

@@ -7,7 +7,6 @@ import {
   augmentBatch,
   DEFAULT_AUGMENT_OPTIONS,
   gaussianTaps,
-  identityParams,
   sampleAugmentParams,
 } from "../../../../client/src/training/augment.js";
 import type { LoadedBackend } from "../../../../shared/src/ml/tf/backend.js";
@@ -33,6 +32,23 @@ function pattern(count: number): tfc.Tensor4D {
     }
   }
   return tf.tensor4d(values, [count, SIZE, SIZE, 1]);
+}
+
+/** No change at all: the whole image as the crop, no rotation, flip, intensity change, noise or blur. */
+function identityParams(size: number): AugmentParams {
+  const center = (size - 1) / 2;
+  return {
+    cropWidth: 1,
+    cropHeight: 1,
+    centerX: center,
+    centerY: center,
+    rotation: 0,
+    flip: false,
+    brightness: 0,
+    contrast: 1,
+    noiseStd: 0,
+    blurSigma: 0,
+  };
 }
 
 function only(overrides: Partial<AugmentParams>): AugmentParams {

@@ -5,35 +5,22 @@ import {
   createMocoModels,
   FeatureQueue,
   type MocoRoundOptions,
-  momentumUpdate,
   trainMocoRound,
 } from "../../../../client/src/training/moco.js";
 import type { LoadedBackend } from "../../../../shared/src/ml/tf/backend.js";
 import { createRng } from "../../../../shared/src/random.js";
 import { blobImageSet } from "../../../helpers/synthetic-images.js";
-import { expectClose, tinySpec, wasmBackend, weightValues } from "../../../helpers/training.js";
+import { tinySpec, wasmBackend, weightValues } from "../../../helpers/training.js";
 
 let tf: LoadedBackend["tf"];
 beforeAll(async () => {
   tf = await wasmBackend();
 });
 
-describe("momentum update", () => {
-  it("computes key = m key + (1 - m) query in place", () => {
-    const key = Float32Array.from([1, 2, -4]);
-    const out = momentumUpdate(key, Float32Array.from([3, -2, 0]), 0.9);
-    expect(out).toBe(key);
-    // 0.9 * 1 + 0.1 * 3 = 1.2; 0.9 * 2 + 0.1 * -2 = 1.6; 0.9 * -4 + 0 = -3.6
-    expectClose(key, [1.2, 1.6, -3.6], 6);
-  });
-
-  it("keeps the key at m = 1, copies the query at m = 0, refuses other ranges and lengths", () => {
-    expect(Array.from(momentumUpdate(Float32Array.from([5]), Float32Array.from([7]), 1))).toEqual([5]);
-    expect(Array.from(momentumUpdate(Float32Array.from([5]), Float32Array.from([7]), 0))).toEqual([7]);
-    expect(() => momentumUpdate(Float32Array.from([5]), Float32Array.from([7]), 1.5)).toThrow(/momentum/);
-    expect(() => momentumUpdate(Float32Array.from([5]), Float32Array.from([7, 8]), 0.5)).toThrow(/values/);
-  });
-});
+/** key ← m·key + (1 − m)·query, element by element: MoCo's momentum update, computed in float64. */
+function momentumUpdate(key: Float32Array, query: Float32Array, m: number): number[] {
+  return Array.from(key, (k, i) => m * k + (1 - m) * (query[i] as number));
+}
 
 describe("feature queue", () => {
   const rows = (...values: number[][]) => Float32Array.from(values.flat());
@@ -174,7 +161,7 @@ describe("a MoCo round", () => {
     expect(last(trained)).toBeLessThan(last(untrained) - 0.4);
   });
 
-  it("copies query weights into the key on request and refuses a queue of the wrong width", async () => {
+  it("copies query weights into the key on request and refuses a queue of the wrong width or a momentum outside [0, 1]", async () => {
     const models = createMocoModels(spec);
     models.key.model.trainableWeights[0]?.write(
       tf.zeros(models.key.model.trainableWeights[0].shape as number[]),
@@ -191,6 +178,14 @@ describe("a MoCo round", () => {
         queue: new FeatureQueue(4, 3),
       }),
     ).rejects.toThrow(/3-d keys but the projection is 16-d/);
+    await expect(
+      trainMocoRound(tf, models, images, {
+        batchSize: 8,
+        seed: 1,
+        momentum: 1.5,
+        optimizer: { kind: "adam", learningRate: 1e-3 },
+      }),
+    ).rejects.toThrow(/momentum must be in \[0, 1\]/);
     models.query.dispose();
     models.key.dispose();
   });

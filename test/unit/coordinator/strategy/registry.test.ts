@@ -61,7 +61,7 @@ describe("createStrategy", () => {
     for (const delta of deltas) {
       const aggregation = strategy.beginRound(global);
       aggregation.accept({ siteId: "a", delta, numExamples: 10 });
-      global = aggregation.finish().weights;
+      global = aggregation.step(aggregation.aggregate()).weights;
     }
     return global.values;
   }

@@ -25,13 +25,13 @@ function weights(values: number[]): ModelWeights {
 
 type Update = readonly [delta: number[], numExamples: number];
 
-/** One round: begin, accept each (delta, numExamples), finish. */
+/** One round: begin, accept each (delta, numExamples), aggregate, step. */
 function round(strategy: Strategy, global: ModelWeights, updates: readonly Update[]) {
   const aggregation = strategy.beginRound(global);
   for (const [i, [delta, numExamples]] of updates.entries()) {
     aggregation.accept({ siteId: `site-${i}`, delta: Float32Array.from(delta), numExamples });
   }
-  return aggregation.finish();
+  return aggregation.step(aggregation.aggregate());
 }
 
 /** Runs the rounds in turn, returning the weights after each. */
@@ -141,8 +141,8 @@ describe("FedAvgM", () => {
         a.accept(update);
         b.accept(update);
       }
-      const fromFedAvg = a.finish();
-      const fromMomentum = b.finish();
+      const fromFedAvg = a.step(a.aggregate());
+      const fromMomentum = b.step(b.aggregate());
       expect(fromMomentum.metrics.updateNorm).toBe(fromFedAvg.metrics.updateNorm);
       expect(fromMomentum.metrics.totalExamples).toBe(fromFedAvg.metrics.totalExamples);
       viaFedAvg = fromFedAvg.weights;
@@ -263,29 +263,29 @@ describe.each<[string, (options?: object) => ServerOptimizerStrategy]>([
     expect(viaReset!.values).toEqual(viaFresh!.values);
   });
 
-  it("is not advanced by an abandoned attempt, and a stale attempt cannot finish", () => {
+  it("is not advanced by an abandoned attempt, and a stale attempt cannot step", () => {
     const strategy = create();
     const abandoned = strategy.beginRound(weights([0, 1]));
     abandoned.accept({ siteId: "a", delta: Float32Array.from([5, 5]), numExamples: 1 });
     const retry = strategy.beginRound(weights([0, 1]));
     retry.accept({ siteId: "a", delta: Float32Array.from([0.2, -0.1]), numExamples: 1 });
-    expectFlError(() => abandoned.finish(), ErrorCode.FailedPrecondition, "newer round");
-    const { weights: next } = retry.finish();
+    expectFlError(() => abandoned.step(abandoned.aggregate()), ErrorCode.FailedPrecondition, "newer round");
+    const { weights: next } = retry.step(retry.aggregate());
     const [expected] = run(create(), weights([0, 1]), adaptiveRounds.slice(0, 1));
     expect(next.values).toEqual(expected!.values);
     expect(strategy.steps).toBe(1);
-    expectFlError(() => retry.finish(), ErrorCode.FailedPrecondition, "already finished");
+    expectFlError(() => retry.step(retry.aggregate()), ErrorCode.FailedPrecondition, "already finished");
   });
 
-  it("cannot finish a round begun before state was imported", () => {
+  it("cannot step a round begun before state was imported", () => {
     const strategy = create();
     const open = strategy.beginRound(weights([0, 1]));
     open.accept({ siteId: "a", delta: Float32Array.from([0.2, -0.1]), numExamples: 1 });
     strategy.importState(create().exportState());
-    expectFlError(() => open.finish(), ErrorCode.FailedPrecondition, "state was imported");
+    expectFlError(() => open.step(open.aggregate()), ErrorCode.FailedPrecondition, "state was imported");
   });
 
-  it("refuses to finish with no update and to accept an update without examples", () => {
+  it("has no aggregate without an update, and refuses an update without examples", () => {
     const aggregation = create().beginRound(weights([0, 1]));
     expectFlError(
       () => aggregation.accept({ siteId: "a", delta: Float32Array.from([1, 1]), numExamples: 0 }),
@@ -296,7 +296,7 @@ describe.each<[string, (options?: object) => ServerOptimizerStrategy]>([
       () => aggregation.accept({ siteId: "a", delta: Float32Array.from([1]), numExamples: 1 }),
       ErrorCode.InvalidArgument,
     );
-    expectFlError(() => aggregation.finish(), ErrorCode.FailedPrecondition, "no update");
+    expectFlError(() => aggregation.aggregate(), ErrorCode.FailedPrecondition, "no update");
   });
 
   it("refuses a model whose shared tensors differ from those of its state", () => {

@@ -377,7 +377,7 @@ async function decodeCompressed(
 }
 
 /** Sample precision from the first start-of-frame marker (SOF0..SOF3), if found. */
-export function jpegPrecision(frame: Uint8Array): number | undefined {
+function jpegPrecision(frame: Uint8Array): number | undefined {
   for (let i = 2; i + 4 < frame.length; ) {
     if (frame[i] !== 0xff) return undefined;
     const marker = frame[i + 1] as number;
@@ -400,7 +400,10 @@ function checkGeometry(width: number, height: number, ctx: FrameContext): void {
 const require = createRequire(import.meta.url);
 const codecs = new Map<string, Promise<EmscriptenCodecModule>>();
 
-/** Loads a cornerstone WASM codec once per process. */
+/**
+ * Loads a cornerstone WASM codec once per process.
+ * @internal Exported for the decoding test, which encodes its JPEG-LS/JPEG 2000 fixtures with it.
+ */
 export function wasmCodec(name: "charls" | "openjpeg"): Promise<EmscriptenCodecModule> {
   let pending = codecs.get(name);
   if (!pending) {
@@ -502,7 +505,10 @@ export function dicomToDisplay(decoded: DecodedDicom): Float32Array {
   return out;
 }
 
-/** PS3.3 C.11.2.1.2: the VOI window functions, output in [0, 1]. */
+/**
+ * PS3.3 C.11.2.1.2: the VOI window functions, output in [0, 1].
+ * @internal Exported for its unit tests against the standard's formulas.
+ */
 export function applyWindow(x: number, c: number, w: number, fn: VoiWindow["fn"]): number {
   if (fn === "SIGMOID") return 1 / (1 + Math.exp((-4 * (x - c)) / w));
   if (fn === "LINEAR_EXACT") {

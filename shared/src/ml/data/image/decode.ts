@@ -10,10 +10,10 @@ export interface GreyImage {
   readonly pixels: Float32Array;
 }
 
-export type ImageFormat = "dicom" | "png" | "jpeg";
+type ImageFormat = "dicom" | "png" | "jpeg";
 
 /** Recognises a file by its first bytes (DICOM may lack its preamble: then by extension). */
-export function sniffFormat(bytes: Uint8Array, file: string): ImageFormat | undefined {
+function sniffFormat(bytes: Uint8Array, file: string): ImageFormat | undefined {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47)
     return "png";
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "jpeg";

@@ -3,7 +3,7 @@ import { join, relative, sep } from "node:path";
 import { ErrorCode, errorMessage, FlError } from "../../../errors.js";
 import { type DicomHeader, readDicomHeader } from "../dicom/decode.js";
 
-export const IMAGE_EXTENSIONS = /\.(dcm|dicom|png|jpe?g)$/i;
+const IMAGE_EXTENSIONS = /\.(dcm|dicom|png|jpe?g)$/i;
 
 /** All image files under `dir` (recursive), as paths relative to `dir` with "/" separators, sorted. */
 export async function listImageFiles(dir: string): Promise<string[]> {

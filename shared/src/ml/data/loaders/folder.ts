@@ -3,7 +3,7 @@ import { isAbsolute, normalize, resolve } from "node:path";
 import { ErrorCode, FlError } from "../../../errors.js";
 import type { BadItemLog } from "../bad-items.js";
 import type { CatalogItem } from "../catalog.js";
-import type { FolderDataConfig } from "../config.js";
+import type { FolderDataConfig } from "../config-schema.js";
 import type { Box } from "../types.js";
 import { parseCsv } from "./csv.js";
 import { listImageFiles, readTextFile } from "./files.js";

@@ -24,7 +24,7 @@ export interface PreprocessedImage {
 }
 
 /** Cache key: content hash of the file and the preprocessing parameters. */
-export function preprocessKey(bytes: Uint8Array, params: PreprocessParams): string {
+function preprocessKey(bytes: Uint8Array, params: PreprocessParams): string {
   return createHash("sha256")
     .update(bytes)
     .update(JSON.stringify({ v: PREPROCESS_VERSION, size: params.size, resize: params.resize }))

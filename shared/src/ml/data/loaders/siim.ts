@@ -2,7 +2,7 @@ import { basename, resolve } from "node:path";
 import { ErrorCode, FlError, isFlError } from "../../../errors.js";
 import type { BadItemLog } from "../bad-items.js";
 import type { CatalogItem } from "../catalog.js";
-import type { SiimDataConfig } from "../config.js";
+import type { SiimDataConfig } from "../config-schema.js";
 import type { Box } from "../types.js";
 import { CLASS_NAMES } from "../types.js";
 import { parseCsv } from "./csv.js";

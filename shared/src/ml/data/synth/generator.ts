@@ -86,12 +86,7 @@ function ensureVisibleMask(
 }
 
 /** Bounding boxes per lesion, then merged when they touch or sit close in the same lung. */
-export function boxesFromLabelMap(
-  labelMap: Uint8Array,
-  size: number,
-  findings: Findings,
-  anatomy: Anatomy,
-): Box[] {
+function boxesFromLabelMap(labelMap: Uint8Array, size: number, findings: Findings, anatomy: Anatomy): Box[] {
   const count = findings.lesions.length;
   if (count === 0) return [];
   const minX = new Int32Array(count + 1).fill(size);

@@ -212,7 +212,10 @@ const PEDIATRIC_MIXED: HospitalProfile = {
   },
 };
 
-/** The pooled SIIM-FISABIO-RSNA prevalence of the four classes. */
+/**
+ * The pooled SIIM-FISABIO-RSNA prevalence of the four classes.
+ * @internal Exported for the plan test, which checks presets against it.
+ */
 export const POOLED_PREVALENCE: readonly [number, number, number, number] = [0.28, 0.47, 0.17, 0.08];
 
 function withPrevalence(

@@ -22,7 +22,7 @@ export function lateralEdge(an: Anatomy, side: Side, v: number): number {
 }
 
 /** Upper lung boundary at lateral distance a: a rounded apex. */
-export function topEdge(an: Anatomy, side: Side, a: number): number {
+function topEdge(an: Anatomy, side: Side, a: number): number {
   const med = an.mediastinumTop;
   const lat = an.lungLateral[side] * 0.92;
   const centre = med + 0.45 * (lat - med);

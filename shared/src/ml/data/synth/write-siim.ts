@@ -50,14 +50,20 @@ function round(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
 
-/** SIIM's Python-literal box list, e.g. `[{'x': 1.0, 'y': 2.0, 'width': 3.0, 'height': 4.0}]`. */
+/**
+ * SIIM's Python-literal box list, e.g. `[{'x': 1.0, 'y': 2.0, 'width': 3.0, 'height': 4.0}]`.
+ * @internal Exported for the CSV round-trip test (written here, parsed by loaders/labels.ts).
+ */
 export function siimBoxesCell(boxes: readonly Box[]): string {
   if (boxes.length === 0) return "";
   const f = (n: number): string => (Number.isInteger(n) ? n.toFixed(1) : String(round(n)));
   return `[${boxes.map((b) => `{'x': ${f(b.x)}, 'y': ${f(b.y)}, 'width': ${f(b.width)}, 'height': ${f(b.height)}}`).join(", ")}]`;
 }
 
-/** SIIM's image-level label string. */
+/**
+ * SIIM's image-level label string.
+ * @internal Exported for the CSV round-trip test (written here, parsed by loaders/labels.ts).
+ */
 export function siimLabelCell(boxes: readonly Box[]): string {
   if (boxes.length === 0) return "none 1 0 0 1 1";
   return boxes

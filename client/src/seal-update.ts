@@ -5,6 +5,7 @@ import {
   signManifest,
   type UpdateManifest,
 } from "../../shared/src/crypto/index.js";
+import type { SealedUpdate } from "../../shared/src/fl/messages.js";
 import {
   chunkBytes,
   DEFAULT_CHUNK_BYTES,
@@ -13,19 +14,12 @@ import {
 } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 
-export interface PackedUpdate {
-  readonly manifest: UpdateManifest;
-  readonly signature: Uint8Array;
-  /** Ciphertexts in order; chunk i is sealed under nonce (noncePrefix || i). */
-  readonly chunks: readonly Uint8Array[];
-}
-
 /**
  * Seals an update for the coordinator: serialise the shared-tensor delta, hash it, encrypt it
  * chunk by chunk with the site–coordinator key, and sign a manifest that binds site, round,
  * model version, task and content hash. Pure apart from the random upload id and nonce prefix.
  */
-export function packUpdate(input: {
+export function sealUpdate(input: {
   delta: ModelWeights;
   identity: Identity;
   key: Uint8Array;
@@ -36,7 +30,7 @@ export function packUpdate(input: {
   numExamples: number;
   chunkSize?: number;
   now?: () => number;
-}): PackedUpdate {
+}): SealedUpdate {
   const bytes = serializeWeights(input.delta);
   const plainChunks = chunkBytes(bytes, input.chunkSize ?? DEFAULT_CHUNK_BYTES);
   const { uploadId, noncePrefix } = createUploadParams();

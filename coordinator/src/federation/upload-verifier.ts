@@ -4,41 +4,47 @@ import {
   type PublicIdentity,
   type UpdateManifest,
   verifyManifest,
-} from "../../shared/src/crypto/index.js";
-import { ErrorCode, FlError } from "../../shared/src/errors.js";
+} from "../../../shared/src/crypto/index.js";
+import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import {
   assertFinite,
   assertSameManifest,
   deserializeWeights,
   sha256Hex,
-} from "../../shared/src/weights/index.js";
-import type { ModelWeights, WeightsManifest } from "../../shared/src/weights/types.js";
+} from "../../../shared/src/weights/index.js";
+import type { ModelWeights, WeightsManifest } from "../../../shared/src/weights/types.js";
 
 /** Largest plaintext a single chunk may carry (the protocol streams ~1 MiB chunks). */
-export const MAX_CHUNK_PLAINTEXT_BYTES = 4 << 20;
+const MAX_CHUNK_PLAINTEXT_BYTES = 4 << 20;
 
-export interface ExpectedUpload {
-  readonly federationId: string;
-  readonly siteId: string;
+/** What names a training task in an update's manifest. */
+export interface TaskRef {
   readonly round: number;
   readonly modelVersion: number;
   readonly taskId: string;
-  /** Manifest of the shared tensors the update must contain, exactly. */
-  readonly sharedManifest: WeightsManifest;
+}
+
+export interface ExpectedUpload<Task extends TaskRef> {
+  readonly federationId: string;
+  /** The site of the session the upload arrived on. */
+  readonly siteId: string;
   readonly maxUpdateBytes: number;
+  /** The site's open training task; undefined when it has none. */
+  readonly task: Task | undefined;
 }
 
 /**
  * Checks an update's signed header before any chunk is read: who signed it, for which round,
  * model version and task, and whether its announced size is acceptable. Throws FlError with a
- * specific code; the caller turns it into a verdict.
+ * specific code; the caller turns it into a verdict. Authenticity comes first, so a forged or
+ * foreign header is reported as such whatever it claims. Returns the task the update is for.
  */
-export function checkUploadHeader(
+export function checkUploadHeader<Task extends TaskRef>(
   manifest: UpdateManifest,
   signature: Uint8Array,
   signer: PublicIdentity,
-  expected: ExpectedUpload,
-): void {
+  expected: ExpectedUpload<Task>,
+): Task {
   if (manifest.siteId !== expected.siteId) {
     throw new FlError(
       ErrorCode.Unauthenticated,
@@ -57,14 +63,22 @@ export function checkUploadHeader(
       `update is for federation "${manifest.federationId}", this is "${expected.federationId}"`,
     );
   }
+  const claimed = `round ${manifest.round} / model v${manifest.modelVersion} / task ${manifest.taskId}`;
+  const { task } = expected;
+  if (!task) {
+    throw new FlError(
+      ErrorCode.WrongRound,
+      `update is for ${claimed}; "${expected.siteId}" has no open training task`,
+    );
+  }
   if (
-    manifest.round !== expected.round ||
-    manifest.modelVersion !== expected.modelVersion ||
-    manifest.taskId !== expected.taskId
+    manifest.round !== task.round ||
+    manifest.modelVersion !== task.modelVersion ||
+    manifest.taskId !== task.taskId
   ) {
     throw new FlError(
       ErrorCode.WrongRound,
-      `update is for round ${manifest.round} / model v${manifest.modelVersion} / task ${manifest.taskId}; the open task of "${expected.siteId}" is round ${expected.round} / model v${expected.modelVersion} / task ${expected.taskId}`,
+      `update is for ${claimed}; the open task of "${expected.siteId}" is round ${task.round} / model v${task.modelVersion} / task ${task.taskId}`,
     );
   }
   if (manifest.plaintextBytes > expected.maxUpdateBytes) {
@@ -86,6 +100,7 @@ export function checkUploadHeader(
       `update reports ${manifest.numExamples} training examples; need > 0`,
     );
   }
+  return task;
 }
 
 /**

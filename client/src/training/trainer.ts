@@ -1,0 +1,28 @@
+import type { EvaluateTask, TrainTask } from "../../../shared/src/fl/task.js";
+import type { ModelWeights } from "../../../shared/src/weights/types.js";
+
+/** Progress of a task: the fraction done (0…1) and what it is doing. */
+export type Progress = (fraction: number, status: string) => void;
+
+export interface TrainOutcome {
+  readonly weights: ModelWeights;
+  /** The FedAvg weight of the update. */
+  readonly numExamples: number;
+  readonly metrics: Record<string, number>;
+}
+
+export interface EvaluateOutcome {
+  /** [truth][predicted]. */
+  readonly confusion: number[][];
+  readonly numExamples: number;
+  readonly metrics: Record<string, number>;
+}
+
+/**
+ * What runs a hospital's tasks on its data. The node sees the trainer child process through
+ * this (trainer-host.ts), so it never loads TensorFlow itself; tests give it fixed answers.
+ */
+export interface SiteTrainer {
+  train(task: TrainTask, weights: ModelWeights, onProgress: Progress): Promise<TrainOutcome>;
+  evaluate(task: EvaluateTask, weights: ModelWeights): Promise<EvaluateOutcome>;
+}

@@ -1,0 +1,128 @@
+import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
+import type {
+  EvaluationReport,
+  Heartbeat,
+  HeartbeatAck,
+  JoinChallenge,
+  JoinGrant,
+  JoinRequest,
+  ReceivedPull,
+  SealedUpdate,
+  UploadVerdict,
+} from "../../../../shared/src/fl/messages.js";
+import type { CoordinatorPort, CoordinatorService } from "../../../../shared/src/fl/ports.js";
+import { encodeTaskSpec } from "../../../../shared/src/fl/task.js";
+import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
+import { sha256Hex } from "../../../../shared/src/weights/index.js";
+import { receiveTask } from "../receive-task.js";
+
+/**
+ * The hospital's port to a coordinator in the same process, for tests and examples. It keeps
+ * what a wire would: no byte array is shared between the two sides, the task's spec travels as
+ * JSON and is parsed like the gRPC adapter parses it, the model is checked against its sha256,
+ * chunks arrive in order, and refusals become the same verdicts and errors as over gRPC.
+ */
+export class InMemoryCoordinatorPort implements CoordinatorPort {
+  private readonly closed = new AbortController();
+
+  constructor(private readonly service: CoordinatorService) {}
+
+  close(): void {
+    this.closed.abort();
+  }
+
+  getChallenge(siteId: string): Promise<JoinChallenge> {
+    return this.call(() => {
+      const challenge = this.service.getChallenge(siteId);
+      return { ...challenge, challenge: copy(challenge.challenge) };
+    });
+  }
+
+  join(request: JoinRequest): Promise<JoinGrant> {
+    return this.call(() => {
+      const grant = this.service.join({
+        siteId: request.siteId,
+        challenge: copy(request.challenge),
+        signature: copy(request.signature),
+        ...(request.info && {
+          info: { ...request.info, trainClassCounts: [...request.info.trainClassCounts] },
+        }),
+      });
+      return {
+        ...grant,
+        coordinatorEncryptionPublicKey: copy(grant.coordinatorEncryptionPublicKey),
+        coordinatorSigningPublicKey: copy(grant.coordinatorSigningPublicKey),
+      };
+    });
+  }
+
+  async pullTask(sessionToken: string, waitMs: number): Promise<ReceivedPull> {
+    const outcome = await this.call(() => this.service.pullTask(sessionToken, waitMs, this.closed.signal));
+    if (outcome.kind !== "task") return { ...outcome };
+    const { kind, spec: _, ...envelope } = outcome.task;
+    return receiveTask(envelope, kind, encodeTaskSpec(outcome.task));
+  }
+
+  heartbeat(sessionToken: string, beat: Heartbeat): Promise<HeartbeatAck> {
+    return this.call(() => ({ ...this.service.heartbeat(sessionToken, { ...beat }) }));
+  }
+
+  async downloadModel(sessionToken: string, version: number, expectedSha256: string): Promise<Uint8Array> {
+    const blob = await this.call(() => this.service.model(sessionToken, version));
+    const bytes = copy(blob.bytes);
+    const hash = sha256Hex(bytes);
+    if (hash !== expectedSha256 || (blob.sha256 && blob.sha256 !== hash)) {
+      throw new FlError(
+        ErrorCode.HashMismatch,
+        `downloaded model v${version} hashes to ${hash}; expected ${expectedSha256}`,
+      );
+    }
+    return bytes;
+  }
+
+  async uploadUpdate(
+    sessionToken: string,
+    update: SealedUpdate,
+    trainMetrics: Readonly<Record<string, number>>,
+  ): Promise<UploadVerdict> {
+    try {
+      const sink = this.service.beginUpload(sessionToken, {
+        manifest: { ...update.manifest },
+        signature: copy(update.signature),
+        trainMetrics: { ...trainMetrics },
+      });
+      for (const [index, ciphertext] of update.chunks.entries()) sink.addChunk(index, copy(ciphertext));
+      sink.finish();
+      return { accepted: true };
+    } catch (error) {
+      return rejectionVerdict(error);
+    }
+  }
+
+  reportEvaluation(sessionToken: string, report: EvaluationReport): Promise<void> {
+    return this.call(() =>
+      this.service.reportEvaluation(sessionToken, {
+        ...report,
+        confusion: report.confusion.map((row) => [...row]),
+        metrics: { ...report.metrics },
+      }),
+    );
+  }
+
+  leave(sessionToken: string, reason: string): Promise<void> {
+    return this.call(() => this.service.leave(sessionToken, reason));
+  }
+
+  /** Like a wire, answers asynchronously and with FlErrors only. */
+  private async call<T>(body: () => T | Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw FlError.from(error);
+    }
+  }
+}
+
+function copy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}

@@ -1,0 +1,22 @@
+import { errorMessage, isFlError } from "../../../shared/src/errors.js";
+import type { ReceivedPull } from "../../../shared/src/fl/messages.js";
+import { parseTaskSpec, type TaskEnvelope } from "../../../shared/src/fl/task.js";
+
+/**
+ * A task as it came over a transport: the one parse of its spec on the hospital. A spec this
+ * client cannot run is not an error of the pull: it is reported back as unrunnable, so that the
+ * coordinator can fail the task at once instead of waiting for its deadline.
+ */
+export function receiveTask(envelope: TaskEnvelope, kind: string, specJson: string): ReceivedPull {
+  try {
+    return { kind: "task", task: { ...envelope, ...parseTaskSpec(kind, specJson) } };
+  } catch (error) {
+    if (!isFlError(error)) throw error;
+    return {
+      kind: "unrunnable",
+      taskId: envelope.taskId,
+      round: envelope.round,
+      reason: errorMessage(error),
+    };
+  }
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from "node:crypto";
+import type { Identity, PublicIdentity } from "../../../shared/src/crypto/index.js";
+import type { EventBus } from "../../../shared/src/events/types.js";
+import type {
+  EvaluationReport,
+  Heartbeat,
+  HeartbeatAck,
+  JoinChallenge,
+  JoinGrant,
+  JoinRequest,
+  ModelBlob,
+  PullOutcome,
+  UploadHeader,
+} from "../../../shared/src/fl/messages.js";
+import type { ModelSpec } from "../../../shared/src/fl/model-spec.js";
+import type { UpdatePipeline } from "../../../shared/src/fl/pipeline.js";
+import type { CoordinatorService, UploadSink } from "../../../shared/src/fl/ports.js";
+import { buildPipeline, type StageConfig } from "../../../shared/src/fl/stages/index.js";
+import type { ModelWeights } from "../../../shared/src/weights/types.js";
+import type { Plan } from "../plan.js";
+import type { Strategy } from "../strategy/strategy.js";
+import { type Clock, systemClock } from "./clock.js";
+import { EvaluationIntake } from "./evaluation-intake.js";
+import { federationEvents } from "./events.js";
+import { GlobalModel } from "./global-model.js";
+import { RoundRunner, type RunResult } from "./round-runner.js";
+import { Sessions } from "./sessions.js";
+import type { FederationStore, ModelFiles } from "./store.js";
+import { TaskBoard, type TaskProgress } from "./task-board.js";
+import { UploadIntake } from "./upload-intake.js";
+
+export interface CoordinatorOptions {
+  readonly federationId: string;
+  readonly plan: Plan;
+  readonly model: ModelSpec;
+  readonly identity: Identity;
+  /** The allowlist: only these sites can join, and their keys check what they sign. */
+  readonly enrolled: ReadonlyMap<string, PublicIdentity>;
+  readonly store: FederationStore;
+  readonly checkpoints: ModelFiles;
+  /** Makes the aggregation strategy; a fresh one starts with each phase (its shared tensors differ). */
+  readonly createStrategy: () => Strategy;
+  readonly bus: EventBus;
+  /** The seeded initial weights of a network (every phase's network starts from its own). */
+  readonly initialWeights: (spec: ModelSpec) => ModelWeights;
+  /** Builds a phase's update pipeline from its plan entries; default: the registered stages. */
+  readonly buildPipeline?: (configs: readonly StageConfig[]) => UpdatePipeline;
+  readonly maxUpdateBytes: number;
+  readonly heartbeatIntervalMs: number;
+  /** A site silent for this long is gone and its task fails. */
+  readonly heartbeatTimeoutMs: number;
+  /** Default: the system clock. */
+  readonly clock?: Clock;
+  /** Default: random UUIDs. */
+  readonly newTaskId?: () => string;
+  readonly log?: (line: string) => void;
+  readonly onProgress?: (progress: TaskProgress) => void;
+}
+
+/**
+ * The coordinator of one federation: what every transport calls (`CoordinatorService`), and
+ * `run()`, which drives the plan to its end. It composes parts that each own their state: the
+ * sessions of the connected sites, the task board of the open round, the intakes of updates
+ * and evaluations, the global model, and the round runner.
+ */
+export class Coordinator implements CoordinatorService {
+  private readonly sessions: Sessions;
+  private readonly board: TaskBoard;
+  private readonly uploads: UploadIntake;
+  private readonly evaluations: EvaluationIntake;
+  private readonly global: GlobalModel;
+  private readonly runner: RoundRunner;
+
+  constructor(options: CoordinatorOptions) {
+    const clock = options.clock ?? systemClock;
+    const log = options.log ?? (() => {});
+    const { federationId, store } = options;
+    const events = federationEvents({ federationId, bus: options.bus, clock, log });
+    this.board = new TaskBoard({ clock, log, ...(options.onProgress && { onProgress: options.onProgress }) });
+    this.sessions = new Sessions({
+      federationId,
+      identity: options.identity,
+      enrolled: options.enrolled,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      store,
+      board: this.board,
+      events,
+      clock,
+      log,
+    });
+    this.uploads = new UploadIntake({
+      federationId,
+      encryptionSecretKey: options.identity.encryption.secretKey,
+      enrolled: options.enrolled,
+      maxUpdateBytes: options.maxUpdateBytes,
+      store,
+      board: this.board,
+      events,
+      clock,
+      log,
+    });
+    this.evaluations = new EvaluationIntake({
+      numClasses: options.model.numClasses,
+      store,
+      board: this.board,
+      events,
+      clock,
+      log,
+    });
+    this.global = new GlobalModel(store, options.checkpoints);
+    this.runner = new RoundRunner({
+      plan: options.plan,
+      model: options.model,
+      store,
+      global: this.global,
+      createStrategy: options.createStrategy,
+      initialWeights: options.initialWeights,
+      buildPipeline: options.buildPipeline ?? buildPipeline,
+      board: this.board,
+      sessions: this.sessions,
+      uploads: this.uploads,
+      evaluations: this.evaluations,
+      events,
+      clock,
+      newTaskId: options.newTaskId ?? randomUUID,
+      log,
+    });
+  }
+
+  /** Loads the last committed model (or creates version 0) and runs the remaining plan. */
+  run(): Promise<RunResult> {
+    return this.runner.run();
+  }
+
+  /** Stops waiting; the current round is left uncommitted and will run again after a restart. */
+  stop(): void {
+    this.runner.stop();
+  }
+
+  getChallenge(siteId: string): JoinChallenge {
+    return this.sessions.challenge(siteId);
+  }
+
+  join(request: JoinRequest): JoinGrant {
+    return this.sessions.join(request);
+  }
+
+  async pullTask(sessionToken: string, waitMs: number, signal?: AbortSignal): Promise<PullOutcome> {
+    const siteId = this.sessions.authenticate(sessionToken);
+    return this.board.pull(siteId, waitMs, {
+      ...(signal && { signal }),
+      stillValid: () => {
+        this.sessions.authenticate(sessionToken);
+      },
+    });
+  }
+
+  heartbeat(sessionToken: string, beat: Heartbeat): HeartbeatAck {
+    return this.board.heartbeat(this.sessions.authenticate(sessionToken), beat);
+  }
+
+  model(sessionToken: string, version: number): ModelBlob {
+    this.sessions.authenticate(sessionToken);
+    return this.global.blob(version);
+  }
+
+  beginUpload(sessionToken: string, header: UploadHeader): UploadSink {
+    return this.uploads.begin(this.sessions.authenticate(sessionToken), header);
+  }
+
+  reportEvaluation(sessionToken: string, report: EvaluationReport): void {
+    this.evaluations.report(this.sessions.authenticate(sessionToken), report);
+  }
+
+  leave(sessionToken: string, reason: string): void {
+    this.sessions.leave(sessionToken, reason);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The records of the coordinator's durable state, as the store hands them out and the rest of
+ * the coordinator reads them. Plain data, so that pure code can name them without the database.
+ */
+
+export type RoundStatus = "running" | "completed" | "failed" | "aborted";
+
+export interface RoundRecord {
+  readonly round: number;
+  readonly attempt: number;
+  readonly phase: string;
+  readonly status: RoundStatus;
+  readonly modelVersionIn: number;
+  readonly modelVersionOut: number | null;
+  readonly sampled: string[];
+  readonly acceptedCount: number;
+  readonly failures: Array<{ siteId: string; reason: string }>;
+  readonly metrics: Record<string, number>;
+  readonly startedAtMs: number;
+  readonly endedAtMs: number | null;
+}
+
+export interface CheckpointRecord {
+  readonly version: number;
+  readonly round: number;
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly createdAtMs: number;
+}
+
+export interface SiteRecord {
+  readonly siteId: string;
+  readonly signingPublicKey: string;
+  readonly encryptionPublicKey: string;
+  readonly lastJoinedAtMs: number | null;
+  readonly info: Record<string, unknown> | null;
+}
+
+export interface UpdateRecord {
+  readonly uploadId: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly siteId: string;
+  readonly taskId: string;
+  readonly modelVersion: number;
+  readonly contentSha256: string;
+  readonly numExamples: number;
+  readonly plaintextBytes: number;
+  readonly status: "accepted" | "rejected";
+  readonly reason: string | null;
+  readonly trainMetrics: Record<string, number>;
+  readonly receivedAtMs: number;
+}
+
+export interface EvaluationRecord {
+  readonly round: number;
+  readonly modelVersion: number;
+  readonly siteId: string;
+  readonly split: string;
+  readonly numExamples: number;
+  readonly confusion: number[][];
+  readonly metrics: Record<string, number>;
+  readonly receivedAtMs: number;
+}
+
+/** A round attempt as it starts. */
+export interface RoundStart {
+  readonly round: number;
+  readonly attempt: number;
+  readonly phase: string;
+  readonly modelVersionIn: number;
+  readonly sampled: readonly string[];
+  readonly startedAtMs: number;
+}
+
+/** A round attempt that produced a model version. */
+export interface RoundCommit {
+  readonly round: number;
+  readonly attempt: number;
+  readonly acceptedCount: number;
+  readonly failures: readonly TaskFailureRecord[];
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly checkpoint: CheckpointRecord;
+  readonly endedAtMs: number;
+  /** A server optimiser's state after this round, committed with the model it produced. */
+  readonly strategyState?: StrategyStateRecord;
+}
+
+/** A round attempt that ended without enough updates. */
+export interface RoundFailure {
+  readonly round: number;
+  readonly attempt: number;
+  readonly acceptedCount: number;
+  readonly failures: readonly TaskFailureRecord[];
+  readonly endedAtMs: number;
+}
+
+export interface TaskFailureRecord {
+  readonly siteId: string;
+  readonly reason: string;
+}
+
+/** Server optimiser state, tagged with the phase whose shared tensors it is laid out over. */
+export interface StrategyStateRecord {
+  readonly phase: string;
+  readonly state: Uint8Array;
+}

@@ -1,0 +1,234 @@
+import { describe, expect, it } from "vitest";
+import { HospitalNode } from "../../../client/src/node.js";
+import type { EvaluateOutcome, SiteTrainer, TrainOutcome } from "../../../client/src/training/trainer.js";
+import { unlimitedSlots } from "../../../client/src/training-slots.js";
+import { InMemoryCoordinatorPort } from "../../../client/src/transport/in-memory/coordinator-port.js";
+import { generateIdentity, publicIdentity } from "../../../shared/src/crypto/index.js";
+import { DEFAULT_MODEL_SPEC } from "../../../shared/src/fl/model-spec.js";
+import type { StageConfig } from "../../../shared/src/fl/stages/index.js";
+import {
+  buildEvaluateTask,
+  buildTrainTask,
+  type EvaluateTask,
+  type FlTask,
+  type TrainTask,
+} from "../../../shared/src/fl/task.js";
+import { createManifest } from "../../../shared/src/weights/index.js";
+import type { ModelWeights } from "../../../shared/src/weights/types.js";
+import { seededRandom } from "../../helpers/crypto-fixtures.js";
+import { ScriptedCoordinator } from "../../helpers/scripted-coordinator.js";
+
+/** Two shared tensors (6 values) and batch-norm statistics that stay at the hospital (2 values). */
+const MANIFEST = createManifest([
+  { name: "enc.w", shape: [2, 2] },
+  { name: "enc.b", shape: [2] },
+  { name: "bn.moving_mean", shape: [2] },
+]);
+const LOCAL = ["bn.*"];
+
+function weights(values: number[]): ModelWeights {
+  return { manifest: MANIFEST, values: Float32Array.from(values) };
+}
+
+/** Answers every task with the next of the given outcomes and records what it was asked. */
+class FixedTrainer implements SiteTrainer {
+  readonly trained: { task: TrainTask; weights: number[] }[] = [];
+  readonly evaluated: { task: EvaluateTask; weights: number[] }[] = [];
+
+  constructor(
+    private readonly rounds: TrainOutcome[],
+    private readonly evaluation?: EvaluateOutcome,
+  ) {}
+
+  async train(task: TrainTask, start: ModelWeights): Promise<TrainOutcome> {
+    this.trained.push({ task, weights: Array.from(start.values) });
+    const outcome = this.rounds[this.trained.length - 1];
+    if (!outcome) throw new Error("no more training outcomes scripted");
+    return outcome;
+  }
+
+  async evaluate(task: EvaluateTask, start: ModelWeights): Promise<EvaluateOutcome> {
+    this.evaluated.push({ task, weights: Array.from(start.values) });
+    if (!this.evaluation) throw new Error("no evaluation scripted");
+    return this.evaluation;
+  }
+}
+
+const site = generateIdentity("hospital-a", seededRandom(1));
+
+function federation(trainer: SiteTrainer) {
+  const coordinator = new ScriptedCoordinator([publicIdentity(site)]);
+  const lines: string[] = [];
+  const node = new HospitalNode({
+    identity: site,
+    coordinator: coordinator.publicIdentity,
+    port: new InMemoryCoordinatorPort(coordinator),
+    trainer,
+    slots: unlimitedSlots,
+    siteInfo: {
+      trainClassCounts: [3, 3],
+      validationCount: 0,
+      testCount: 6,
+      backend: "test",
+      clientVersion: "test",
+    },
+    reconnectTimeoutMs: 1000,
+    log: (line) => lines.push(line),
+  });
+  return { coordinator, node, lines };
+}
+
+function envelope(coordinator: ScriptedCoordinator, round: number, version: number, global: ModelWeights) {
+  const model = coordinator.publishModel(version, global);
+  return {
+    taskId: `task-${round}`,
+    round,
+    phase: "classify",
+    modelVersion: version,
+    modelSha256: model.sha256,
+    modelBytes: model.bytes,
+    deadlineMs: Date.now() + 60_000,
+  };
+}
+
+function trainTask(
+  coordinator: ScriptedCoordinator,
+  round: number,
+  version: number,
+  global: ModelWeights,
+  overrides: { pipeline?: StageConfig[] } = {},
+): FlTask {
+  const spec = buildTrainTask({
+    model: DEFAULT_MODEL_SPEC,
+    task: "classify",
+    train: {},
+    local: LOCAL,
+    seed: round,
+    ...overrides,
+  });
+  return { ...envelope(coordinator, round, version, global), kind: "train", spec };
+}
+
+const GLOBAL_V1 = weights([0.5, -1, 2, 0.25, 1, -0.5, 0, 0]);
+const TRAINED_1 = weights([0.75, -1.5, 2.5, 0.25, 0.5, -0.5, 3, 4]);
+/** TRAINED_1 − GLOBAL_V1 over enc.w and enc.b, by hand (all exact in float32). */
+const DELTA_1 = [0.25, -0.5, 0.5, 0, -0.5, 0];
+
+describe("a hospital node over the in-memory port", () => {
+  it("uploads exactly trained − global over the shared tensors and keeps its local ones for the next round", async () => {
+    const globalV2 = weights([1, 1, 1, 1, 1, 1, 9, 9]);
+    const trainer = new FixedTrainer([
+      { weights: TRAINED_1, numExamples: 6, metrics: { loss: 0.5 } },
+      { weights: weights([1, 1, 1, 1, 1, 2, 5, 6]), numExamples: 6, metrics: { loss: 0.25 } },
+    ]);
+    const { coordinator, node } = federation(trainer);
+    coordinator.answerPulls(
+      { kind: "task", task: trainTask(coordinator, 1, 1, GLOBAL_V1) },
+      { kind: "task", task: trainTask(coordinator, 2, 2, globalV2) },
+    );
+
+    expect(await node.run()).toEqual({ reason: "script finished" });
+
+    expect(coordinator.joins).toHaveLength(1);
+    expect(coordinator.leaves).toEqual(["federation finished"]);
+    const [first, second] = coordinator.uploads;
+    expect(first?.delta.manifest.tensors.map((t) => t.name)).toEqual(["enc.w", "enc.b"]);
+    expect(Array.from(first?.delta.values ?? [])).toEqual(DELTA_1);
+    expect(first?.header.manifest).toMatchObject({
+      siteId: "hospital-a",
+      round: 1,
+      modelVersion: 1,
+      numExamples: 6,
+    });
+    expect(first?.header.trainMetrics).toEqual({ loss: 0.5 });
+    // Round 2 starts from v2's shared tensors and this site's own statistics from round 1.
+    expect(trainer.trained[1]?.weights).toEqual([1, 1, 1, 1, 1, 1, 3, 4]);
+    expect(Array.from(second?.delta.values ?? [])).toEqual([0, 0, 0, 0, 0, 1]);
+    // The trainer gets the task as parsed after its trip as JSON, defaults filled in.
+    expect(trainer.trained[0]?.task).toMatchObject({
+      task: "classify",
+      local: LOCAL,
+      options: { augment: true },
+    });
+  });
+
+  it("clips the delta to maxNorm when the phase's pipeline has a clip-l2 stage", async () => {
+    const trainer = new FixedTrainer([{ weights: TRAINED_1, numExamples: 6, metrics: { loss: 0.5 } }]);
+    const { coordinator, node } = federation(trainer);
+    const pipeline = [{ stage: "clip-l2" as const, maxNorm: 0.5 }];
+    coordinator.answerPulls({ kind: "task", task: trainTask(coordinator, 1, 1, GLOBAL_V1, { pipeline }) });
+
+    await node.run();
+
+    const upload = coordinator.uploads[0];
+    const values = Array.from(upload?.delta.values ?? []);
+    // ‖DELTA_1‖ = √(0.0625 + 0.25 + 0.25 + 0.25) = √0.8125; scaled by 0.5 / √0.8125.
+    const norm = Math.sqrt(0.8125);
+    expect(Math.hypot(...values)).toBeCloseTo(0.5, 6);
+    values.forEach((v, i) => {
+      expect(v).toBeCloseTo(((DELTA_1[i] as number) * 0.5) / norm, 6);
+    });
+    expect(upload?.header.trainMetrics).toEqual({
+      loss: 0.5,
+      "clip.norm": expect.closeTo(norm, 6),
+      "clip.clipped": 1,
+    });
+  });
+
+  it("reports an evaluation's confusion matrix for the global model", async () => {
+    const evaluation = {
+      confusion: [
+        [2, 1],
+        [0, 3],
+      ],
+      numExamples: 6,
+      metrics: { loss: 0.3 },
+    };
+    const trainer = new FixedTrainer([], evaluation);
+    const { coordinator, node } = federation(trainer);
+    const spec = buildEvaluateTask({ model: DEFAULT_MODEL_SPEC });
+    coordinator.answerPulls({
+      kind: "task",
+      task: { ...envelope(coordinator, 3, 3, GLOBAL_V1), kind: "evaluate", spec },
+    });
+
+    await node.run();
+
+    expect(trainer.evaluated[0]?.weights).toEqual(Array.from(GLOBAL_V1.values));
+    expect(coordinator.evaluations).toEqual([
+      { taskId: "task-3", round: 3, modelVersion: 3, split: "test", ...evaluation },
+    ]);
+    expect(coordinator.uploads).toEqual([]);
+  });
+
+  it("reports a task it cannot parse as failed at once, without training", async () => {
+    const trainer = new FixedTrainer([]);
+    const { coordinator, node } = federation(trainer);
+    const task = trainTask(coordinator, 1, 1, GLOBAL_V1);
+    // What a newer coordinator might send: an option this client's schema does not know.
+    const broken = { ...task, spec: { ...task.spec, options: { unknownOption: 1 } } } as unknown as FlTask;
+    coordinator.answerPulls({ kind: "task", task: broken });
+
+    await node.run();
+
+    expect(trainer.trained).toEqual([]);
+    expect(coordinator.heartbeats).toEqual([
+      { taskId: "task-1", progress: 0, status: "failed", failure: expect.stringContaining("unknownOption") },
+    ]);
+  });
+
+  it("joins again when the coordinator no longer knows its session", async () => {
+    const trainer = new FixedTrainer([{ weights: TRAINED_1, numExamples: 6, metrics: { loss: 0.5 } }]);
+    const { coordinator, node, lines } = federation(trainer);
+    coordinator.answerPulls(
+      { kind: "restart" },
+      { kind: "task", task: trainTask(coordinator, 1, 1, GLOBAL_V1) },
+    );
+
+    await node.run();
+
+    expect(coordinator.joins).toHaveLength(2);
+    expect(lines).toContain("session no longer valid (coordinator restarted?): joining again");
+    expect(Array.from(coordinator.uploads[0]?.delta.values ?? [])).toEqual(DELTA_1);
+  });
+});
