@@ -14,10 +14,10 @@ import type { ImageSet } from "../shared/src/ml/data/index.js";
 import {
   CLASS_KEYS,
   generateImage,
-  HOSPITAL_PRESETS,
   listSites,
   loadSiteSplits,
   NUM_CLASSES,
+  SITE_PRESETS,
 } from "../shared/src/ml/data/index.js";
 import { type BackendPreference, initBackend } from "../shared/src/ml/tf/backend.js";
 
@@ -38,7 +38,7 @@ const epochs = Number(args.epochs);
 const seed = Number(args.seed);
 
 function measureGenerator(): number {
-  const profiles = HOSPITAL_PRESETS["3-hospitals"] ?? [];
+  const profiles = SITE_PRESETS["3-hospitals"] ?? [];
   const n = 300;
   for (let i = 0; i < 10; i++)
     generateImage({

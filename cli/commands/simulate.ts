@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import { parseConfig, readConfigFile } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { listSites } from "../../shared/src/ml/data/index.js";
-import { PRESET_FOR_CLIENTS, type SimulationConfig, SimulationConfigSchema } from "../simulate/config.js";
+import { PRESET_FOR_SITES, type SimulationConfig, SimulationConfigSchema } from "../simulate/config.js";
 import { runSimulation } from "../simulate/run-simulation.js";
 
 function int(value: string): number {
@@ -19,7 +19,7 @@ function num(value: string): number {
 
 interface SimulateFlags {
   config?: string;
-  clients?: number;
+  sites?: number;
   preset?: string;
   rounds?: number;
   epochs?: number;
@@ -40,7 +40,7 @@ export function registerSimulateCommand(program: Command): void {
       "run a whole federation on this machine: a coordinator and one process per hospital over real gRPC, on synthetic chest X-rays (or a real dataset)",
     )
     .option("-c, --config <file>", "simulation config (YAML or JSON); flags override it")
-    .option("-n, --clients <n>", "number of hospitals (3, 4, 5 or 1 with synthetic data)", int)
+    .option("-n, --sites <n>", "number of hospitals (3, 4, 5 or 1 with synthetic data)", int)
     .option("--preset <name>", "synthetic hospitals preset: 3-hospitals, 5-hospitals, 4-iid, 1-central")
     .option("-r, --rounds <n>", "federated rounds", int)
     .option("--epochs <n>", "local epochs per round", int)
@@ -58,7 +58,7 @@ export function registerSimulateCommand(program: Command): void {
     .action(async (flags: SimulateFlags) => {
       const fromFile = flags.config ? (readConfigFile(flags.config) as Record<string, unknown>) : {};
       const overrides: Record<string, unknown> = {
-        clients: flags.clients,
+        sites: flags.sites,
         preset: flags.preset,
         rounds: flags.rounds,
         epochs: flags.epochs,
@@ -76,12 +76,12 @@ export function registerSimulateCommand(program: Command): void {
       };
       const parsed = parseConfig(SimulationConfigSchema, merged, flags.config ?? "command-line options");
       let preset = parsed.preset;
-      if (parsed.clients !== undefined && flags.preset === undefined && !("preset" in fromFile)) {
-        const chosen = PRESET_FOR_CLIENTS[parsed.clients];
+      if (parsed.sites !== undefined && flags.preset === undefined && !("preset" in fromFile)) {
+        const chosen = PRESET_FOR_SITES[parsed.sites];
         if (!chosen) {
           throw new FlError(
             ErrorCode.InvalidConfig,
-            `no synthetic preset has ${parsed.clients} hospitals; use --clients ${Object.keys(PRESET_FOR_CLIENTS).join(", ")} or a --data config with a partition`,
+            `no synthetic preset has ${parsed.sites} hospitals; use --sites ${Object.keys(PRESET_FOR_SITES).join(", ")} or a --data config with a partition`,
           );
         }
         preset = chosen;
@@ -97,10 +97,10 @@ export function registerSimulateCommand(program: Command): void {
           };
       const config: SimulationConfig = { ...parsed, preset, data };
       const sites = await listSites(data as Parameters<typeof listSites>[0]);
-      if (parsed.clients !== undefined && sites.length !== parsed.clients) {
+      if (parsed.sites !== undefined && sites.length !== parsed.sites) {
         throw new FlError(
           ErrorCode.InvalidConfig,
-          `the data defines ${sites.length} sites (${sites.join(", ")}) but --clients is ${parsed.clients}`,
+          `the data defines ${sites.length} sites (${sites.join(", ")}) but --sites is ${parsed.sites}`,
         );
       }
       const runDir = flags.out ?? `runs/${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`;

@@ -10,7 +10,7 @@ export const SimulationConfigSchema = z
     /** Synthetic hospitals preset (see `fl data synth --help`); ignored when `data` is given. */
     preset: z.string().default("3-hospitals"),
     /** Number of hospitals; picks the preset of that size when no preset is named. */
-    clients: z.number().int().min(1).optional(),
+    sites: z.number().int().min(1).optional(),
     imagesPerSite: z.number().int().min(8).default(400),
     imageSize: z.number().int().min(16).max(512).default(64),
     widths: z.array(z.number().int().min(1)).min(1).default([16, 32, 64]),
@@ -19,7 +19,7 @@ export const SimulationConfigSchema = z
     batchSize: z.number().int().min(1).default(16),
     learningRate: z.number().positive().default(2e-3),
     evaluateEvery: z.number().int().min(0).default(2),
-    minClients: z.number().int().min(1).optional(),
+    minSites: z.number().int().min(1).optional(),
     roundTimeoutSec: z.number().positive().default(900),
     seed: z.number().int().min(0).default(7),
     backend: z.string().default("auto"),
@@ -37,8 +37,8 @@ export const SimulationConfigSchema = z
 export type SimulationConfigInput = z.input<typeof SimulationConfigSchema>;
 export type SimulationConfig = z.output<typeof SimulationConfigSchema> & { data: Record<string, unknown> };
 
-/** Preset per number of hospitals, for `--clients N`. */
-export const PRESET_FOR_CLIENTS: Readonly<Record<number, string>> = {
+/** Preset per number of hospitals, for `--sites N`. */
+export const PRESET_FOR_SITES: Readonly<Record<number, string>> = {
   1: "1-central",
   3: "3-hospitals",
   4: "4-iid",

@@ -49,7 +49,7 @@ export class SimulationProgress {
   event(event: FlEvent): void {
     const d = event.data as Record<string, unknown>;
     switch (event.type) {
-      case "client.joined":
+      case "site.joined":
         this.line(`  ${event.siteId} joined (backend ${String(d.backend)})`);
         this.site(event.siteId ?? "", 0, "joined");
         break;
@@ -85,7 +85,7 @@ export class SimulationProgress {
         );
         break;
       }
-      case "client.left":
+      case "site.left":
         this.line(`  ${event.siteId} left (${String(d.reason)})`);
         break;
       case "federation.completed":

@@ -83,8 +83,8 @@ export async function runSimulation(
       ],
       ...(config.strategy && { strategy: config.strategy }),
       // Every hospital joins before round 1; later rounds survive the loss of one of them.
-      minClients: Math.min(sites.length, config.minClients ?? Math.max(1, sites.length - 1)),
-      minAvailableClients: sites.length,
+      minSites: Math.min(sites.length, config.minSites ?? Math.max(1, sites.length - 1)),
+      minAvailableSites: sites.length,
       fraction: 1,
       roundTimeoutSec: config.roundTimeoutSec,
       evaluateEvery: config.evaluateEvery,

@@ -3,7 +3,7 @@ import { readIdentityFile, readPublicIdentityFile } from "../../shared/src/confi
 import { readFileBytes } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { ClientConfig } from "./config.js";
-import { HospitalNode } from "./node.js";
+import { SiteNode } from "./node.js";
 import { TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
 import { GrpcCoordinatorPort } from "./transport/grpc/coordinator-client.js";
@@ -50,7 +50,7 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
       `trainer ready on backend ${ready.backend} (${ready.backendDetail}); ${ready.trainClassCounts.reduce((a, b) => a + b, 0)} training images, class counts ${ready.trainClassCounts.join("/")}`,
     );
     hooks.onReady?.({ backend: ready.backend, backendDetail: ready.backendDetail });
-    const node = new HospitalNode({
+    const node = new SiteNode({
       identity,
       coordinator,
       port,

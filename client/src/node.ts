@@ -15,7 +15,7 @@ import type { SiteTrainer, TrainOutcome } from "./training/trainer.js";
 import type { TrainingSlots } from "./training-slots.js";
 import { draftUpdate } from "./update-draft.js";
 
-export interface HospitalNodeOptions {
+export interface SiteNodeOptions {
   readonly identity: Identity;
   readonly coordinator: PublicIdentity;
   readonly port: CoordinatorPort;
@@ -48,14 +48,14 @@ interface TaskProgress {
  * heartbeating, and uploads sealed updates. Coordinator restarts and network blips are retried;
  * tensors declared local never leave the site and survive between rounds.
  */
-export class HospitalNode {
+export class SiteNode {
   private session: Session | undefined;
   /** This site's weights after its last training round, local tensors included. */
   private localWeights: ModelWeights | undefined;
   private unreachableSince: number | undefined;
   private stopped = false;
 
-  constructor(private readonly options: HospitalNodeOptions) {}
+  constructor(private readonly options: SiteNodeOptions) {}
 
   stop(): void {
     this.stopped = true;

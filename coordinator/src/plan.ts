@@ -31,16 +31,16 @@ export const PlanSchema = z
   .object({
     phases: z.array(PhaseSchema).min(1),
     /** A round needs at least this many accepted updates; sampling waits for this many clients. */
-    minClients: z.number().int().min(1).default(2),
-    /** A round starts only once this many clients are connected (default: minClients). */
-    minAvailableClients: z.number().int().min(1).optional(),
-    /** Fraction of connected clients sampled each round (at least minClients). */
+    minSites: z.number().int().min(1).default(2),
+    /** A round starts only once this many clients are connected (default: minSites). */
+    minAvailableSites: z.number().int().min(1).optional(),
+    /** Fraction of connected clients sampled each round (at least minSites). */
     fraction: z.number().gt(0).max(1).default(1),
     roundTimeoutSec: z.number().positive().default(900),
     /** Evaluate the global model every N rounds (0 = only at the end). */
     evaluateEvery: z.number().int().min(0).default(1),
     evaluationTimeoutSec: z.number().positive().default(300),
-    /** A round that ends with fewer than minClients updates is retried this many times in total. */
+    /** A round that ends with fewer than minSites updates is retried this many times in total. */
     maxRoundAttempts: z.number().int().min(1).default(3),
     seed: z.number().int().min(0).default(0),
     /** fedavg (default), fedavgm, fedadam or fedyogi with their options. */

@@ -56,7 +56,7 @@ export async function startHarness(options: {
   bus.subscribe((e) => events.push(e));
   const plan = PlanSchema.parse({
     phases: [{ name: "p", task: "classify", rounds: 2 }],
-    minClients: options.siteIds.length,
+    minSites: options.siteIds.length,
     roundTimeoutSec: 20,
     evaluateEvery: 0,
     evaluationTimeoutSec: 5,

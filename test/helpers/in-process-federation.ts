@@ -55,7 +55,7 @@ export class InProcessFederation {
     });
     const plan = PlanSchema.parse({
       phases: [{ name: "p", task: "classify", rounds: 1 }],
-      minClients: setup.siteIds.length,
+      minSites: setup.siteIds.length,
       roundTimeoutSec: 60,
       evaluateEvery: 0,
       evaluationTimeoutSec: 30,

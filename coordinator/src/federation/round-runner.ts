@@ -136,12 +136,12 @@ export class RoundRunner {
     for (;;) {
       const attempt = store.nextAttempt(round);
       const sites = await this.options.sessions.waitForSites(
-        Math.max(plan.minClients, plan.minAvailableClients ?? 0),
+        Math.max(plan.minSites, plan.minAvailableSites ?? 0),
         this.abort.signal,
       );
       const sampled = sampleSites(sites, {
         fraction: plan.fraction,
-        minClients: plan.minClients,
+        minSites: plan.minSites,
         seed: plan.seed,
         round,
         attempt,
@@ -182,7 +182,7 @@ export class RoundRunner {
         trainMetrics = this.options.uploads.close();
       }
       const accepted = aggregation.acceptedCount;
-      if (accepted >= plan.minClients) {
+      if (accepted >= plan.minSites) {
         await this.commit({
           round,
           attempt,
@@ -196,7 +196,7 @@ export class RoundRunner {
         return;
       }
       store.failRound({ round, attempt, acceptedCount: accepted, failures, endedAtMs: clock.now() });
-      const reason = `only ${accepted} of the required ${plan.minClients} updates arrived`;
+      const reason = `only ${accepted} of the required ${plan.minSites} updates arrived`;
       log(`round ${round} attempt ${attempt} failed: ${reason}`);
       await this.options.events.publish("round.failed", { round, data: { attempt, reason, failures } });
       if (attempt >= plan.maxRoundAttempts) {

@@ -56,7 +56,7 @@ export class Sessions {
     this.options.store.recordJoin(siteId, this.options.clock.now(), { ...request.info });
     this.options.board.rejoined(siteId);
     const backend = request.info?.backend ?? "unknown";
-    void this.options.events.publish("client.joined", { siteId, data: { rejoined, backend } });
+    void this.options.events.publish("site.joined", { siteId, data: { rejoined, backend } });
     this.options.log(`${siteId} joined${rejoined ? " again" : ""} (backend ${backend})`);
     this.joins.notify();
     return {
@@ -77,7 +77,7 @@ export class Sessions {
   leave(token: string, reason: string): void {
     const siteId = this.registry.leave(token);
     if (!siteId) return;
-    void this.options.events.publish("client.left", { siteId, data: { reason: reason || "left" } });
+    void this.options.events.publish("site.left", { siteId, data: { reason: reason || "left" } });
     this.options.log(`${siteId} left: ${reason || "no reason given"}`);
     this.options.board.fail(siteId, `client left: ${reason || "no reason given"}`);
   }
@@ -95,7 +95,7 @@ export class Sessions {
       const sites = this.registry.activeSites();
       if (sites.length >= min) return sites;
       if (!announced) {
-        this.options.log(`waiting for clients: ${sites.length} connected, ${min} needed`);
+        this.options.log(`waiting for sites: ${sites.length} connected, ${min} needed`);
         announced = true;
       }
       await this.joins.wait(SITE_POLL_MS, signal);
@@ -104,7 +104,7 @@ export class Sessions {
 
   private sweep(): void {
     for (const siteId of this.registry.sweep()) {
-      void this.options.events.publish("client.left", { siteId, data: { reason: "missed heartbeats" } });
+      void this.options.events.publish("site.left", { siteId, data: { reason: "missed heartbeats" } });
       this.options.log(`${siteId} left: missed heartbeats`);
       this.options.board.fail(siteId, "client lost: missed heartbeats");
     }

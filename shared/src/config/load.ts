@@ -44,13 +44,25 @@ export function readConfigFile(path: string): unknown {
   }
 }
 
+/**
+ * Keys that were renamed (a participating hospital is a "site" everywhere): a config that still
+ * uses the old name is told the new one instead of only "unrecognized key".
+ */
+const RENAMED_KEYS: Readonly<Record<string, string>> = {
+  minClients: "minSites",
+  minAvailableClients: "minAvailableSites",
+  clients: "sites",
+};
+
 /** Validates with a zod schema; every problem is listed with its key path. */
 export function parseConfig<S extends z.ZodType>(schema: S, value: unknown, source: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues.map(
-    (issue) => `  - ${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`,
-  );
+  const problems = result.error.issues.map((issue) => {
+    const renamed = issue.code === "unrecognized_keys" ? issue.keys.filter((k) => k in RENAMED_KEYS) : [];
+    const hint = renamed.map((k) => `; "${k}" is now called "${RENAMED_KEYS[k]}"`).join("");
+    return `  - ${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}${hint}`;
+  });
   throw new FlError(ErrorCode.InvalidConfig, `invalid config in ${source}:\n${problems.join("\n")}`);
 }
 

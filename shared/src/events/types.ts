@@ -8,8 +8,8 @@
 export const EVENT_TYPES = [
   "federation.started",
   "federation.completed",
-  "client.joined",
-  "client.left",
+  "site.joined",
+  "site.left",
   "round.started",
   "round.completed",
   "round.failed",

@@ -76,7 +76,7 @@ describe("a federated run over real gRPC", () => {
     const types = harness.events.map((e) => e.type);
     expect(types.filter((t) => t === "round.completed")).toHaveLength(2);
     expect(types.filter((t) => t === "update.accepted")).toHaveLength(6);
-    expect(types).toContain("client.joined");
+    expect(types).toContain("site.joined");
   });
 
   it("rejects tampered, replayed, wrong-round, wrong-shape, non-finite and forged updates, and the round goes on", async () => {
@@ -84,8 +84,8 @@ describe("a federated run over real gRPC", () => {
     harness = await startHarness({
       siteIds: ids,
       plan: {
-        minClients: 1,
-        minAvailableClients: ids.length,
+        minSites: 1,
+        minAvailableSites: ids.length,
         phases: [{ name: "p", task: "classify", rounds: 1 }],
       },
     });
@@ -170,7 +170,7 @@ describe("a federated run over real gRPC", () => {
     harness = await startHarness({
       siteIds: ["a"],
       maxUpdateBytes: 64,
-      plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+      plan: { minSites: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
     });
     const [a] = await joinAll(harness, ["a"]);
     const task = await a!.nextTask();
@@ -186,7 +186,7 @@ describe("a federated run over real gRPC", () => {
     harness = await startHarness({
       siteIds: ["a"],
       plan: {
-        minClients: 1,
+        minSites: 1,
         phases: [
           { name: "all", task: "classify", rounds: 1 },
           { name: "head-local", task: "classify", rounds: 1, local: ["b"] },
@@ -212,7 +212,7 @@ describe("a federated run over real gRPC", () => {
   it("applies only the shared tensors of a phase", async () => {
     harness = await startHarness({
       siteIds: ["a"],
-      plan: { minClients: 1, phases: [{ name: "head-local", task: "classify", rounds: 1, local: ["b"] }] },
+      plan: { minSites: 1, phases: [{ name: "head-local", task: "classify", rounds: 1, local: ["b"] }] },
     });
     const [a] = await joinAll(harness, ["a"]);
     const task = await a!.nextTask();
@@ -235,7 +235,7 @@ describe("a federated run over real gRPC", () => {
     harness = await startHarness({
       siteIds: ["a"],
       plan: {
-        minClients: 1,
+        minSites: 1,
         phases: [
           { name: "pretrain", task: "classify", rounds: 1 },
           { name: "finetune", task: "classify", rounds: 1, reinitialize: ["b"] },
@@ -261,7 +261,7 @@ describe("a federated run over real gRPC", () => {
   it("ends a task at once when the site reports that it gave up", async () => {
     harness = await startHarness({
       siteIds: ["a", "b"],
-      plan: { minClients: 1, minAvailableClients: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+      plan: { minSites: 1, minAvailableSites: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
     });
     const [a, b] = await joinAll(harness, ["a", "b"]);
     const [ta, tb] = await Promise.all([a!.nextTask(), b!.nextTask()]);
@@ -315,7 +315,7 @@ describe("a federated run over real gRPC", () => {
   it("keeps the task open when a client disappears mid-upload, and accepts its retry", async () => {
     harness = await startHarness({
       siteIds: ["a"],
-      plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+      plan: { minSites: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
     });
     const [a] = await joinAll(harness, ["a"]);
     const task = await a!.nextTask();
@@ -355,7 +355,7 @@ describe("a federated run over real gRPC", () => {
     harness = await startHarness({
       siteIds: ["a", "b"],
       heartbeatTimeoutMs: 1500,
-      plan: { minClients: 1, minAvailableClients: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+      plan: { minSites: 1, minAvailableSites: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
     });
     const [a, b] = await joinAll(harness, ["a", "b"]);
     const [ta, tb] = await Promise.all([a!.nextTask(), b!.nextTask()]);
@@ -367,7 +367,7 @@ describe("a federated run over real gRPC", () => {
     const round = harness.store.listRounds().find((r) => r.status === "completed")!;
     expect(round.acceptedCount).toBe(1);
     expect(round.failures).toEqual([{ siteId: "b", reason: expect.stringContaining("missed heartbeats") }]);
-    expect(harness.events.some((e) => e.type === "client.left" && e.siteId === "b")).toBe(true);
+    expect(harness.events.some((e) => e.type === "site.left" && e.siteId === "b")).toBe(true);
   });
 });
 

@@ -76,7 +76,7 @@ it("a coordinator killed mid-round resumes from the last committed round without
       model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
       plan: {
         phases: [{ name: "p", task: "classify", rounds: 3 }],
-        minClients: 2,
+        minSites: 2,
         roundTimeoutSec: 60,
         evaluateEvery: 0,
         evaluationTimeoutSec: 1,

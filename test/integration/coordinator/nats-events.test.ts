@@ -37,7 +37,7 @@ it("a coordinator publishes its federation's events to a real nats-server, on pe
   harness = await startHarness({
     siteIds: ["a"],
     bus,
-    plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    plan: { minSites: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
   });
   site = new FakeSite(harness.address, harness.sites.get("a")!, publicIdentity(harness.coordinator));
   await site.join();
@@ -53,7 +53,7 @@ it("a coordinator publishes its federation's events to a real nats-server, on pe
   expect(seen).toEqual(
     expect.arrayContaining([
       { subject: "fl.test.federation.started", type: "federation.started" },
-      { subject: "fl.test.client.joined", type: "client.joined" },
+      { subject: "fl.test.site.joined", type: "site.joined" },
       { subject: "fl.test.round.started", type: "round.started", round: 1 },
       { subject: "fl.test.update.accepted", type: "update.accepted", round: 1 },
       { subject: "fl.test.round.completed", type: "round.completed", round: 1 },

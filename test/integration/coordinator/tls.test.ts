@@ -23,7 +23,7 @@ beforeAll(async () => {
   const read = (name: string) => readFileSync(join(certs, name));
   harness = await startHarness({
     siteIds: ["a", "b"],
-    plan: { minClients: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    plan: { minSites: 1, phases: [{ name: "p", task: "classify", rounds: 1 }] },
     tls: {
       cert: read("coordinator.crt"),
       key: read("coordinator.key"),

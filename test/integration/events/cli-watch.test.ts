@@ -43,11 +43,11 @@ describe("fl events watch", () => {
     const watch = startWatch({
       url: server.url,
       federationId: "fedW",
-      types: ["round.completed", "client.joined"],
+      types: ["round.completed", "site.joined"],
     });
     await watch.ready;
 
-    await publisher.publish(makeEvent("client.joined", "fedW", { siteId: "st-marys" }, at(1)));
+    await publisher.publish(makeEvent("site.joined", "fedW", { siteId: "st-marys" }, at(1)));
     await publisher.publish(makeEvent("round.started", "fedW", { round: 1 }, at(2)));
     await publisher.publish(makeEvent("round.completed", "fedW", { round: 1, data: { accepted: 2 } }, at(3)));
     await expect.poll(() => watch.out.length, { timeout: 5_000 }).toBe(2);
@@ -55,10 +55,10 @@ describe("fl events watch", () => {
 
     await expect(watch.done).resolves.toBe(2);
     expect(watch.out).toEqual([
-      "2024-01-02T03:04:05.001Z client.joined site=st-marys",
+      "2024-01-02T03:04:05.001Z site.joined site=st-marys",
       "2024-01-02T03:04:05.003Z round.completed round=1 accepted=2",
     ]);
-    expect(watch.err[0]).toBe(`watching fl.fedW.> on ${server.url} (types: round.completed, client.joined)`);
+    expect(watch.err[0]).toBe(`watching fl.fedW.> on ${server.url} (types: round.completed, site.joined)`);
   });
 
   it("prints JSON lines and stops by itself after --count events", async () => {

@@ -52,7 +52,7 @@ describe("NATS event bus with JetStream", () => {
     const bus = await openBus("fed1", "FL_AUDIT", log);
     const events = [
       makeEvent("federation.started", "fed1", { data: { phases: 2 } }),
-      makeEvent("client.joined", "fed1", { siteId: "st-marys" }),
+      makeEvent("site.joined", "fed1", { siteId: "st-marys" }),
       makeEvent("round.completed", "fed1", { round: 1, data: { accepted: 1 } }),
     ];
     for (const event of events) await bus.publish(event);
@@ -65,7 +65,7 @@ describe("NATS event bus with JetStream", () => {
     const stored = await storedEvents("FL_AUDIT");
     expect(stored.map((s) => s.subject)).toEqual([
       "fl.fed1.federation.started",
-      "fl.fed1.client.joined",
+      "fl.fed1.site.joined",
       "fl.fed1.round.completed",
     ]);
     expect(stored.map((s) => s.event)).toEqual(events);
@@ -87,11 +87,11 @@ describe("NATS event bus with JetStream", () => {
   it("adds a second federation's subjects to an existing stream instead of failing", async () => {
     await openBus("fedA", "FL_SHARED");
     const second = await openBus("fedB", "FL_SHARED");
-    await second.publish(makeEvent("client.left", "fedB", { siteId: "x" }));
+    await second.publish(makeEvent("site.left", "fedB", { siteId: "x" }));
 
     const info = await jsm.streams.info("FL_SHARED");
     expect(info.config.subjects).toEqual(["fl.fedA.>", "fl.fedB.>"]);
-    expect((await storedEvents("FL_SHARED")).map((s) => s.subject)).toEqual(["fl.fedB.client.left"]);
+    expect((await storedEvents("FL_SHARED")).map((s) => s.subject)).toEqual(["fl.fedB.site.left"]);
   });
 
   it("reuses a stream whose wildcard already covers the federation", async () => {

@@ -81,18 +81,18 @@ describe("NATS event bus on a real nats-server", () => {
     const filtered: string[] = [];
     const otherSeen: string[] = [];
     const all: string[] = [];
-    observer.subscribe((e) => filtered.push(e.type), { types: ["client.joined", "round.failed"] });
+    observer.subscribe((e) => filtered.push(e.type), { types: ["site.joined", "round.failed"] });
     observer.subscribe((e) => all.push(e.type));
     other.subscribe((e) => otherSeen.push(e.type));
     await observer.flush();
     await other.flush();
 
-    for (const type of ["client.joined", "round.started", "round.failed", "federation.completed"] as const) {
+    for (const type of ["site.joined", "round.started", "round.failed", "federation.completed"] as const) {
       await publisher.publish(makeEvent(type, "fedF"));
     }
 
     await vi.waitFor(() => expect(all).toHaveLength(4), { timeout: 5_000 });
-    expect(filtered).toEqual(["client.joined", "round.failed"]);
+    expect(filtered).toEqual(["site.joined", "round.failed"]);
     expect(otherSeen).toEqual([]);
   });
 
@@ -110,10 +110,10 @@ describe("NATS event bus on a real nats-server", () => {
     raw.publish("fl.fedM.round.started", encoder.encode(JSON.stringify({ type: "round.started", data: {} })));
     // Valid event, but on the subject of another type: a confused or hostile publisher.
     raw.publish("fl.fedM.round.completed", encodeEvent(makeEvent("round.failed", "fedM")));
-    raw.publish("fl.fedM.client.left", encodeEvent(makeEvent("client.left", "fedM", { siteId: "b" })));
+    raw.publish("fl.fedM.site.left", encodeEvent(makeEvent("site.left", "fedM", { siteId: "b" })));
     await raw.flush();
 
-    await vi.waitFor(() => expect(seen).toEqual(["client.left"]), { timeout: 5_000 });
+    await vi.waitFor(() => expect(seen).toEqual(["site.left"]), { timeout: 5_000 });
     const ignored = log.filter((line) => line.startsWith("ignored"));
     expect(ignored).toHaveLength(3);
     expect(ignored[0]).toContain("not UTF-8 JSON");

@@ -59,8 +59,8 @@ describe("NATS event bus over mutual TLS", () => {
     observer.subscribe((e) => seen.push(`${e.type}@${e.siteId}`));
     await observer.flush();
 
-    await publisher.publish(makeEvent("client.joined", "fedT", { siteId: "hospital-a" }));
-    await expect.poll(() => seen, { timeout: 5_000 }).toEqual(["client.joined@hospital-a"]);
+    await publisher.publish(makeEvent("site.joined", "fedT", { siteId: "hospital-a" }));
+    await expect.poll(() => seen, { timeout: 5_000 }).toEqual(["site.joined@hospital-a"]);
   });
 
   it("is refused without a client certificate, with the clear connection error", async () => {

@@ -5,9 +5,9 @@ import { ErrorCode, isFlError } from "../../../shared/src/errors.js";
 
 describe("parseEventTypes", () => {
   it("trims, drops empty entries and duplicates, keeps order", () => {
-    expect(parseEventTypes(" round.completed, client.joined,,round.completed ")).toEqual([
+    expect(parseEventTypes(" round.completed, site.joined,,round.completed ")).toEqual([
       "round.completed",
-      "client.joined",
+      "site.joined",
     ]);
   });
 

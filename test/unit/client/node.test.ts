@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HospitalNode } from "../../../client/src/node.js";
+import { SiteNode } from "../../../client/src/node.js";
 import type { EvaluateOutcome, SiteTrainer, TrainOutcome } from "../../../client/src/training/trainer.js";
 import { unlimitedSlots } from "../../../client/src/training-slots.js";
 import { InMemoryCoordinatorPort } from "../../../client/src/transport/in-memory/coordinator-port.js";
@@ -59,7 +59,7 @@ const site = generateIdentity("hospital-a", seededRandom(1));
 function federation(trainer: SiteTrainer) {
   const coordinator = new ScriptedCoordinator([publicIdentity(site)]);
   const lines: string[] = [];
-  const node = new HospitalNode({
+  const node = new SiteNode({
     identity: site,
     coordinator: coordinator.publicIdentity,
     port: new InMemoryCoordinatorPort(coordinator),

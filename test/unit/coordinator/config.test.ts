@@ -62,5 +62,23 @@ it("resolves paths relative to the config file", () => {
   const config = loadCoordinatorConfig(join(dir, "ok.json"));
   expect(config.stateDir).toBe(join(dir, "state"));
   expect(config.identity).toBe(join(dir, "keys/c.json"));
-  expect(config.plan.minClients).toBe(2);
+  expect(config.plan.minSites).toBe(2);
+});
+
+it("names the new key when a config still uses a renamed one", () => {
+  writeFileSync(
+    join(dir, "renamed.json"),
+    JSON.stringify({
+      federationId: "f",
+      stateDir: "state",
+      identity: "i",
+      sitesDir: "d",
+      model: { architecture: "small-cnn", imageSize: 32, widths: [4], numClasses: 4, seed: 0 },
+      plan: { minClients: 2, phases: [{ name: "p", task: "classify", rounds: 1 }] },
+    }),
+  );
+  const error = errorOf(() => loadCoordinatorConfig(join(dir, "renamed.json")));
+  expect(error.message).toContain(
+    'plan: Unrecognized key: "minClients"; "minClients" is now called "minSites"',
+  );
 });

@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { sampleSites } from "../../../coordinator/src/sampling.js";
 
 const sites = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
-const options = { fraction: 0.3, minClients: 2, seed: 1, round: 1, attempt: 1 };
+const options = { fraction: 0.3, minSites: 2, seed: 1, round: 1, attempt: 1 };
 
 describe("sampleSites", () => {
-  it("samples max(minClients, ⌈fraction × available⌉), capped by what is available", () => {
+  it("samples max(minSites, ⌈fraction × available⌉), capped by what is available", () => {
     expect(sampleSites(sites, options)).toHaveLength(3);
     expect(sampleSites(sites, { ...options, fraction: 0.1 })).toHaveLength(2);
     expect(sampleSites(sites.slice(0, 2), { ...options, fraction: 1 })).toHaveLength(2);

@@ -1,10 +1,10 @@
-import type { HospitalProfile } from "./synth/hospitals.js";
+import type { SiteProfile } from "./synth/hospitals.js";
 import type { Box } from "./types.js";
 
 /** A synthetic image: rendered on demand from its seeds. */
 export interface SyntheticSource {
   readonly kind: "synthetic";
-  readonly profile: HospitalProfile;
+  readonly profile: SiteProfile;
   /** The class actually drawn (the item's `label` may differ by label noise). */
   readonly trueLabel: number;
   readonly patientSeed: number;

@@ -57,7 +57,7 @@ const fileCommon = {
 const SyntheticSchema = z
   .object({
     kind: z.literal("synthetic"),
-    /** A named federation of hospital profiles (see HOSPITAL_PRESETS). */
+    /** A named federation of hospital profiles (see SITE_PRESETS). */
     preset: z.string().refine((p) => PRESET_NAMES.includes(p), {
       message: `unknown preset; use one of ${PRESET_NAMES.join(", ")}`,
     }),

@@ -10,7 +10,7 @@ import { materialize } from "./materialize.js";
 import { type Partition, type PartitionSpec, partitionItems } from "./partition.js";
 import { type SplitIndices, splitItems } from "./split.js";
 import { type PartitionSummary, summarizePartition } from "./summary.js";
-import { hospitalPreset } from "./synth/hospitals.js";
+import { sitePreset } from "./synth/hospitals.js";
 import { planSyntheticSite } from "./synth/plan.js";
 import type { SiteSplits } from "./types.js";
 
@@ -53,7 +53,7 @@ export async function planData(
 async function buildCatalog(config: ResolvedDataConfig, badItems: BadItemLog): Promise<CatalogItem[]> {
   switch (config.kind) {
     case "synthetic":
-      return hospitalPreset(config.preset).flatMap((profile) =>
+      return sitePreset(config.preset).flatMap((profile) =>
         planSyntheticSite(profile, config.imagesPerSite, config.seed),
       );
     case "siim":

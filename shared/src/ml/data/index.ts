@@ -13,5 +13,5 @@ export {
 } from "./config-schema.js";
 export { formatPartitionSummary, type PartitionSummary } from "./summary.js";
 export { generateImage, type SyntheticImage, type SyntheticImageRequest } from "./synth/generator.js";
-export { HOSPITAL_PRESETS, type HospitalProfile, PRESET_NAMES } from "./synth/hospitals.js";
+export { PRESET_NAMES, SITE_PRESETS, type SiteProfile } from "./synth/hospitals.js";
 export { CLASS_KEYS, type ImageSet, NUM_CLASSES, type SiteSplits } from "./types.js";

@@ -13,7 +13,7 @@ afterEach(async () => {
 
 describe("the coordinator service", () => {
   it("serves the model version a task names, older committed versions, and nothing else", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     const task = await a!.trainTask();
     const v0 = fed.service.model(a!.token, task.modelVersion);
@@ -31,14 +31,14 @@ describe("the coordinator service", () => {
   });
 
   it("announces the federation's start and end", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     expect(await a!.train(1, 1)).toEqual({ accepted: true });
     await fed.evaluateAll([a!]);
     expect((await fed.run).status).toBe("completed");
     expect(fed.events.map((e) => e.type)).toEqual([
       "federation.started",
-      "client.joined",
+      "site.joined",
       "round.started",
       "update.accepted",
       "round.completed",
@@ -49,7 +49,7 @@ describe("the coordinator service", () => {
   });
 
   it("stops when asked, leaving the open round for a restart", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     await a!.trainTask();
     fed.service.stop();

@@ -92,7 +92,7 @@ describe("evaluation intake", () => {
   });
 
   it("refuses an evaluation while a training round is open", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     const task = await a!.trainTask();
     expectFlError(
@@ -123,7 +123,7 @@ describe("evaluation intake", () => {
   it("evaluates every evaluateEvery rounds and after the last", async () => {
     fed = InProcessFederation.start({
       siteIds: ["a"],
-      plan: { minClients: 1, evaluateEvery: 2, phases: [{ name: "p", task: "classify", rounds: 3 }] },
+      plan: { minSites: 1, evaluateEvery: 2, phases: [{ name: "p", task: "classify", rounds: 3 }] },
     });
     const [a] = fed.join("a");
     for (const round of [1, 2, 3]) {

@@ -53,7 +53,7 @@ describe("rounds", () => {
       siteIds: ["a"],
       plan: {
         seed: 5,
-        minClients: 1,
+        minSites: 1,
         phases: [
           {
             name: "p",
@@ -83,15 +83,15 @@ describe("rounds", () => {
     expect((await a!.trainTask()).spec).toMatchObject({ seed: 5 * 100_003 + 2, roundInPhase: 2 });
   });
 
-  it("samples max(minClients, ⌈fraction × connected⌉) sites reproducibly and gives the others no task", async () => {
+  it("samples max(minSites, ⌈fraction × connected⌉) sites reproducibly and gives the others no task", async () => {
     const ids = ["a", "b", "c", "d", "e"];
     fed = InProcessFederation.start({
       siteIds: ids,
-      plan: { seed: 7, minClients: 1, minAvailableClients: 5, fraction: 0.5 },
+      plan: { seed: 7, minSites: 1, minAvailableSites: 5, fraction: 0.5 },
     });
     const sites = fed.join(...ids);
     await fed.settle();
-    const expected = sampleSites(ids, { fraction: 0.5, minClients: 1, seed: 7, round: 1, attempt: 1 });
+    const expected = sampleSites(ids, { fraction: 0.5, minSites: 1, seed: 7, round: 1, attempt: 1 });
     expect(expected).toHaveLength(3);
     expect(fed.store.listRounds()[0]?.sampled).toEqual(expected);
     for (const site of sites) {
@@ -141,15 +141,15 @@ describe("retries and failures", () => {
     expect(await a!.pull()).toEqual({ kind: "done", reason: `the federation failed: ${reason}` });
   });
 
-  it("waits for minAvailableClients before sampling", async () => {
+  it("waits for minAvailableSites before sampling", async () => {
     fed = InProcessFederation.start({
       siteIds: ["a", "b", "c"],
-      plan: { minClients: 1, minAvailableClients: 3 },
+      plan: { minSites: 1, minAvailableSites: 3 },
     });
     fed.join("a", "b");
     await fed.clock.advance(5_000);
     expect(fed.store.listRounds()).toEqual([]);
-    expect(fed.logs).toContain("waiting for clients: 2 connected, 3 needed");
+    expect(fed.logs).toContain("waiting for sites: 2 connected, 3 needed");
     fed.join("c");
     await fed.settle();
     expect(fed.store.listRounds()[0]?.sampled).toEqual(["a", "b", "c"]);
@@ -185,7 +185,7 @@ describe("phases", () => {
       model,
       initialWeights,
       plan: {
-        minClients: 1,
+        minSites: 1,
         phases: [
           { name: "pre", task: "moco", rounds: 1 },
           { name: "fine", task: "classify", rounds: 2 },
@@ -230,7 +230,7 @@ describe("phases", () => {
       siteIds: ["a"],
       model,
       initialWeights,
-      plan: { minClients: 1, evaluateEvery: 1, phases: [{ name: "pre", task: "moco", rounds: 2 }] },
+      plan: { minSites: 1, evaluateEvery: 1, phases: [{ name: "pre", task: "moco", rounds: 2 }] },
     });
     const [a] = fed.join("a");
     expect(await a!.train(1, 1)).toEqual(ACCEPTED);
@@ -243,7 +243,7 @@ describe("phases", () => {
 describe("resume", () => {
   it("continues from the last committed round with the server optimiser's state restored", async () => {
     const plan = {
-      minClients: 1,
+      minSites: 1,
       strategy: { name: "fedavgm" as const, momentum: 0.9, serverLearningRate: 1 },
       phases: [{ name: "p", task: "classify" as const, rounds: 3 }],
     };

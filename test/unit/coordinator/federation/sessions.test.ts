@@ -30,7 +30,7 @@ describe("sessions", () => {
       "GetChallenge again",
     );
     a.join();
-    expect(fed.events.find((e) => e.type === "client.joined")).toMatchObject({
+    expect(fed.events.find((e) => e.type === "site.joined")).toMatchObject({
       siteId: "a",
       data: { rejoined: false, backend: "test" },
     });
@@ -51,14 +51,14 @@ describe("sessions", () => {
     ])
       expectFlError(call, ErrorCode.Unauthenticated, "join again");
     await expect(service.pullTask(old, 0)).rejects.toMatchObject({ code: ErrorCode.Unauthenticated });
-    expect(fed.events.filter((e) => e.type === "client.joined").map((e) => e.data.rejoined)).toEqual([
+    expect(fed.events.filter((e) => e.type === "site.joined").map((e) => e.data.rejoined)).toEqual([
       false,
       true,
     ]);
   });
 
   it("fails the task of a site that leaves, once", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minSites: 1 } });
     const [a, b] = fed.join("a", "b");
     await b!.trainTask();
     b!.leave("shutting down");
@@ -68,7 +68,7 @@ describe("sessions", () => {
     expect(fed.store.listRounds()[0]?.failures).toEqual([
       { siteId: "b", reason: "client left: shutting down" },
     ]);
-    expect(fed.events.filter((e) => e.type === "client.left")).toMatchObject([
+    expect(fed.events.filter((e) => e.type === "site.left")).toMatchObject([
       { siteId: "b", data: { reason: "shutting down" } },
     ]);
   });
@@ -77,7 +77,7 @@ describe("sessions", () => {
     fed = InProcessFederation.start({
       siteIds: ["a", "b"],
       heartbeatTimeoutMs: 5_000,
-      plan: { minClients: 1 },
+      plan: { minSites: 1 },
     });
     const [a, b] = fed.join("a", "b");
     const [ta, tb] = [await a!.trainTask(), await b!.trainTask()];
@@ -86,7 +86,7 @@ describe("sessions", () => {
       await fed.clock.advance(1_000);
     }
     expect(fed.store.listRounds()[0]?.status).toBe("running");
-    expect(fed.events.filter((e) => e.type === "client.left")).toMatchObject([
+    expect(fed.events.filter((e) => e.type === "site.left")).toMatchObject([
       { siteId: "b", data: { reason: "missed heartbeats" } },
     ]);
     expectFlError(() => b!.heartbeat(tb), ErrorCode.Unauthenticated);

@@ -10,7 +10,7 @@ afterEach(async () => {
 
 describe("the task board", () => {
   it("answers a long-poll with a task as soon as the round opens, and with wait when its time is up", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minClients: 1, minAvailableClients: 2 } });
+    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minSites: 1, minAvailableSites: 2 } });
     const [a] = fed.join("a");
     const early = a!.pull(5_000);
     await fed.clock.advance(5_000);
@@ -22,7 +22,7 @@ describe("the task board", () => {
   });
 
   it("holds a long-poll at most 30 s, whatever the client asks for", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minAvailableClients: 2 } });
+    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minAvailableSites: 2 } });
     const [a] = fed.join("a");
     let answered = false;
     const pull = a!.pull(120_000).then((outcome) => {
@@ -38,7 +38,7 @@ describe("the task board", () => {
   it("fails tasks at the deadline: never picked up, or still working", async () => {
     fed = InProcessFederation.start({
       siteIds: ["a", "b", "c"],
-      plan: { minClients: 1, roundTimeoutSec: 60 },
+      plan: { minSites: 1, roundTimeoutSec: 60 },
     });
     const [a, b] = fed.join("a", "b", "c");
     expect(await a!.train(1, 1)).toEqual({ accepted: true });
@@ -55,7 +55,7 @@ describe("the task board", () => {
   });
 
   it("reports progress of a running task, clamped to [0, 1], and ends a task the site gives up on", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minSites: 1 } });
     const [a, b] = fed.join("a", "b");
     const [ta, tb] = [await a!.trainTask(), await b!.trainTask()];
     expect(a!.heartbeat(ta, { progress: 1.5, status: "epoch 2" })).toEqual({ taskActive: true });
@@ -71,7 +71,7 @@ describe("the task board", () => {
   });
 
   it("hands a site that rejoins mid-task the same task again", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     const before = await a!.trainTask();
     a!.join();
@@ -81,7 +81,7 @@ describe("the task board", () => {
   });
 
   it("answers done once the plan is complete", async () => {
-    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minClients: 1 } });
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     expect(await a!.train(1, 1)).toEqual({ accepted: true });
     await fed.evaluateAll([a!]);

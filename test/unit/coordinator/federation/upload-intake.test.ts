@@ -13,7 +13,7 @@ afterEach(async () => {
 
 /** One round with sites a and b; the round completes with one update, so b's task can be watched. */
 async function openRound(setup: Partial<FederationSetup> = {}) {
-  fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minClients: 1 }, ...setup });
+  fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minSites: 1 }, ...setup });
   const [a, b] = fed.join("a", "b");
   return { fed, a: a!, b: b!, ta: await a!.trainTask(), tb: await b!.trainTask() };
 }
@@ -144,7 +144,7 @@ describe("upload verdicts", () => {
     fed = InProcessFederation.start({
       siteIds: ["a"],
       plan: {
-        minClients: 1,
+        minSites: 1,
         maxRoundAttempts: 2,
         phases: [{ name: "p", task: "classify", rounds: 1, local: ["b"] }],
       },

@@ -68,8 +68,8 @@ describe("makeEvent", () => {
   it.each([
     ["a negative round", () => makeEvent("round.started", "fed1", { round: -1 })],
     ["a fractional round", () => makeEvent("round.started", "fed1", { round: 1.5 })],
-    ["an empty site id", () => makeEvent("client.joined", "fed1", { siteId: "" })],
-    ["an empty federation id", () => makeEvent("client.joined", "")],
+    ["an empty site id", () => makeEvent("site.joined", "fed1", { siteId: "" })],
+    ["an empty federation id", () => makeEvent("site.joined", "")],
     ["an unknown type", () => makeEvent("round.exploded" as never, "fed1")],
   ])("refuses %s with FlError(InvalidArgument)", (_label, build) => {
     expect(isFlError(thrown(build), ErrorCode.InvalidArgument)).toBe(true);
@@ -88,7 +88,7 @@ describe("event types", () => {
 describe("subjects", () => {
   it("builds prefix.federation.type subjects", () => {
     expect(eventSubject("fl", "fed1", "round.completed")).toBe("fl.fed1.round.completed");
-    expect(eventSubject("org.fl", "cxr-2024", "client.joined")).toBe("org.fl.cxr-2024.client.joined");
+    expect(eventSubject("org.fl", "cxr-2024", "site.joined")).toBe("org.fl.cxr-2024.site.joined");
     expect(federationSubjects("fl", "fed1")).toBe("fl.fed1.>");
   });
 
@@ -138,9 +138,9 @@ describe("codec", () => {
   });
 
   it("writes the documented wire shape", () => {
-    const event = makeEvent("client.joined", "fed1", { siteId: "a" }, fixedNow);
+    const event = makeEvent("site.joined", "fed1", { siteId: "a" }, fixedNow);
     expect(JSON.parse(new TextDecoder().decode(encodeEvent(event)))).toEqual({
-      type: "client.joined",
+      type: "site.joined",
       federationId: "fed1",
       timestamp: "2024-05-01T10:00:00.250Z",
       siteId: "a",
@@ -151,7 +151,7 @@ describe("codec", () => {
   it("drops unknown top-level fields from incoming payloads", () => {
     const bytes = new TextEncoder().encode(
       JSON.stringify({
-        type: "client.left",
+        type: "site.left",
         federationId: "f",
         timestamp: "2024-05-01T10:00:00Z",
         data: {},

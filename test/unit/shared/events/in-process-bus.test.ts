@@ -35,19 +35,19 @@ describe("in-process event bus", () => {
   it("passes only the filtered types to a filtered subscriber", async () => {
     const { bus } = collectingBus();
     const seen: string[] = [];
-    bus.subscribe((e) => seen.push(e.type), { types: ["client.joined", "round.failed"] });
-    for (const type of ["client.joined", "round.started", "round.failed", "update.accepted"] as const) {
+    bus.subscribe((e) => seen.push(e.type), { types: ["site.joined", "round.failed"] });
+    for (const type of ["site.joined", "round.started", "round.failed", "update.accepted"] as const) {
       await bus.publish(makeEvent(type, "fed1"));
     }
-    expect(seen).toEqual(["client.joined", "round.failed"]);
+    expect(seen).toEqual(["site.joined", "round.failed"]);
   });
 
   it("treats an empty types list as no filter", async () => {
     const { bus } = collectingBus();
     const seen: string[] = [];
     bus.subscribe((e) => seen.push(e.type), { types: [] });
-    await bus.publish(makeEvent("client.left", "fed1"));
-    expect(seen).toEqual(["client.left"]);
+    await bus.publish(makeEvent("site.left", "fed1"));
+    expect(seen).toEqual(["site.left"]);
   });
 
   it("stops delivering after unsubscribe, and unsubscribe is idempotent", async () => {

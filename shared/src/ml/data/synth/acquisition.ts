@@ -1,7 +1,7 @@
 import { drawTextGray, GLYPH_HEIGHT, textWidth } from "../image/font.js";
 import { Rng } from "../rng.js";
 import type { Anatomy, Pose } from "./anatomy.js";
-import type { HospitalProfile } from "./hospitals.js";
+import type { SiteProfile } from "./hospitals.js";
 import { addValueNoise, gaussianBlur, rotateBilinear, rotateNearest, stampGaussian } from "./raster.js";
 
 let bankCache: Float32Array | undefined;
@@ -82,7 +82,7 @@ export interface Acquisition {
   readonly collimation: readonly [number, number, number, number];
 }
 
-export function sampleAcquisition(profile: HospitalProfile, rng: Rng): Acquisition {
+export function sampleAcquisition(profile: SiteProfile, rng: Rng): Acquisition {
   const border = (): number => (rng.bool(0.5) ? rng.uniform(0, profile.collimation) : 0);
   return {
     exposure: rng.normal(profile.exposure.mean, profile.exposure.sd),
@@ -100,7 +100,7 @@ export function acquire(
   att: Float32Array,
   labelMap: Uint8Array,
   size: number,
-  profile: HospitalProfile,
+  profile: SiteProfile,
   acquisition: Acquisition,
   pose: Pose,
   rng: Rng,
@@ -162,7 +162,7 @@ function applyCollimation(
   }
 }
 
-function burnInText(image: Float32Array, size: number, profile: HospitalProfile, pose: Pose, rng: Rng): void {
+function burnInText(image: Float32Array, size: number, profile: SiteProfile, pose: Pose, rng: Rng): void {
   const glyphScale = Math.max(1, Math.round(size / 90));
   const margin = Math.max(2, Math.round(size * 0.04));
   if (rng.bool(profile.marker.probability)) {

@@ -2,7 +2,7 @@ import { Rng } from "../rng.js";
 import type { Box } from "../types.js";
 import { acquire, addDevices, sampleAcquisition } from "./acquisition.js";
 import { type Anatomy, posedAnatomy, samplePatientAnatomy, sampleStudyPose } from "./anatomy.js";
-import type { HospitalProfile } from "./hospitals.js";
+import type { SiteProfile } from "./hospitals.js";
 import { type Findings, renderLesions, sampleFindings } from "./lesions.js";
 import { renderAnatomy } from "./render-anatomy.js";
 
@@ -18,7 +18,7 @@ export interface SyntheticImageRequest {
   readonly studySeed: number;
   /** Seeds pose, acquisition, devices and noise of this image. */
   readonly imageSeed: number;
-  readonly profile: HospitalProfile;
+  readonly profile: SiteProfile;
 }
 
 /** A rendered image with its ground truth. */

@@ -23,7 +23,7 @@ export interface DicomStyle {
  * One hospital's population and scanner: what makes sites differ in a federation. Intensity
  * figures refer to a 128 px image with values in [0, 1].
  */
-export interface HospitalProfile {
+export interface SiteProfile {
   /** Site id used in file names, configs and partition summaries. */
   readonly id: string;
   /** Human description, e.g. "urban teaching hospital, ICU-heavy". */
@@ -72,7 +72,7 @@ const BASE_DICOM: DicomStyle = {
 };
 
 /** Urban teaching hospital: ICU-heavy, portable films, tubes and lines, noisy, sicker patients. */
-const METRO_ICU: HospitalProfile = {
+const METRO_ICU: SiteProfile = {
   id: "metro-icu",
   description: "urban teaching hospital, ICU-heavy: portable AP films, devices, noisy detectors",
   prevalence: [0.18, 0.58, 0.19, 0.05],
@@ -100,7 +100,7 @@ const METRO_ICU: HospitalProfile = {
 };
 
 /** District general hospital: computed radiography, MONOCHROME1, implicit VR, softer images. */
-const COMMUNITY: HospitalProfile = {
+const COMMUNITY: SiteProfile = {
   id: "community",
   description: "district hospital: computed radiography (MONOCHROME1, implicit VR), soft and blurry",
   prevalence: [0.3, 0.47, 0.14, 0.09],
@@ -130,7 +130,7 @@ const COMMUNITY: HospitalProfile = {
 };
 
 /** Outpatient clinic: modern DR, high contrast, little noise, milder disease. */
-const OUTPATIENT: HospitalProfile = {
+const OUTPATIENT: SiteProfile = {
   id: "outpatient",
   description: "outpatient clinic: modern DR, high contrast, low noise, milder disease",
   prevalence: [0.36, 0.36, 0.18, 0.1],
@@ -158,7 +158,7 @@ const OUTPATIENT: HospitalProfile = {
   },
 };
 
-const RURAL: HospitalProfile = {
+const RURAL: SiteProfile = {
   id: "rural",
   description: "rural hospital: older CR, underexposed, 8-bit archive, rotated patients",
   prevalence: [0.4, 0.35, 0.15, 0.1],
@@ -185,7 +185,7 @@ const RURAL: HospitalProfile = {
   },
 };
 
-const PEDIATRIC_MIXED: HospitalProfile = {
+const PEDIATRIC_MIXED: SiteProfile = {
   id: "university",
   description: "university hospital: mixed wards, DR, moderate noise, more indeterminate reads",
   prevalence: [0.3, 0.43, 0.2, 0.07],
@@ -219,14 +219,14 @@ const PEDIATRIC_MIXED: HospitalProfile = {
 export const POOLED_PREVALENCE: readonly [number, number, number, number] = [0.28, 0.47, 0.17, 0.08];
 
 function withPrevalence(
-  profile: HospitalProfile,
+  profile: SiteProfile,
   id: string,
   prevalence: readonly [number, number, number, number],
-): HospitalProfile {
+): SiteProfile {
   return { ...profile, id, prevalence };
 }
 
-const NEUTRAL: HospitalProfile = {
+const NEUTRAL: SiteProfile = {
   ...PEDIATRIC_MIXED,
   id: "site",
   description: "identical sites: same scanner and population (IID baseline)",
@@ -238,7 +238,7 @@ const NEUTRAL: HospitalProfile = {
  * Named federations. Site prevalences are skewed per site but average to the pooled
  * 28% / 47% / 17% / 8% (equal site sizes), as the real data set's classes do.
  */
-export const HOSPITAL_PRESETS: Readonly<Record<string, readonly HospitalProfile[]>> = {
+export const SITE_PRESETS: Readonly<Record<string, readonly SiteProfile[]>> = {
   "3-hospitals": [METRO_ICU, COMMUNITY, OUTPATIENT],
   "5-hospitals": [
     withPrevalence(METRO_ICU, "metro-icu", [0.15, 0.62, 0.15, 0.08]),
@@ -251,10 +251,10 @@ export const HOSPITAL_PRESETS: Readonly<Record<string, readonly HospitalProfile[
   "1-central": [{ ...NEUTRAL, id: "central", description: "one pooled site (centralised baseline)" }],
 };
 
-export const PRESET_NAMES = Object.keys(HOSPITAL_PRESETS);
+export const PRESET_NAMES = Object.keys(SITE_PRESETS);
 
-export function hospitalPreset(name: string): readonly HospitalProfile[] {
-  const preset = HOSPITAL_PRESETS[name];
+export function sitePreset(name: string): readonly SiteProfile[] {
+  const preset = SITE_PRESETS[name];
   if (!preset) {
     throw new FlError(
       ErrorCode.InvalidConfig,

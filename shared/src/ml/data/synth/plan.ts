@@ -1,6 +1,6 @@
 import type { CatalogItem } from "../catalog.js";
 import { allocateCounts, deriveSeed, Rng } from "../rng.js";
-import type { HospitalProfile } from "./hospitals.js";
+import type { SiteProfile } from "./hospitals.js";
 import { ATYPICAL, INDETERMINATE, NEGATIVE, TYPICAL } from "./lesions.js";
 
 /** Share of patients with a second study, and of studies with a second image (as in SIIM). */
@@ -34,7 +34,7 @@ function confusableClass(label: number, rng: Rng): number {
  * classes allocated to studies in the site's prevalence (largest remainder, then shuffled).
  * Deterministic in (seed, profile.id, count); no pixels are made here.
  */
-export function planSyntheticSite(profile: HospitalProfile, count: number, seed: number): CatalogItem[] {
+export function planSyntheticSite(profile: SiteProfile, count: number, seed: number): CatalogItem[] {
   const rng = Rng.derive(seed, "plan", profile.id);
   // Structure first: patients -> studies -> images, until `count` images exist.
   const studies: { patient: number; images: number }[] = [];

@@ -6,7 +6,7 @@ import { encodeGreyPng } from "../image/png.js";
 import type { Box } from "../types.js";
 import { CLASS_KEYS, CLASS_NAMES } from "../types.js";
 import { generateImage } from "./generator.js";
-import { hospitalPreset } from "./hospitals.js";
+import { sitePreset } from "./hospitals.js";
 import { hexId, planSyntheticSite } from "./plan.js";
 
 export interface WriteSyntheticOptions {
@@ -92,7 +92,7 @@ export async function writeSyntheticDataset(options: WriteSyntheticOptions): Pro
   const root = resolve(options.out);
   const writeDicomFiles = options.dicom ?? true;
   await mkdir(root, { recursive: true });
-  const profiles = hospitalPreset(options.preset);
+  const profiles = sitePreset(options.preset);
   const items: CatalogItem[] = profiles.flatMap((p) =>
     planSyntheticSite(p, options.imagesPerSite, options.seed),
   );

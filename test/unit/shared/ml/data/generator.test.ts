@@ -4,9 +4,9 @@ import {
   generateImage,
   type SyntheticImageRequest,
 } from "../../../../../shared/src/ml/data/synth/generator.js";
-import { HOSPITAL_PRESETS } from "../../../../../shared/src/ml/data/synth/hospitals.js";
+import { SITE_PRESETS } from "../../../../../shared/src/ml/data/synth/hospitals.js";
 
-const profiles = HOSPITAL_PRESETS["5-hospitals"] ?? [];
+const profiles = SITE_PRESETS["5-hospitals"] ?? [];
 
 function request(k: number, label: number, size = 64): SyntheticImageRequest {
   return {

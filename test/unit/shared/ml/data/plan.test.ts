@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { HOSPITAL_PRESETS, POOLED_PREVALENCE } from "../../../../../shared/src/ml/data/synth/hospitals.js";
+import { POOLED_PREVALENCE, SITE_PRESETS } from "../../../../../shared/src/ml/data/synth/hospitals.js";
 import { planSyntheticSite } from "../../../../../shared/src/ml/data/synth/plan.js";
 
 describe("hospital presets", () => {
   it("average to the pooled SIIM prevalence 28/47/17/8 over equally sized sites", () => {
     for (const name of ["3-hospitals", "5-hospitals", "4-iid", "1-central"]) {
-      const sites = HOSPITAL_PRESETS[name] ?? [];
+      const sites = SITE_PRESETS[name] ?? [];
       for (let c = 0; c < 4; c++) {
         const mean = sites.reduce((s, p) => s + (p.prevalence[c] as number), 0) / sites.length;
         expect(mean).toBeCloseTo(POOLED_PREVALENCE[c] as number, 6);
@@ -15,15 +15,15 @@ describe("hospital presets", () => {
   });
 
   it("skew the class mix per site in the non-IID presets", () => {
-    const typical = (HOSPITAL_PRESETS["5-hospitals"] ?? []).map((p) => p.prevalence[1]);
+    const typical = (SITE_PRESETS["5-hospitals"] ?? []).map((p) => p.prevalence[1]);
     expect(Math.max(...(typical as number[])) - Math.min(...(typical as number[]))).toBeGreaterThan(0.2);
-    const ids = (HOSPITAL_PRESETS["5-hospitals"] ?? []).map((p) => p.id);
+    const ids = (SITE_PRESETS["5-hospitals"] ?? []).map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
   });
 });
 
 describe("planSyntheticSite", () => {
-  const profile = (HOSPITAL_PRESETS["3-hospitals"] ?? [])[0];
+  const profile = (SITE_PRESETS["3-hospitals"] ?? [])[0];
   if (!profile) throw new Error("preset missing");
 
   it("makes exactly the requested number of images, deterministically", () => {
