@@ -8,7 +8,17 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], testTimeout: 10_000 } },
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          testTimeout: 10_000,
+          // Pure tests share no global state (no mocks, fake timers or backends), so one module
+          // graph for all files is safe and makes the project about 3x faster to run on every save.
+          isolate: false,
+        },
+      },
       { extends: true, test: { name: "tf", include: ["test/tf/**/*.test.ts"] } },
       {
         extends: true,
