@@ -1,4 +1,4 @@
-import { createRng, mixSeed, shuffled } from "../../shared/src/random.js";
+import { Rng } from "../../shared/src/random.js";
 
 export interface SamplingOptions {
   readonly fraction: number;
@@ -19,8 +19,9 @@ export function sampleSites(available: readonly string[], options: SamplingOptio
     available.length,
     Math.max(options.minSites, Math.ceil(options.fraction * available.length)),
   );
-  const rng = createRng(mixSeed(options.seed, options.round, options.attempt));
-  return shuffled([...available].sort(), rng)
+  const rng = Rng.derive(options.seed, options.round, options.attempt);
+  return rng
+    .shuffle([...available].sort())
     .slice(0, wanted)
     .sort();
 }

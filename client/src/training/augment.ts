@@ -1,6 +1,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
+import type { Rng } from "../../../shared/src/random.js";
 
 type Tf = LoadedBackend["tf"];
 
@@ -99,13 +100,13 @@ function checkOptions(options: AugmentOptions): void {
 
 /** Draws per-image parameters from `rng`. Pure and deterministic for a given rng state. */
 export function sampleAugmentParams(
-  rng: () => number,
+  rng: Rng,
   count: number,
   size: number,
   options: AugmentOptions = DEFAULT_AUGMENT_OPTIONS,
 ): AugmentParams[] {
   checkOptions(options);
-  const uniform = (min: number, max: number) => min + (max - min) * rng();
+  const uniform = (min: number, max: number) => min + (max - min) * rng.next();
   return Array.from({ length: count }, () => {
     const scale = uniform(options.cropScale[0], options.cropScale[1]);
     const aspect = Math.exp(uniform(Math.log(options.cropAspect[0]), Math.log(options.cropAspect[1])));
@@ -116,11 +117,11 @@ export function sampleAugmentParams(
     const centerX = uniform(-0.5 + halfW, size - 0.5 - halfW);
     const centerY = uniform(-0.5 + halfH, size - 0.5 - halfH);
     const rotation = (uniform(-1, 1) * options.maxRotationDegrees * Math.PI) / 180;
-    const flip = options.horizontalFlip && rng() < 0.5;
+    const flip = options.horizontalFlip && rng.next() < 0.5;
     const brightness = uniform(-options.brightness, options.brightness);
     const contrast = uniform(1 - options.contrast, 1 + options.contrast);
     const noiseStd = uniform(0, options.maxNoiseStd);
-    const blur = rng() < options.blurProbability;
+    const blur = rng.next() < options.blurProbability;
     const sigma = uniform(options.blurSigma[0], options.blurSigma[1]);
     return {
       cropWidth,
@@ -261,11 +262,11 @@ function blur(tf: Tf, x: tfc.Tensor4D, params: readonly AugmentParams[]): tfc.Te
 export function augmentBatch(
   tf: Tf,
   images: tfc.Tensor4D,
-  rng: () => number,
+  rng: Rng,
   options: { augment?: AugmentOptions; masks?: tfc.Tensor4D } = {},
 ): { images: tfc.Tensor4D; masks?: tfc.Tensor4D } {
   const params = sampleAugmentParams(rng, images.shape[0], images.shape[1], options.augment);
-  const noiseSeed = Math.floor(rng() * 2 ** 31);
+  const noiseSeed = Math.floor(rng.next() * 2 ** 31);
   return applyAugmentation(
     tf,
     images,

@@ -2,7 +2,7 @@ import type * as tfc from "@tensorflow/tfjs-core";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { ImageSet } from "../../../shared/src/ml/data/types.js";
 import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
-import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
+import { Rng } from "../../../shared/src/random.js";
 
 type Tf = LoadedBackend["tf"];
 
@@ -37,7 +37,7 @@ export function planBatches(
   const total = options.maxSteps ? Math.min(options.maxSteps, perEpoch * epochs) : perEpoch * epochs;
   const batches: number[][] = [];
   for (let epoch = 0; batches.length < total; epoch++) {
-    const order = shuffled(indices, createRng(mixSeed(options.seed, epoch)));
+    const order = Rng.derive(options.seed, epoch).shuffle([...indices]);
     for (let b = 0; b < perEpoch && batches.length < total; b++) {
       batches.push(order.slice(b * options.batchSize, (b + 1) * options.batchSize));
     }

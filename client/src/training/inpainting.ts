@@ -4,7 +4,7 @@ import type { ImageSet } from "../../../shared/src/ml/data/types.js";
 import type { InpaintingNetwork } from "../../../shared/src/ml/model/networks.js";
 import { trainableVariables } from "../../../shared/src/ml/model/networks.js";
 import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
-import { createRng, mixSeed } from "../../../shared/src/random.js";
+import { Rng } from "../../../shared/src/random.js";
 import { type AugmentOptions, augmentBatch, LIGHT_AUGMENT_OPTIONS } from "./augment.js";
 import { allIndices, checkImageSize, gatherImages, planBatches } from "./batches.js";
 import { maskedReconstructionLoss } from "./losses.js";
@@ -56,7 +56,7 @@ function checkMaskOptions(size: number, options: InpaintingMaskOptions): void {
 
 /** The rectangles of `count` images, each fully inside a size x size image. Pure given `rng`. */
 export function sampleInpaintingRects(
-  rng: () => number,
+  rng: Rng,
   count: number,
   size: number,
   options: InpaintingMaskOptions = DEFAULT_INPAINTING_MASKS,
@@ -64,15 +64,15 @@ export function sampleInpaintingRects(
   checkMaskOptions(size, options);
   const [rMin, rMax] = options.rectangles;
   const [fMin, fMax] = options.sideFraction;
-  const side = () => Math.max(1, Math.min(size, Math.round((fMin + (fMax - fMin) * rng()) * size)));
+  const side = () => Math.max(1, Math.min(size, Math.round((fMin + (fMax - fMin) * rng.next()) * size)));
   return Array.from({ length: count }, () => {
-    const n = rMin + Math.floor(rng() * (rMax - rMin + 1));
+    const n = rMin + Math.floor(rng.next() * (rMax - rMin + 1));
     return Array.from({ length: n }, () => {
       const width = side();
       const height = side();
       return {
-        x: Math.floor(rng() * (size - width + 1)),
-        y: Math.floor(rng() * (size - height + 1)),
+        x: Math.floor(rng.next() * (size - width + 1)),
+        y: Math.floor(rng.next() * (size - height + 1)),
         width,
         height,
       };
@@ -95,7 +95,7 @@ export function rasterizeRects(rects: readonly (readonly PixelRect[])[], size: n
 
 /** Random rectangular inpainting masks, n x size x size row-major, 1 = hidden. Seeded by `rng`. */
 export function sampleInpaintingMasks(
-  rng: () => number,
+  rng: Rng,
   n: number,
   size: number,
   options: InpaintingMaskOptions = DEFAULT_INPAINTING_MASKS,
@@ -138,7 +138,7 @@ export async function trainInpaintingRound(
     const metrics = await runSteps(
       batches,
       (batch, index) => {
-        const rng = createRng(mixSeed(options.seed, index, 0x1a7));
+        const rng = Rng.derive(options.seed, index, 0x1a7);
         const hidden = sampleInpaintingMasks(rng, batch.length, size, options.masks);
         return tf.tidy(() => {
           const raw = gatherImages(tf, images, batch);

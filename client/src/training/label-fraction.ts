@@ -1,5 +1,5 @@
 import type { ImageSet } from "../../../shared/src/ml/data/types.js";
-import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
+import { Rng } from "../../../shared/src/random.js";
 
 /**
  * Keeps only a fraction of a site's labels, per class (so rare classes keep at least one label
@@ -16,7 +16,9 @@ export function applyLabelFraction(set: ImageSet, fraction: number, seed: number
   const labels = new Int32Array(set.count).fill(-1);
   for (const [label, indices] of byClass) {
     const keep = Math.max(1, Math.ceil(fraction * indices.length));
-    for (const index of shuffled(indices, createRng(mixSeed(seed, label))).slice(0, keep))
+    for (const index of Rng.derive(seed, label)
+      .shuffle([...indices])
+      .slice(0, keep))
       labels[index] = label;
   }
   return { ...set, labels };

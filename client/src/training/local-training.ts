@@ -4,7 +4,7 @@ import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { confusionMatrix } from "../../../shared/src/metrics/index.js";
 import type { ImageSet } from "../../../shared/src/ml/data/types.js";
 import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
-import { createRng, shuffled } from "../../../shared/src/random.js";
+import { Rng } from "../../../shared/src/random.js";
 import { fedProxPenalty, snapshotValues } from "./fedprox.js";
 
 /** The tfjs-core namespace of the loaded backend. */
@@ -34,7 +34,7 @@ export function inverseFrequencyWeights(labels: ArrayLike<number>, numClasses: n
 function labelledOrder(set: ImageSet, seed: number): number[] {
   const labelled: number[] = [];
   for (let i = 0; i < set.count; i++) if ((set.labels[i] as number) >= 0) labelled.push(i);
-  return shuffled(labelled, createRng(seed));
+  return new Rng(seed).shuffle([...labelled]);
 }
 
 function gatherImages(tf: Tf, set: ImageSet, indices: readonly number[]): tfc.Tensor4D {
@@ -98,10 +98,9 @@ export async function trainClassifier(
   let step = 0;
   try {
     for (let epoch = 0; step < totalSteps; epoch++) {
-      const epochOrder = shuffled(order, createRng(options.seed * 1000 + epoch)).slice(
-        0,
-        (totalSteps - step) * hyper.batchSize,
-      );
+      const epochOrder = new Rng(options.seed * 1000 + epoch)
+        .shuffle([...order])
+        .slice(0, (totalSteps - step) * hyper.batchSize);
       const x = gatherImages(tf, set, epochOrder);
       const labels = epochOrder.map((i) => set.labels[i] as number);
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, "int32"), numClasses));

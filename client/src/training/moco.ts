@@ -9,7 +9,7 @@ import {
 } from "../../../shared/src/ml/model/networks.js";
 import { manifestOf, readWeights } from "../../../shared/src/ml/model/weights-bridge.js";
 import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
-import { createRng, mixSeed, shuffled } from "../../../shared/src/random.js";
+import { Rng } from "../../../shared/src/random.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { type AugmentOptions, augmentBatch, DEFAULT_AUGMENT_OPTIONS } from "./augment.js";
 import { allIndices, checkImageSize, gatherImages, planBatches } from "./batches.js";
@@ -44,14 +44,14 @@ export class FeatureQueue {
   }
 
   /** A full queue of random unit vectors (how MoCo starts, so the first steps have negatives). */
-  static random(capacity: number, dim: number, rng: () => number): FeatureQueue {
+  static random(capacity: number, dim: number, rng: Rng): FeatureQueue {
     const queue = new FeatureQueue(capacity, dim);
     const rows = new Float32Array(capacity * dim);
     for (let r = 0; r < capacity; r++) {
       let norm = 0;
       for (let d = 0; d < dim; d++) {
         // Box-Muller: isotropic directions.
-        const value = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+        const value = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
         rows[r * dim + d] = value;
         norm += value * value;
       }
@@ -265,7 +265,7 @@ export async function trainMocoRound(
     FeatureQueue.random(
       options.queueSize ?? MOCO_DEFAULTS.cpu.queueSize,
       spec.projectionDim,
-      createRng(mixSeed(options.seed, 0x9e)),
+      Rng.derive(options.seed, 0x9e),
     );
   if (queue.dim !== spec.projectionDim) {
     throw new FlError(
@@ -283,7 +283,7 @@ export async function trainMocoRound(
     const metrics = await runSteps(
       batches,
       (batch, index) => {
-        const rng = createRng(mixSeed(options.seed, index, 0x60c0));
+        const rng = Rng.derive(options.seed, index, 0x60c0);
         const values = tf.tidy(() => {
           const raw = gatherImages(tf, images, batch);
           const queryView = augmentBatch(tf, raw, rng, { augment }).images;
@@ -296,7 +296,7 @@ export async function trainMocoRound(
             });
           });
           const inOrder = Array.from({ length: batch.length }, (_, i) => i);
-          const keys = l2Normalize(runInGroups(tf, models.key, keyView, shuffled(inOrder, rng), groups));
+          const keys = l2Normalize(runInGroups(tf, models.key, keyView, rng.shuffle([...inOrder]), groups));
           const negatives = tf.tensor2d(queue.toArray(), [queue.size, queue.dim]);
           let accuracy: tfc.Scalar | undefined;
           const learningRate = optimizer.learningRate;

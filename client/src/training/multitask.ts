@@ -12,7 +12,7 @@ import {
   trainableVariables,
 } from "../../../shared/src/ml/model/networks.js";
 import type { LoadedBackend } from "../../../shared/src/ml/tf/backend.js";
-import { createRng, mixSeed } from "../../../shared/src/random.js";
+import { Rng } from "../../../shared/src/random.js";
 import { type AugmentOptions, augmentBatch, LIGHT_AUGMENT_OPTIONS } from "./augment.js";
 import { checkImageSize, gatherImages, gatherMasks, labelledIndices, planBatches } from "./batches.js";
 import { inverseFrequencyWeights } from "./local-training.js";
@@ -97,7 +97,7 @@ export async function trainMultitaskRound(
       batches,
       (batch, index) =>
         tf.tidy(() => {
-          const rng = createRng(mixSeed(options.seed, index, 0x3a5));
+          const rng = Rng.derive(options.seed, index, 0x3a5);
           const raw = gatherImages(tf, images, batch);
           const rawMasks = segment ? gatherMasks(tf, images, batch) : undefined;
           const augmented = augment

@@ -1,6 +1,7 @@
 import { ErrorCode, FlError } from "../../errors.js";
+import { Rng } from "../../random.js";
+import { allocateCounts } from "./allocate-counts.js";
 import { type CatalogItem, groupItems, groupLabel } from "./catalog.js";
-import { allocateCounts, Rng } from "./rng.js";
 
 /**
  * How a pooled set is divided among hospitals.

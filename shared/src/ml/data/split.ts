@@ -1,6 +1,6 @@
 import { ErrorCode, FlError } from "../../errors.js";
+import { Rng } from "../../random.js";
 import { type CatalogItem, groupItems, groupLabel } from "./catalog.js";
-import { Rng } from "./rng.js";
 
 /** Fractions of a site's images held out; the rest is training data. */
 export interface SplitFractions {

@@ -1,6 +1,6 @@
 import type { Tensor } from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { mixSeed } from "../../random.js";
+import { deriveSeed } from "../../random.js";
 
 /**
  * A value flowing through a forward function: symbolic while a `tfl.model` is being built,
@@ -33,7 +33,7 @@ export function eagerRunner(training: boolean): LayerRunner<Tensor> {
 export function layerSeed(modelSeed: number, name: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  return mixSeed(modelSeed, hash);
+  return deriveSeed(modelSeed, hash);
 }
 
 /** Builds layers with explicit names under a prefix ("key." for a MoCo key encoder) and seeded initialisers. */

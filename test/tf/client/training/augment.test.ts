@@ -10,7 +10,7 @@ import {
   sampleAugmentParams,
 } from "../../../../client/src/training/augment.js";
 import type { LoadedBackend } from "../../../../shared/src/ml/tf/backend.js";
-import { createRng } from "../../../../shared/src/random.js";
+import { Rng } from "../../../../shared/src/random.js";
 import { expectClose, wasmBackend } from "../../../helpers/training.js";
 
 let tf: LoadedBackend["tf"];
@@ -57,9 +57,9 @@ function only(overrides: Partial<AugmentParams>): AugmentParams {
 
 describe("parameter sampling", () => {
   it("is deterministic per seed and stays within the configured ranges", () => {
-    const a = sampleAugmentParams(createRng(1), 200, 64);
-    expect(sampleAugmentParams(createRng(1), 200, 64)).toEqual(a);
-    expect(sampleAugmentParams(createRng(2), 200, 64)).not.toEqual(a);
+    const a = sampleAugmentParams(new Rng(1), 200, 64);
+    expect(sampleAugmentParams(new Rng(1), 200, 64)).toEqual(a);
+    expect(sampleAugmentParams(new Rng(2), 200, 64)).not.toEqual(a);
     for (const p of a) {
       const area = p.cropWidth * p.cropHeight;
       expect(area).toBeGreaterThanOrEqual(0.6 * (3 / 4) - 1e-9); // clipped sides can only shrink the area
@@ -79,7 +79,7 @@ describe("parameter sampling", () => {
   });
 
   it("flips about half the images when flips are enabled", () => {
-    const flips = sampleAugmentParams(createRng(3), 200, 64, {
+    const flips = sampleAugmentParams(new Rng(3), 200, 64, {
       ...DEFAULT_AUGMENT_OPTIONS,
       horizontalFlip: true,
     }).filter((p) => p.flip).length;
@@ -89,7 +89,7 @@ describe("parameter sampling", () => {
 
   it("refuses out-of-range options", () => {
     expect(() =>
-      sampleAugmentParams(createRng(1), 1, 64, { ...DEFAULT_AUGMENT_OPTIONS, cropScale: [0.8, 1.2] }),
+      sampleAugmentParams(new Rng(1), 1, 64, { ...DEFAULT_AUGMENT_OPTIONS, cropScale: [0.8, 1.2] }),
     ).toThrow(/cropScale/);
   });
 });
@@ -201,8 +201,8 @@ describe("applying augmentations", () => {
   it("is reproducible from a seed and frees its intermediates", () => {
     const images = pattern(4);
     const before = tf.memory().numTensors;
-    const a = augmentBatch(tf, images, createRng(5)).images;
-    const b = augmentBatch(tf, images, createRng(5)).images;
+    const a = augmentBatch(tf, images, new Rng(5)).images;
+    const b = augmentBatch(tf, images, new Rng(5)).images;
     expect(tf.memory().numTensors).toBe(before + 2);
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
     expect(a.shape).toEqual([4, SIZE, SIZE, 1]);

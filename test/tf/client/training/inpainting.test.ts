@@ -7,7 +7,7 @@ import {
 } from "../../../../client/src/training/inpainting.js";
 import { buildInpaintingNetwork } from "../../../../shared/src/ml/model/index.js";
 import type { LoadedBackend } from "../../../../shared/src/ml/tf/backend.js";
-import { createRng } from "../../../../shared/src/random.js";
+import { Rng } from "../../../../shared/src/random.js";
 import { toyImageSet } from "../../../helpers/synthetic-images.js";
 import { tinySpec, wasmBackend } from "../../../helpers/training.js";
 
@@ -36,7 +36,7 @@ describe("inpainting masks", () => {
   it("draw the configured number of rectangles, sizes inside the range, all within the image", () => {
     const size = 40;
     const options = { rectangles: [2, 4] as const, sideFraction: [0.1, 0.25] as const };
-    const rects = sampleInpaintingRects(createRng(4), 300, size, options);
+    const rects = sampleInpaintingRects(new Rng(4), 300, size, options);
     const counts = new Set<number>();
     for (const image of rects) {
       counts.add(image.length);
@@ -56,10 +56,10 @@ describe("inpainting masks", () => {
 
   it("are seeded 0/1 masks whose hidden area lies between the largest rectangle and the sum of all", () => {
     const size = 32;
-    const masks = sampleInpaintingMasks(createRng(9), 50, size);
-    expect(sampleInpaintingMasks(createRng(9), 50, size)).toEqual(masks);
-    expect(sampleInpaintingMasks(createRng(10), 50, size)).not.toEqual(masks);
-    const rects = sampleInpaintingRects(createRng(9), 50, size);
+    const masks = sampleInpaintingMasks(new Rng(9), 50, size);
+    expect(sampleInpaintingMasks(new Rng(9), 50, size)).toEqual(masks);
+    expect(sampleInpaintingMasks(new Rng(10), 50, size)).not.toEqual(masks);
+    const rects = sampleInpaintingRects(new Rng(9), 50, size);
     rects.forEach((image, i) => {
       const mask = masks.subarray(i * size * size, (i + 1) * size * size);
       expect(mask.every((v) => v === 0 || v === 1)).toBe(true);
@@ -72,10 +72,10 @@ describe("inpainting masks", () => {
 
   it("refuse impossible options", () => {
     expect(() =>
-      sampleInpaintingMasks(createRng(1), 1, 32, { rectangles: [0, 2], sideFraction: [0.1, 0.2] }),
+      sampleInpaintingMasks(new Rng(1), 1, 32, { rectangles: [0, 2], sideFraction: [0.1, 0.2] }),
     ).toThrow(/rectangles/);
     expect(() =>
-      sampleInpaintingMasks(createRng(1), 1, 32, { rectangles: [1, 2], sideFraction: [0.5, 1.5] }),
+      sampleInpaintingMasks(new Rng(1), 1, 32, { rectangles: [1, 2], sideFraction: [0.5, 1.5] }),
     ).toThrow(/sideFraction/);
   });
 });

@@ -8,7 +8,7 @@ import {
   trainMocoRound,
 } from "../../../../client/src/training/moco.js";
 import type { LoadedBackend } from "../../../../shared/src/ml/tf/backend.js";
-import { createRng } from "../../../../shared/src/random.js";
+import { Rng } from "../../../../shared/src/random.js";
 import { blobImageSet } from "../../../helpers/synthetic-images.js";
 import { tinySpec, wasmBackend, weightValues } from "../../../helpers/training.js";
 
@@ -46,14 +46,14 @@ describe("feature queue", () => {
   });
 
   it("starts full of seeded random unit vectors, and clones independently", () => {
-    const queue = FeatureQueue.random(5, 4, createRng(1));
+    const queue = FeatureQueue.random(5, 4, new Rng(1));
     expect(queue.size).toBe(5);
     const values = queue.toArray();
     for (let r = 0; r < 5; r++) {
       const norm = Math.hypot(...values.subarray(r * 4, r * 4 + 4));
       expect(norm).toBeCloseTo(1, 5);
     }
-    expect(FeatureQueue.random(5, 4, createRng(1)).toArray()).toEqual(values);
+    expect(FeatureQueue.random(5, 4, new Rng(1)).toArray()).toEqual(values);
     const copy = queue.clone();
     copy.enqueue(new Float32Array(4));
     expect(queue.toArray()).toEqual(values);
@@ -126,7 +126,7 @@ describe("a MoCo round", () => {
     const run = async (learningRate: number) => {
       const models = createMocoModels(spec);
       // A queue of one batch: it never holds an older key of the positive's own image.
-      const queue = FeatureQueue.random(8, spec.projectionDim, createRng(2));
+      const queue = FeatureQueue.random(8, spec.projectionDim, new Rng(2));
       const options: MocoRoundOptions = {
         batchSize: 8,
         epochs: 6,

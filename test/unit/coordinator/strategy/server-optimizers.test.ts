@@ -9,7 +9,7 @@ import {
 } from "../../../../coordinator/src/strategy/server-optimizers.js";
 import type { Strategy } from "../../../../coordinator/src/strategy/strategy.js";
 import { ErrorCode } from "../../../../shared/src/errors.js";
-import { createRng } from "../../../../shared/src/random.js";
+import { Rng } from "../../../../shared/src/random.js";
 import { createManifest } from "../../../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../../../shared/src/weights/types.js";
 import { expectFlError } from "../../../helpers/expect-fl-error.js";
@@ -119,15 +119,18 @@ describe("FedAvgM", () => {
   });
 
   it("equals FedAvg bit for bit with momentum 0 and learning rate 1", () => {
-    const rng = createRng(3);
+    const rng = new Rng(3);
     const length = 50;
     const big = createManifest([{ name: "w", shape: [length] }]);
-    const start: ModelWeights = { manifest: big, values: Float32Array.from({ length }, () => rng() - 0.5) };
+    const start: ModelWeights = {
+      manifest: big,
+      values: Float32Array.from({ length }, () => rng.next() - 0.5),
+    };
     const rounds = Array.from({ length: 3 }, () =>
       Array.from({ length: 4 }, () => ({
         siteId: "s",
-        delta: Float32Array.from({ length }, () => (rng() - 0.5) / 10),
-        numExamples: 1 + Math.floor(rng() * 100),
+        delta: Float32Array.from({ length }, () => (rng.next() - 0.5) / 10),
+        numExamples: 1 + Math.floor(rng.next() * 100),
       })),
     );
     let viaFedAvg = start;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../../../../shared/src/errors.js";
 import { averagePrecision, oneVsRest, rocAuc } from "../../../../shared/src/metrics/index.js";
-import { createRng } from "../../../../shared/src/random.js";
+import { Rng } from "../../../../shared/src/random.js";
 import { expectFlError } from "../../../helpers/expect-fl-error.js";
 
 /** AUC by definition: over every (positive, negative) pair, 1 if the positive scores higher, ½ if tied. */
@@ -77,13 +77,13 @@ describe("rocAuc", () => {
   });
 
   it("agrees with pair counting on random scores with ties", () => {
-    const rng = createRng(11);
+    const rng = new Rng(11);
     for (let trial = 0; trial < 300; trial++) {
-      const n = 1 + Math.floor(rng() * 60);
+      const n = 1 + Math.floor(rng.next() * 60);
       // Scores on a coarse grid so that ties are common.
-      const scores = Array.from({ length: n }, () => Math.round(rng() * 8) / 8);
-      const prevalence = rng();
-      const labels = Array.from({ length: n }, () => (rng() < prevalence ? 1 : 0));
+      const scores = Array.from({ length: n }, () => Math.round(rng.next() * 8) / 8);
+      const prevalence = rng.next();
+      const labels = Array.from({ length: n }, () => (rng.next() < prevalence ? 1 : 0));
       const expected = bruteForceAuc(scores, labels);
       const actual = rocAuc(Float32Array.from(scores), labels);
       if (Number.isNaN(expected)) expect(actual).toBeNaN();
@@ -122,12 +122,12 @@ describe("averagePrecision", () => {
   });
 
   it("agrees with an explicit threshold sweep on random scores with ties", () => {
-    const rng = createRng(29);
+    const rng = new Rng(29);
     for (let trial = 0; trial < 300; trial++) {
-      const n = 1 + Math.floor(rng() * 60);
-      const scores = Array.from({ length: n }, () => Math.round(rng() * 8) / 8);
-      const prevalence = rng();
-      const labels = Array.from({ length: n }, () => (rng() < prevalence ? 1 : 0));
+      const n = 1 + Math.floor(rng.next() * 60);
+      const scores = Array.from({ length: n }, () => Math.round(rng.next() * 8) / 8);
+      const prevalence = rng.next();
+      const labels = Array.from({ length: n }, () => (rng.next() < prevalence ? 1 : 0));
       const expected = bruteForceAp(scores, labels);
       const actual = averagePrecision(scores, Uint8Array.from(labels));
       if (Number.isNaN(expected)) expect(actual).toBeNaN();
@@ -177,11 +177,11 @@ describe("oneVsRest", () => {
   });
 
   it("agrees with the binary metrics column by column on random data", () => {
-    const rng = createRng(5);
+    const rng = new Rng(5);
     const n = 40;
     const k = 4;
-    const probabilities = Float32Array.from({ length: n * k }, () => Math.round(rng() * 10) / 10);
-    const labels = Array.from({ length: n }, () => Math.floor(rng() * k));
+    const probabilities = Float32Array.from({ length: n * k }, () => Math.round(rng.next() * 10) / 10);
+    const labels = Array.from({ length: n }, () => Math.floor(rng.next() * k));
     const result = oneVsRest(probabilities, labels, k);
     const expectedAuc: number[] = [];
     const expectedAp: number[] = [];

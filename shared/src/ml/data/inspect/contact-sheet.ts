@@ -1,6 +1,6 @@
+import { Rng } from "../../../random.js";
 import { forEachTextPixel, GLYPH_HEIGHT, GLYPH_WIDTH, textWidth } from "../image/font.js";
 import { encodeRgbaPng } from "../image/png.js";
-import { Rng } from "../rng.js";
 import { CLASS_KEYS, type ImageSet, NUM_CLASSES } from "../types.js";
 
 export interface ContactSheetOptions {

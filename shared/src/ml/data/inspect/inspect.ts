@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Rng } from "../../../random.js";
 import type { CatalogItem } from "../catalog.js";
 import { type LoadOptions, planData, siteSplitIndices } from "../config.js";
 import type { DataConfig } from "../config-schema.js";
 import { materialize } from "../materialize.js";
-import { Rng } from "../rng.js";
 import type { SplitIndices } from "../split.js";
 import {
   countClasses,

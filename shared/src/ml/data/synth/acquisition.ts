@@ -1,5 +1,5 @@
+import { Rng } from "../../../random.js";
 import { drawTextGray, GLYPH_HEIGHT, textWidth } from "../image/font.js";
-import { Rng } from "../rng.js";
 import type { Anatomy, Pose } from "./anatomy.js";
 import type { SiteProfile } from "./hospitals.js";
 import { addValueNoise, gaussianBlur, rotateBilinear, rotateNearest, stampGaussian } from "./raster.js";

@@ -1,4 +1,4 @@
-import type { Rng } from "../rng.js";
+import type { Rng } from "../../../random.js";
 
 /**
  * One synthetic patient's body, in normalised image coordinates (u to the right, v down, both in

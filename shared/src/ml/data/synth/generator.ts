@@ -1,4 +1,4 @@
-import { Rng } from "../rng.js";
+import { Rng } from "../../../random.js";
 import type { Box } from "../types.js";
 import { acquire, addDevices, sampleAcquisition } from "./acquisition.js";
 import { type Anatomy, posedAnatomy, samplePatientAnatomy, sampleStudyPose } from "./anatomy.js";

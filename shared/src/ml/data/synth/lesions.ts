@@ -1,4 +1,4 @@
-import type { Rng } from "../rng.js";
+import type { Rng } from "../../../random.js";
 import type { Anatomy } from "./anatomy.js";
 import { bottomEdge, lateralEdge, lungPoint, medialEdge, type Side, sideSign } from "./lung-geometry.js";
 import { addValueNoise, smoothstep } from "./raster.js";

@@ -1,5 +1,6 @@
+import { deriveSeed, Rng } from "../../../random.js";
+import { allocateCounts } from "../allocate-counts.js";
 import type { CatalogItem } from "../catalog.js";
-import { allocateCounts, deriveSeed, Rng } from "../rng.js";
 import type { SiteProfile } from "./hospitals.js";
 import { ATYPICAL, INDETERMINATE, NEGATIVE, TYPICAL } from "./lesions.js";
 

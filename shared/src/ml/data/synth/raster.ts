@@ -1,4 +1,4 @@
-import type { Rng } from "../rng.js";
+import type { Rng } from "../../../random.js";
 
 /** Hermite step from 0 (x <= edge0) to 1 (x >= edge1). */
 export function smoothstep(edge0: number, edge1: number, x: number): number {

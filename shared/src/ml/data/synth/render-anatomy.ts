@@ -1,4 +1,4 @@
-import type { Rng } from "../rng.js";
+import type { Rng } from "../../../random.js";
 import type { Anatomy } from "./anatomy.js";
 import { lateralEdge, lungMargin, medialEdge, type Side, sideSign } from "./lung-geometry.js";
 import { addValueNoise, smoothstep, stampGaussian } from "./raster.js";

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { deriveSeed } from "../../../../../shared/src/ml/data/rng.js";
 import {
   generateImage,
   type SyntheticImageRequest,
 } from "../../../../../shared/src/ml/data/synth/generator.js";
 import { SITE_PRESETS } from "../../../../../shared/src/ml/data/synth/hospitals.js";
+import { deriveSeed } from "../../../../../shared/src/random.js";
 
 const profiles = SITE_PRESETS["5-hospitals"] ?? [];
 

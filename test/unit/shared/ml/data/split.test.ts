@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CatalogItem } from "../../../../../shared/src/ml/data/catalog.js";
 import { groupItems } from "../../../../../shared/src/ml/data/catalog.js";
-import { Rng } from "../../../../../shared/src/ml/data/rng.js";
 import { splitItems } from "../../../../../shared/src/ml/data/split.js";
+import { Rng } from "../../../../../shared/src/random.js";
 
 /** A random catalog: patients with 1-3 studies, studies with 1-3 images, study-level labels. */
 function randomCatalog(seed: number, patients: number, labelPerPatient = false): CatalogItem[] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { allocateCounts, deriveSeed, Rng } from "../../../../../shared/src/ml/data/rng.js";
+import { allocateCounts } from "../../../shared/src/ml/data/allocate-counts.js";
+import { deriveSeed, Rng } from "../../../shared/src/random.js";
 
 describe("Rng", () => {
   it("repeats its stream for the same seed and differs for another", () => {
