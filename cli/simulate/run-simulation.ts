@@ -9,6 +9,7 @@ import { planProblems, totalRounds as totalRoundsOf } from "../../coordinator/sr
 import { parseConfig } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { FlEvent } from "../../shared/src/events/types.js";
+import { MIN_HEARTBEAT_TIMEOUT_MS } from "../../shared/src/fl/protocol-constants.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { forkTypeScript } from "../../shared/src/io/ts-child.js";
 import { writeIdentityFiles } from "../commands/keys.js";
@@ -90,7 +91,12 @@ export async function runSimulation(
       evaluateEvery: config.evaluateEvery,
       seed: config.seed,
     },
-    limits: { heartbeatIntervalMs: 1000, heartbeatTimeoutSec: 20, maxUpdateBytes: 512 << 20 },
+    // The soonest a lost client can be noticed without dropping the ones waiting for a task.
+    limits: {
+      heartbeatIntervalMs: 1000,
+      heartbeatTimeoutSec: MIN_HEARTBEAT_TIMEOUT_MS / 1000,
+      maxUpdateBytes: 512 << 20,
+    },
     ...(config.natsUrl && { nats: { url: config.natsUrl, jetstream: false } }),
   };
   // Fail here, with the config's own words, rather than in a child process's log.

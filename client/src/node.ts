@@ -2,6 +2,7 @@ import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../s
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
 import type { ReceivedPull, SiteInfo } from "../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../shared/src/fl/ports.js";
+import { LONG_POLL_MS } from "../../shared/src/fl/protocol-constants.js";
 import type { FlTask } from "../../shared/src/fl/task.js";
 import {
   carryOverWeights,
@@ -34,8 +35,6 @@ interface Session {
   readonly key: Uint8Array;
   readonly heartbeatIntervalMs: number;
 }
-
-const LONG_POLL_MS = 20_000;
 
 /** What a running task tells the coordinator on each heartbeat. */
 interface TaskProgress {
@@ -156,10 +155,16 @@ export class SiteNode {
     await sleep(1000);
   }
 
-  /** Runs a task while heartbeating; a task this site cannot finish is reported as failed. */
+  /**
+   * Runs a task while heartbeating; a task this site cannot finish is reported as failed. A
+   * heartbeat answered `taskActive: false` means the coordinator has already settled the task
+   * (its deadline passed, or it counted this site as lost): its result would be stale, so it is
+   * not sent.
+   */
   private async runTask(session: Session, task: FlTask): Promise<void> {
     const { port, log } = this.options;
     const progress: TaskProgress = { fraction: 0, status: "downloading" };
+    const ended = new AbortController();
     const beat = setInterval(() => {
       port
         .heartbeat(session.token, {
@@ -167,11 +172,14 @@ export class SiteNode {
           progress: progress.fraction,
           status: progress.status,
         })
+        .then((ack) => {
+          if (!ack.taskActive) ended.abort();
+        })
         .catch(() => {});
     }, session.heartbeatIntervalMs);
     try {
-      if (task.kind === "evaluate") await this.evaluate(session, task, progress);
-      else await this.train(session, task, progress);
+      if (task.kind === "evaluate") await this.evaluate(session, task, progress, ended.signal);
+      else await this.train(session, task, progress, ended.signal);
     } catch (error) {
       // A task this site cannot finish is reported at once, so the round need not wait for the
       // deadline; connection problems are left to the retry loop.
@@ -196,6 +204,7 @@ export class SiteNode {
     session: Session,
     task: Extract<FlTask, { kind: "evaluate" }>,
     progress: TaskProgress,
+    ended: AbortSignal,
   ): Promise<void> {
     const { port, trainer, log } = this.options;
     const global = deserializeWeights(
@@ -203,6 +212,7 @@ export class SiteNode {
     );
     progress.status = "evaluating";
     const result = await trainer.evaluate(task.spec, global);
+    if (this.endedByCoordinator(task, ended, "the evaluation is not reported")) return;
     await port.reportEvaluation(session.token, {
       taskId: task.taskId,
       round: task.round,
@@ -222,6 +232,7 @@ export class SiteNode {
     session: Session,
     task: Extract<FlTask, { kind: "train" }>,
     progress: TaskProgress,
+    ended: AbortSignal,
   ): Promise<void> {
     const { port, trainer, slots, identity, log } = this.options;
     const { spec } = task;
@@ -237,6 +248,7 @@ export class SiteNode {
     const release = await slots.acquire();
     let trained: TrainOutcome;
     try {
+      if (this.endedByCoordinator(task, ended, "not training")) return;
       this.report(task, progress, 0, "training");
       trained = await trainer.train(spec, start, (fraction, status) =>
         this.report(task, progress, fraction, status),
@@ -244,6 +256,9 @@ export class SiteNode {
     } finally {
       release();
     }
+    // The trainer process cannot be interrupted mid-round, so a task ended meanwhile is only
+    // noticed here; its local tensors are not kept either, as if the round had not run.
+    if (this.endedByCoordinator(task, ended, "the trained update is dropped, not uploaded")) return;
     const trainedWeights = withSharing(trained.weights, rule);
     this.localWeights = trainedWeights;
     const update = draftUpdate({
@@ -271,6 +286,14 @@ export class SiteNode {
         `round ${task.round}: update accepted (${update.numExamples} examples, loss ${update.metrics.loss?.toFixed(4)})`,
       );
     else log(`round ${task.round}: update rejected: ${verdict.reasonCode}: ${verdict.message}`);
+  }
+
+  private endedByCoordinator(task: FlTask, ended: AbortSignal, consequence: string): boolean {
+    if (ended.aborted)
+      this.options.log(
+        `round ${task.round}: the coordinator no longer expects the ${task.kind} task ${task.taskId} (it ended it): ${consequence}`,
+      );
+    return ended.aborted;
   }
 
   private report(task: FlTask, progress: TaskProgress, fraction: number, status: string): void {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { ModelSpecSchema } from "../../shared/src/fl/model-spec.js";
+import { LONG_POLL_MS, MIN_HEARTBEAT_TIMEOUT_MS } from "../../shared/src/fl/protocol-constants.js";
 import { PlanSchema, planProblems } from "./plan.js";
 
 export const CoordinatorConfigSchema = z
@@ -46,7 +47,19 @@ export const CoordinatorConfigSchema = z
           .default(512 << 20),
         heartbeatIntervalMs: z.number().int().min(100).default(2000),
         /** A client silent for this long is considered gone and its task fails. */
-        heartbeatTimeoutSec: z.number().positive().default(30),
+        heartbeatTimeoutSec: z
+          .number()
+          .default(30)
+          .superRefine((value, ctx) => {
+            if (value * 1000 >= MIN_HEARTBEAT_TIMEOUT_MS) return;
+            ctx.addIssue({
+              code: "custom",
+              message:
+                `${value} is below the minimum of ${MIN_HEARTBEAT_TIMEOUT_MS / 1000} s: an idle site's only ` +
+                `sign of life is its next long-poll, which waits up to ${LONG_POLL_MS / 1000} s, so a ` +
+                "shorter timeout drops healthy sites that are waiting for a task",
+            });
+          }),
       })
       .strict()
       .default({ maxUpdateBytes: 512 << 20, heartbeatIntervalMs: 2000, heartbeatTimeoutSec: 30 }),

@@ -57,6 +57,8 @@ export class ScriptedCoordinator implements CoordinatorService {
   private readonly models = new Map<number, Uint8Array>();
   private readonly challenges = new Map<string, Uint8Array>();
   private readonly sessions = new Map<string, PublicIdentity>();
+  /** Tasks the coordinator has settled without a result, with who waits to hear that a site was told. */
+  private readonly ended = new Map<string, (() => void)[]>();
   private nextToken = 1;
 
   constructor(private readonly sites: readonly PublicIdentity[]) {}
@@ -115,7 +117,24 @@ export class ScriptedCoordinator implements CoordinatorService {
   heartbeat(sessionToken: string, beat: Heartbeat): HeartbeatAck {
     this.site(sessionToken);
     this.heartbeats.push(beat);
+    const told = this.ended.get(beat.taskId);
+    if (told) {
+      for (const resolve of told.splice(0)) resolve();
+      return { taskActive: false };
+    }
     return { taskActive: !beat.failure };
+  }
+
+  /**
+   * Settles a task as a real coordinator does at its deadline or on a lost site: heartbeats for
+   * it answer `taskActive: false` from now on. Resolves once one such answer has been given.
+   */
+  endTask(taskId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const told = this.ended.get(taskId) ?? [];
+      told.push(resolve);
+      this.ended.set(taskId, told);
+    });
   }
 
   model(sessionToken: string, version: number): ModelBlob {

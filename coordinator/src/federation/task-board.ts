@@ -1,11 +1,9 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { Heartbeat, HeartbeatAck, PullOutcome } from "../../../shared/src/fl/messages.js";
+import { LONG_POLL_MS } from "../../../shared/src/fl/protocol-constants.js";
 import type { FlTask } from "../../../shared/src/fl/task.js";
 import type { Clock } from "./clock.js";
 import { Notifier } from "./notifier.js";
-
-/** A long-poll never holds a request longer than this, whatever the client asks for. */
-const MAX_PULL_WAIT_MS = 30_000;
 
 export type TaskStatus = "pending" | "running" | "done" | "failed";
 
@@ -183,7 +181,9 @@ export class TaskBoard {
     options: { readonly signal?: AbortSignal; readonly stillValid?: () => void } = {},
   ): Promise<PullOutcome> {
     const { clock } = this.options;
-    const deadline = clock.now() + Math.min(waitMs, MAX_PULL_WAIT_MS);
+    // Held no longer than a long-poll, whatever the site asks for: the heartbeat timeout is
+    // validated against that length, so an idle site is never swept while it waits here.
+    const deadline = clock.now() + Math.min(waitMs, LONG_POLL_MS);
     for (;;) {
       if (this.finished) return { kind: "done", reason: this.finished.reason };
       const entry = this.open?.tasks.get(siteId);

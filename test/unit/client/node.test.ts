@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SiteNode } from "../../../client/src/node.js";
 import type { EvaluateOutcome, SiteTrainer, TrainOutcome } from "../../../client/src/training/trainer.js";
-import { unlimitedSlots } from "../../../client/src/training-slots.js";
+import { type TrainingSlots, unlimitedSlots } from "../../../client/src/training-slots.js";
 import { InMemoryCoordinatorPort } from "../../../client/src/transport/in-memory/coordinator-port.js";
 import { generateIdentity, publicIdentity } from "../../../shared/src/crypto/index.js";
 import { DEFAULT_MODEL_SPEC } from "../../../shared/src/fl/model-spec.js";
@@ -56,7 +56,10 @@ class FixedTrainer implements SiteTrainer {
 
 const site = generateIdentity("hospital-a", seededRandom(1));
 
-function federation(trainer: SiteTrainer) {
+function federation(
+  trainer: SiteTrainer,
+  slots: (coordinator: ScriptedCoordinator) => TrainingSlots = () => unlimitedSlots,
+) {
   const coordinator = new ScriptedCoordinator([publicIdentity(site)]);
   const lines: string[] = [];
   const node = new SiteNode({
@@ -64,7 +67,7 @@ function federation(trainer: SiteTrainer) {
     coordinator: coordinator.publicIdentity,
     port: new InMemoryCoordinatorPort(coordinator),
     trainer,
-    slots: unlimitedSlots,
+    slots: slots(coordinator),
     siteInfo: {
       trainClassCounts: [3, 3],
       validationCount: 0,
@@ -215,6 +218,54 @@ describe("a hospital node over the in-memory port", () => {
     expect(coordinator.heartbeats).toEqual([
       { taskId: "task-1", progress: 0, status: "failed", failure: expect.stringContaining("unknownOption") },
     ]);
+  });
+
+  it("drops a trained update without uploading when a heartbeat says the task was ended meanwhile", async () => {
+    let rounds = 0;
+    const { coordinator, node, lines } = federation({
+      // The first round outlasts its task: the coordinator settles it while the site trains.
+      train: async (_task, start) => {
+        if (++rounds === 1) {
+          await coordinator.endTask("task-1");
+          // Lets the heartbeat's answer reach the node before training returns.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return { weights: start, numExamples: 6, metrics: { loss: 0.5 } };
+      },
+      evaluate: () => Promise.reject(new Error("no evaluation scripted")),
+    });
+    coordinator.answerPulls(
+      { kind: "task", task: trainTask(coordinator, 1, 1, GLOBAL_V1) },
+      { kind: "task", task: trainTask(coordinator, 2, 2, GLOBAL_V1) },
+    );
+
+    expect(await node.run()).toEqual({ reason: "script finished" });
+
+    // Only the task still open is uploaded; the ended one is neither uploaded nor reported failed.
+    expect(coordinator.uploads.map((u) => u.header.manifest.taskId)).toEqual(["task-2"]);
+    expect(coordinator.heartbeats.filter((b) => b.failure)).toEqual([]);
+    expect(lines).toContain(
+      "round 1: the coordinator no longer expects the train task task-1 (it ended it): the trained update is dropped, not uploaded",
+    );
+  });
+
+  it("does not start training a task that was ended while it waited for a training slot", async () => {
+    const trainer = new FixedTrainer([{ weights: TRAINED_1, numExamples: 6, metrics: { loss: 0.5 } }]);
+    // The site waits for a training slot (other sites of a simulation train) until the task ends.
+    const { coordinator, node, lines } = federation(trainer, (coordinator) => ({
+      acquire: async () => {
+        await coordinator.endTask("task-1");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return () => {};
+      },
+    }));
+    coordinator.answerPulls({ kind: "task", task: trainTask(coordinator, 1, 1, GLOBAL_V1) });
+
+    await node.run();
+
+    expect(trainer.trained).toEqual([]);
+    expect(coordinator.uploads).toEqual([]);
+    expect(lines.some((l) => l.includes("task-1 (it ended it): not training"))).toBe(true);
   });
 
   it("joins again when the coordinator no longer knows its session", async () => {

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadCoordinatorConfig } from "../../../coordinator/src/config.js";
 import { isFlError } from "../../../shared/src/errors.js";
+import { LONG_POLL_MS, MIN_HEARTBEAT_TIMEOUT_MS } from "../../../shared/src/fl/protocol-constants.js";
 
 const dir = mkdtempSync(join(tmpdir(), "fl-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,4 +82,39 @@ it("names the new key when a config still uses a renamed one", () => {
   expect(error.message).toContain(
     'plan: Unrecognized key: "minClients"; "minClients" is now called "minSites"',
   );
+});
+
+describe("limits.heartbeatTimeoutSec", () => {
+  function configWith(heartbeatTimeoutSec: number): string {
+    const path = join(dir, `heartbeat-${heartbeatTimeoutSec}.json`);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        federationId: "f",
+        stateDir: "state",
+        identity: "i",
+        sitesDir: "d",
+        model: { architecture: "small-cnn", imageSize: 32, widths: [4], numClasses: 4, seed: 0 },
+        plan: { phases: [{ name: "p", task: "classify", rounds: 1 }] },
+        limits: { heartbeatTimeoutSec },
+      }),
+    );
+    return path;
+  }
+
+  it("refuses a timeout an idle site's long-poll would outlast, naming the key, value, minimum and why", () => {
+    const error = errorOf(() => loadCoordinatorConfig(configWith(10)));
+    expect(isFlError(error, "FL_INVALID_CONFIG")).toBe(true);
+    expect(error.message).toContain(`limits.heartbeatTimeoutSec: 10 is below the minimum of 25 s`);
+    expect(error.message).toContain(`long-poll, which waits up to ${LONG_POLL_MS / 1000} s`);
+    expect(error.message).toContain("drops healthy sites");
+  });
+
+  it("refuses one exactly as long as the long-poll, and accepts the minimum", () => {
+    expect(errorOf(() => loadCoordinatorConfig(configWith(LONG_POLL_MS / 1000))).message).toContain(
+      "limits.heartbeatTimeoutSec",
+    );
+    const minimum = MIN_HEARTBEAT_TIMEOUT_MS / 1000;
+    expect(loadCoordinatorConfig(configWith(minimum)).limits.heartbeatTimeoutSec).toBe(minimum);
+  });
 });

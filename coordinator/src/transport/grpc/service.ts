@@ -87,7 +87,10 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
     downloadModel: (call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>) => {
       void streamModel(service, call).catch((error: unknown) => {
         if (!(error instanceof FlError)) log(`DownloadModel failed: ${errorMessage(error)}`);
-        call.destroy(Object.assign(new Error(errorMessage(error)), toServiceError(error)));
+        // grpc-js turns an "error" event on a server stream into its status and ends the call;
+        // destroy() would tear the stream down without any status, and the client would wait
+        // out its deadline instead of rejoining or giving up.
+        call.emit("error", toServiceError(error));
       });
     },
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { LONG_POLL_MS } from "../../../../shared/src/fl/protocol-constants.js";
 import { InProcessFederation } from "../../../helpers/in-process-federation.js";
 
 let fed: InProcessFederation | undefined;
@@ -21,7 +22,7 @@ describe("the task board", () => {
     expect(await a!.pull(0)).toEqual({ kind: "wait", retryAfterMs: 0, reason: "task in progress" });
   });
 
-  it("holds a long-poll at most 30 s, whatever the client asks for", async () => {
+  it("holds a long-poll at most LONG_POLL_MS, whatever the client asks for", async () => {
     fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minAvailableSites: 2 } });
     const [a] = fed.join("a");
     let answered = false;
@@ -29,7 +30,7 @@ describe("the task board", () => {
       answered = true;
       return outcome;
     });
-    await fed.clock.advance(29_999);
+    await fed.clock.advance(LONG_POLL_MS - 1);
     expect(answered).toBe(false);
     await fed.clock.advance(1);
     expect((await pull).kind).toBe("wait");
