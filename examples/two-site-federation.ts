@@ -4,8 +4,8 @@
  * X-rays and keys, each training in its own TensorFlow.js trainer process, talking through the
  * in-memory transport (the same ports the gRPC adapters implement, so swapping in
  * `startGrpcServer` and `GrpcCoordinatorPort` makes it a networked federation). The strategy is
- * the coordinate-wise median of examples/median-strategy.ts, and each site clips its update to
- * an L2 norm of 5 before sealing it.
+ * the site-weighted FedAvg of examples/uniform-fedavg-strategy.ts, and each site clips its update
+ * to an L2 norm of 5 before sealing it.
  *
  *   npx tsx examples/two-site-federation.ts      # about a minute on two cores
  */
@@ -24,7 +24,7 @@ import { StateStore } from "../coordinator/src/store/state-store.js";
 import { generateIdentity, publicIdentity } from "../shared/src/crypto/index.js";
 import { createInProcessEventBus } from "../shared/src/events/index.js";
 import type { ModelSpec } from "../shared/src/fl/model-spec.js";
-import { createCoordinateMedian } from "./median-strategy.js";
+import { createUniformFedAvg } from "./uniform-fedavg-strategy.js";
 
 const SITES = ["community", "metro-icu"] as const;
 const model: ModelSpec = {
@@ -61,7 +61,7 @@ const coordinator = new Coordinator({
   enrolled: new Map(sites.map((site) => [site.id, publicIdentity(site)])),
   store,
   checkpoints: new CheckpointFiles(join(dir, "checkpoints")),
-  createStrategy: createCoordinateMedian,
+  createStrategy: createUniformFedAvg,
   bus: createInProcessEventBus(),
   initialWeights: initialModelWeights,
   maxUpdateBytes: 64 << 20,
@@ -89,6 +89,7 @@ const nodes = sites.map(async (identity) => {
       slots: unlimitedSlots,
       siteInfo: {
         trainClassCounts: ready.trainClassCounts,
+        trainUnlabelledCount: ready.trainUnlabelledCount,
         validationCount: ready.valCount,
         testCount: ready.testCount,
         backend: ready.backend,

@@ -58,6 +58,7 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
       slots: hooks.slots,
       siteInfo: {
         trainClassCounts: ready.trainClassCounts,
+        trainUnlabelledCount: ready.trainUnlabelledCount,
         validationCount: ready.valCount,
         testCount: ready.testCount,
         backend: ready.backend,

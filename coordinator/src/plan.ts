@@ -43,10 +43,22 @@ export const PlanSchema = z
     /** A round that ends with fewer than minSites updates is retried this many times in total. */
     maxRoundAttempts: z.number().int().min(1).default(3),
     seed: z.number().int().min(0).default(0),
-    /** fedavg (default), fedavgm, fedadam or fedyogi with their options. */
+    /** fedavg (default), fedavgm, fedadam, fedyogi, median, trimmed-mean or krum with their options. */
     strategy: StrategyConfigSchema.default({ name: "fedavg" }),
   })
-  .strict();
+  .strict()
+  .superRefine((plan, context) => {
+    // Caught here rather than as a failed round: a plan whose rounds may aggregate too few updates for Krum.
+    const { strategy, minSites } = plan;
+    if (strategy.name !== "krum") return;
+    const needed = Math.max(2 * strategy.byzantine + 3, strategy.select + strategy.byzantine);
+    if (minSites < needed)
+      context.addIssue({
+        code: "custom",
+        path: ["minSites"],
+        message: `krum with byzantine ${strategy.byzantine} and select ${strategy.select} needs minSites ≥ ${needed} (n > 2f + 2 and n ≥ m + f)`,
+      });
+  });
 export type Plan = z.infer<typeof PlanSchema>;
 /** A plan as written in a config file (defaults optional). */
 export type PlanInput = z.input<typeof PlanSchema>;

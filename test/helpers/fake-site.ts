@@ -34,7 +34,8 @@ export class FakeSite {
       challenge: challenge.challenge,
       signature,
       info: {
-        trainClassCounts: [1, 1, 1, 1],
+        trainClassCounts: [25, 25, 25, 25],
+        trainUnlabelledCount: 0,
         validationCount: 0,
         testCount: 4,
         backend: "test",

@@ -14,6 +14,7 @@ import type {
   HeartbeatAck,
   PullOutcome,
   SealedUpdate,
+  SiteInfo,
   UploadVerdict,
 } from "../../shared/src/fl/messages.js";
 import type { CoordinatorService } from "../../shared/src/fl/ports.js";
@@ -32,6 +33,16 @@ import {
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 
 export type TrainTask = Extract<FlTask, { kind: "train" }>;
+
+/** What a test site declares at join: 100 training images, more than any test's update claims. */
+export const TEST_SITE_INFO: SiteInfo = {
+  trainClassCounts: [25, 25, 25, 25],
+  trainUnlabelledCount: 0,
+  validationCount: 0,
+  testCount: 4,
+  backend: "test",
+  clientVersion: "test",
+};
 export type EvaluateTask = Extract<FlTask, { kind: "evaluate" }>;
 
 /**
@@ -56,20 +67,15 @@ export class InProcessSite {
     return this.identity.id;
   }
 
-  join(): this {
+  /** Joins; `info: null` joins as a client that declares nothing about itself. */
+  join(info: SiteInfo | null = TEST_SITE_INFO): this {
     const { challenge, federationId } = this.service.getChallenge(this.id);
     const signature = signJoin(this.identity, federationId, challenge);
     const grant = this.service.join({
       siteId: this.id,
       challenge,
       signature,
-      info: {
-        trainClassCounts: [1, 1, 1, 1],
-        validationCount: 0,
-        testCount: 4,
-        backend: "test",
-        clientVersion: "test",
-      },
+      ...(info && { info }),
     });
     this.token = grant.sessionToken;
     this.federationId = grant.federationId;

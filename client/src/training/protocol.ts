@@ -31,6 +31,7 @@ export type TrainerResponse =
       readonly backend: string;
       readonly backendDetail: string;
       readonly trainClassCounts: number[];
+      readonly trainUnlabelledCount: number;
       readonly valCount: number;
       readonly testCount: number;
     }

@@ -48,6 +48,7 @@ async function handle(request: TrainerRequest): Promise<void> {
         backend: backend.name,
         backendDetail: backend.detail,
         trainClassCounts: counts,
+        trainUnlabelledCount: data.train.count - counts.reduce((a, b) => a + b, 0),
         valCount: data.val.count,
         testCount: data.test.count,
       });

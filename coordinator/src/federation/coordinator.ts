@@ -94,6 +94,7 @@ export class Coordinator implements CoordinatorService {
       encryptionSecretKey: options.identity.encryption.secretKey,
       enrolled: options.enrolled,
       maxUpdateBytes: options.maxUpdateBytes,
+      declaredTrainingExamples: (siteId) => this.sessions.declaredTrainingExamples(siteId),
       store,
       board: this.board,
       events,

@@ -34,6 +34,8 @@ export interface SessionsOptions {
 export class Sessions {
   private readonly registry: SiteRegistry;
   private readonly joins: Notifier;
+  /** What each site said at its latest join about its training set (absent: it declared none). */
+  private readonly declaredTraining = new Map<string, number>();
 
   constructor(private readonly options: SessionsOptions) {
     this.registry = new SiteRegistry({
@@ -54,6 +56,12 @@ export class Sessions {
     const { siteId } = request;
     const { token, rejoined } = this.registry.join(siteId, request.challenge, request.signature);
     this.options.store.recordJoin(siteId, this.options.clock.now(), { ...request.info });
+    if (request.info)
+      this.declaredTraining.set(
+        siteId,
+        sum(request.info.trainClassCounts) + request.info.trainUnlabelledCount,
+      );
+    else this.declaredTraining.delete(siteId);
     this.options.board.rejoined(siteId);
     const backend = request.info?.backend ?? "unknown";
     void this.options.events.publish("site.joined", { siteId, data: { rejoined, backend } });
@@ -66,6 +74,14 @@ export class Sessions {
       coordinatorSigningPublicKey: this.options.identity.signing.publicKey,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
     };
+  }
+
+  /**
+   * The training examples a site declared at its latest join (the sum of its class counts), or
+   * undefined when it declared none: the most examples an update of it may claim.
+   */
+  declaredTrainingExamples(siteId: string): number | undefined {
+    return this.declaredTraining.get(siteId);
   }
 
   /** The site of a session; every authenticated call counts as a sign of life. */
@@ -109,4 +125,8 @@ export class Sessions {
       this.options.board.fail(siteId, "client lost: missed heartbeats");
     }
   }
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, v) => total + v, 0);
 }

@@ -32,6 +32,11 @@ export interface UploadIntakeOptions {
   readonly encryptionSecretKey: Uint8Array;
   readonly enrolled: ReadonlyMap<string, PublicIdentity>;
   readonly maxUpdateBytes: number;
+  /**
+   * The training examples a site declared at join, or undefined when it declared none. An update
+   * claims its FedAvg weight through `numExamples`, so it may claim no more than this.
+   */
+  readonly declaredTrainingExamples: (siteId: string) => number | undefined;
   readonly store: Pick<FederationStore, "hasUpload" | "recordUpdate">;
   readonly board: TaskBoard;
   readonly events: FederationEvents;
@@ -101,6 +106,7 @@ export class UploadIntake {
         maxUpdateBytes: this.options.maxUpdateBytes,
         task: training && this.targetOf(siteId, training),
       });
+      checkClaimedExamples(siteId, manifest.numExamples, this.options.declaredTrainingExamples(siteId));
     } catch (error) {
       return reject(error);
     }
@@ -276,6 +282,24 @@ const NOT_THE_SITES_TASK: ReadonlySet<string> = new Set([
   ErrorCode.Replay,
   ErrorCode.WrongRound,
 ]);
+
+/**
+ * A site's weight in the mean is its self-reported example count; without a cap one site could
+ * claim 2^53 examples and outweigh the rest. Its own training-set size, declared at join, bounds
+ * what it can honestly report.
+ */
+function checkClaimedExamples(siteId: string, claimed: number, declared: number | undefined): void {
+  if (declared === undefined)
+    throw new FlError(
+      ErrorCode.InvalidArgument,
+      `update of "${siteId}" reports ${claimed} training examples, but the site declared no training set at join`,
+    );
+  if (claimed > declared)
+    throw new FlError(
+      ErrorCode.InvalidArgument,
+      `update of "${siteId}" reports ${claimed} training examples, more than the ${declared} it declared at join`,
+    );
+}
 
 /**
  * Runs the coordinator stages; a refusal names the stage. What a stage hands on must still be a

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { createFedAvg } from "./fedavg.js";
+import { createKrum } from "./krum.js";
+import { createMedian } from "./median.js";
 import {
   createFedAdam,
   createFedAvgM,
@@ -9,6 +11,7 @@ import {
   DEFAULT_FEDYOGI_OPTIONS,
 } from "./server-optimizers.js";
 import type { Strategy } from "./strategy.js";
+import { createTrimmedMean } from "./trimmed-mean.js";
 
 const serverLearningRate = z.number().positive();
 /** Decay rates and momentum: 1 would never forget, so it is excluded. */
@@ -45,6 +48,23 @@ export const StrategyConfigSchema = z.discriminatedUnion("name", [
       tau: z.number().positive().default(DEFAULT_FEDYOGI_OPTIONS.tau),
     })
     .strict(),
+  z.object({ name: z.literal("median") }).strict(),
+  z
+    .object({
+      name: z.literal("trimmed-mean"),
+      /** β: ⌊β·n⌋ values are dropped from each end of every coordinate. */
+      trimFraction: z.number().min(0).lt(0.5).default(0.1),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal("krum"),
+      /** f, the attackers tolerated: no default, since it is the operator's threat model. */
+      byzantine: z.number().int().min(0),
+      /** m, the lowest-scoring updates averaged: 1 is Krum, more is multi-Krum. */
+      select: z.number().int().min(1).default(1),
+    })
+    .strict(),
 ]);
 /** A validated strategy config, defaults filled in. */
 export type StrategyConfig = z.infer<typeof StrategyConfigSchema>;
@@ -65,6 +85,12 @@ export function createStrategy(config: StrategyConfig): Strategy {
       return createFedAdam(adaptiveOptions(config));
     case "fedyogi":
       return createFedYogi(adaptiveOptions(config));
+    case "median":
+      return createMedian();
+    case "trimmed-mean":
+      return createTrimmedMean({ trimFraction: config.trimFraction });
+    case "krum":
+      return createKrum({ byzantine: config.byzantine, select: config.select });
   }
 }
 

@@ -16,6 +16,8 @@ export interface JoinChallenge {
 /** What a hospital says about itself when it joins (counts only, never data). */
 export interface SiteInfo {
   readonly trainClassCounts: readonly number[];
+  /** Training images without a label (self-supervised phases learn from them too). */
+  readonly trainUnlabelledCount: number;
   readonly validationCount: number;
   readonly testCount: number;
   readonly backend: string;

@@ -113,6 +113,7 @@ describe("DownloadModel errors over real gRPC", () => {
       slots: unlimitedSlots,
       siteInfo: {
         trainClassCounts: [1, 1, 1, 1],
+        trainUnlabelledCount: 0,
         validationCount: 0,
         testCount: 4,
         backend: "test",

@@ -70,6 +70,7 @@ function federation(
     slots: slots(coordinator),
     siteInfo: {
       trainClassCounts: [3, 3],
+      trainUnlabelledCount: 0,
       validationCount: 0,
       testCount: 6,
       backend: "test",

@@ -36,6 +36,7 @@ export function joinRequestFromWire(request: wire.JoinRequest): JoinRequest {
     ...(info && {
       info: {
         trainClassCounts: info.trainClassCounts,
+        trainUnlabelledCount: info.trainUnlabelledCount,
         validationCount: info.validationCount,
         testCount: info.testCount,
         backend: info.backend,

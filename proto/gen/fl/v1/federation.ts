@@ -52,6 +52,11 @@ export interface SiteInfo {
   /** The TensorFlow.js backend the site trains on (tensorflow-gpu, tensorflow, wasm, cpu). */
   backend: string;
   clientVersion: string;
+  /**
+   * Training images without a label: self-supervised phases (MoCo, inpainting) learn from them
+   * too, so a site's update may count them; with the class counts they bound its example count.
+   */
+  trainUnlabelledCount: number;
 }
 
 export interface JoinRequest {
@@ -346,7 +351,14 @@ export const ChallengeResponse: MessageFns<ChallengeResponse> = {
 };
 
 function createBaseSiteInfo(): SiteInfo {
-  return { trainClassCounts: [], validationCount: 0, testCount: 0, backend: "", clientVersion: "" };
+  return {
+    trainClassCounts: [],
+    validationCount: 0,
+    testCount: 0,
+    backend: "",
+    clientVersion: "",
+    trainUnlabelledCount: 0,
+  };
 }
 
 export const SiteInfo: MessageFns<SiteInfo> = {
@@ -369,6 +381,9 @@ export const SiteInfo: MessageFns<SiteInfo> = {
     }
     if (message.clientVersion !== "") {
       writer.uint32(42).string(message.clientVersion);
+    }
+    if (message.trainUnlabelledCount !== 0) {
+      writer.uint32(48).uint32(message.trainUnlabelledCount);
     }
     return writer;
   },
@@ -436,6 +451,14 @@ export const SiteInfo: MessageFns<SiteInfo> = {
             message.clientVersion = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.trainUnlabelledCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -458,6 +481,7 @@ export const SiteInfo: MessageFns<SiteInfo> = {
     message.testCount = object.testCount ?? 0;
     message.backend = object.backend ?? "";
     message.clientVersion = object.clientVersion ?? "";
+    message.trainUnlabelledCount = object.trainUnlabelledCount ?? 0;
     return message;
   },
 };

@@ -1,9 +1,10 @@
 import { z } from "zod";
 import type { UpdatePipeline } from "../pipeline.js";
 import { CLIP_L2 } from "./clip-l2.js";
+import { NORM_BOUND } from "./norm-bound.js";
 
 /** Every pipeline stage a plan can name: adding a stage is its file plus one entry here. */
-const STAGES = [CLIP_L2] as const;
+const STAGES = [CLIP_L2, NORM_BOUND] as const;
 
 /** One entry of a phase's `pipeline`: `{ stage: <name>, ...options }`. */
 export const StageConfigSchema = z.discriminatedUnion("stage", [

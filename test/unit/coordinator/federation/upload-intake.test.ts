@@ -3,6 +3,7 @@ import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
 import type { AggregateStage, StageContext, UpdateStage } from "../../../../shared/src/fl/pipeline.js";
 import { createManifest } from "../../../../shared/src/weights/index.js";
 import { type FederationSetup, InProcessFederation } from "../../../helpers/in-process-federation.js";
+import { TEST_SITE_INFO } from "../../../helpers/in-process-site.js";
 
 let fed: InProcessFederation | undefined;
 
@@ -248,5 +249,48 @@ describe("the coordinator's pipeline stages", () => {
       buildPipeline: () => ({ client: [], coordinator: [reshape], aggregate: [] }),
     });
     expect(a.upload(a.seal(ta, 1, 1))).toMatchObject(rejected(ErrorCode.WeightsShapeMismatch));
+  });
+});
+
+describe("the example count an update claims", () => {
+  // Test sites declare class counts 25/25/25/25 at join: 100 training examples.
+  it("is accepted up to the training set the site declared at join", async () => {
+    const { a, ta } = await openRound();
+    expect(a.upload(a.seal(ta, 1, 100))).toEqual({ accepted: true });
+  });
+
+  it("is refused above it, naming both numbers, and ends the site's task", async () => {
+    const { fed, a, ta } = await openRound();
+    expect(a.upload(a.seal(ta, 1, 101))).toEqual({
+      ...rejected(ErrorCode.InvalidArgument),
+      message: `update of "a" reports 101 training examples, more than the 100 it declared at join`,
+    });
+    expect(a.upload(a.seal(ta, 1, 100))).toMatchObject({
+      ...rejected(ErrorCode.WrongRound),
+      message: expect.stringContaining("already failed"),
+    });
+    expect(fed.store.listUpdates().map((u) => u.status)).toEqual(["rejected", "rejected"]);
+  });
+
+  it("counts the unlabelled training images a site declared (self-supervised phases use them)", async () => {
+    fed = InProcessFederation.start({ siteIds: ["a", "b"], plan: { minSites: 1 } });
+    const withUnlabelled = { ...TEST_SITE_INFO, trainUnlabelledCount: 50 };
+    const a = fed.site("a").join(withUnlabelled);
+    const b = fed.site("b").join(withUnlabelled);
+    expect(a.upload(a.seal(await a.trainTask(), 1, 150))).toEqual({ accepted: true });
+    expect(b.upload(b.seal(await b.trainTask(), 1, 151))).toEqual({
+      ...rejected(ErrorCode.InvalidArgument),
+      message: `update of "b" reports 151 training examples, more than the 150 it declared at join`,
+    });
+  });
+
+  it("is refused from a site that declared no training set", async () => {
+    fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
+    const a = fed.site("a").join(null);
+    const task = await a.trainTask();
+    expect(a.upload(a.seal(task, 1, 1))).toEqual({
+      ...rejected(ErrorCode.InvalidArgument),
+      message: `update of "a" reports 1 training examples, but the site declared no training set at join`,
+    });
   });
 });
