@@ -9,7 +9,6 @@
  * n allows, f = ⌊(n − 3) / 2⌋; multi-Krum averages m = n − f.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, platform } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -21,6 +20,7 @@ import { createTrimmedMean } from "../coordinator/src/strategy/trimmed-mean.js";
 import { Rng } from "../shared/src/random.js";
 import { createManifest } from "../shared/src/weights/index.js";
 import type { ModelWeights } from "../shared/src/weights/types.js";
+import { machineInfo } from "./machine.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -122,14 +122,7 @@ console.log([format(header), widths.map((w) => "-".repeat(w)).join("  "), ...lin
 if (!args["no-write"]) {
   const report = {
     date: new Date().toISOString(),
-    machine: {
-      cpu: cpus()[0]?.model ?? "unknown",
-      logicalCores: cpus().length,
-      platform: platform(),
-      node: process.version,
-      /** 1/5/15-minute load averages at the end: above the core count, other work shared the cores. */
-      loadAverage: loadavg(),
-    },
+    machine: machineInfo(),
     timed:
       "beginRound + accept × n + aggregate + step, one thread; median of the runs, after a warm-up round for rounds under 1 s",
     runs,

@@ -6,7 +6,7 @@
  * train-latest.json). The pure-JS CPU backend (~77 s a step) is timed over one step at 64x64.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, platform } from "node:os";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -19,6 +19,7 @@ import {
   parseBackendPreference,
 } from "../shared/src/ml/tf/backend.js";
 import { probeCuda } from "../shared/src/ml/tf/cuda.js";
+import { machineInfo } from "./machine.js";
 import { buildReferenceModel, REFERENCE_BATCH, referenceTrainingFlops } from "./reference-model.js";
 import { type BenchRow, checkTargets, formatTable } from "./train-report.js";
 import { measureTrainingSteps } from "./train-step.js";
@@ -123,16 +124,7 @@ console.log(formatTable(rows, targets));
 const model = buildReferenceModel(64);
 const report = {
   date: new Date().toISOString(),
-  machine: {
-    cpu: cpus()[0]?.model ?? "unknown",
-    logicalCores: cpus().length,
-    platform: platform(),
-    node: process.version,
-    /** 1/5/15-minute load averages: above the core count, other work shared the cores. */
-    loadAverageAtStart,
-    loadAverageAtEnd: loadavg(),
-    cuda: cuda.evidence,
-  },
+  machine: { ...machineInfo(), loadAverageAtStart, cuda: cuda.evidence },
   tfjsVersion: tf.version_core,
   model: {
     description: "4 x [conv3x3-BN-ReLU, conv3x3/2-BN-ReLU] (16,32,64,128), GAP, dense 4 softmax; Adam 1e-3",

@@ -5,6 +5,7 @@ import type { SealedUpdate, UploadVerdict } from "../../shared/src/fl/messages.j
 import type { FlTask } from "../../shared/src/fl/task.js";
 import { deserializeWeights, selectTensors } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
+import { TEST_SITE_INFO } from "./in-process-site.js";
 
 /**
  * A scripted hospital for protocol tests: speaks real gRPC through the production client adapter
@@ -33,14 +34,7 @@ export class FakeSite {
       siteId: this.identity.id,
       challenge: challenge.challenge,
       signature,
-      info: {
-        trainClassCounts: [25, 25, 25, 25],
-        trainUnlabelledCount: 0,
-        validationCount: 0,
-        testCount: 4,
-        backend: "test",
-        clientVersion: "test",
-      },
+      info: TEST_SITE_INFO,
     });
     this.token = joined.sessionToken;
     this.federationId = joined.federationId;
