@@ -1,6 +1,7 @@
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { SECRET_FILE_MODE } from "../../shared/src/config/key-files.js";
 import {
   generateIdentity,
   identityToJson,
@@ -27,9 +28,10 @@ export function writeIdentityFiles(
       `${secretPath} already exists: keep it, or pass --force to replace it (the old key is then no longer enrolled)`,
     );
   }
-  writeFileAtomic(secretPath, identityToJson(identity));
-  chmodSync(secretPath, 0o600);
-  writeFileAtomic(publicPath, publicIdentityToJson(publicIdentity(identity)));
+  // Created 0600 from the first byte (never chmod-ed afterwards), and readIdentityFile refuses
+  // a secret file that group or others can read.
+  writeFileAtomic(secretPath, identityToJson(identity), { mode: SECRET_FILE_MODE });
+  writeFileAtomic(publicPath, publicIdentityToJson(publicIdentity(identity)), { mode: 0o644 });
   return { secretPath, publicPath, fingerprint: keyFingerprint(identity.signing.publicKey) };
 }
 

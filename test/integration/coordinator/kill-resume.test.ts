@@ -62,7 +62,8 @@ it("a coordinator killed mid-round resumes from the last committed round without
   const coordinator = generateIdentity("coordinator");
   const identities = ["a", "b"].map((id) => generateIdentity(id));
   mkdirSync(join(dir, "sites"));
-  writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinator));
+  // Secret identity files must not be readable by others (readIdentityFile refuses them).
+  writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinator), { mode: 0o600 });
   for (const id of identities)
     writeFileSync(join(dir, "sites", `${id.id}.public.json`), publicIdentityToJson(publicIdentity(id)));
   writeFileSync(
