@@ -64,11 +64,14 @@ export class SimulationProgress {
         );
         break;
       }
-      case "update.rejected":
+      case "update.rejected": {
+        // An unverifiable upload is published without the round its manifest claims.
+        const where = event.round === undefined ? "" : `round ${event.round}: `;
         this.line(
-          `  round ${event.round}: update from ${event.siteId} REJECTED: ${String(d.code)} ${String(d.message ?? "")}`,
+          `  ${where}update from ${event.siteId} REJECTED: ${String(d.code)} ${String(d.message ?? "")}`,
         );
         break;
+      }
       case "round.completed":
         this.roundBar?.update(event.round ?? 0, { status: `model v${String(d.modelVersion)}` });
         this.line(

@@ -1,5 +1,6 @@
 import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
+import { failureReport } from "../../shared/src/fl/limits.js";
 import type { ReceivedPull, SiteInfo } from "../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../shared/src/fl/ports.js";
 import { LONG_POLL_MS } from "../../shared/src/fl/protocol-constants.js";
@@ -190,7 +191,7 @@ export class SiteNode {
             taskId: task.taskId,
             progress: progress.fraction,
             status: "failed",
-            failure: errorMessage(error),
+            failure: failureReport(error),
           })
           .catch(() => {});
       }

@@ -1,4 +1,5 @@
-import { errorMessage, isFlError } from "../../../shared/src/errors.js";
+import { isFlError } from "../../../shared/src/errors.js";
+import { failureReport } from "../../../shared/src/fl/limits.js";
 import type { ReceivedPull } from "../../../shared/src/fl/messages.js";
 import { parseTaskSpec, type TaskEnvelope } from "../../../shared/src/fl/task.js";
 
@@ -16,7 +17,8 @@ export function receiveTask(envelope: TaskEnvelope, kind: string, specJson: stri
       kind: "unrunnable",
       taskId: envelope.taskId,
       round: envelope.round,
-      reason: errorMessage(error),
+      // Sent to the coordinator as the task's failure: its code and a bounded, one-line message.
+      reason: failureReport(error),
     };
   }
 }

@@ -1,4 +1,5 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import { checkEvaluationReport } from "../../../shared/src/fl/limits.js";
 import type { EvaluationReport } from "../../../shared/src/fl/messages.js";
 import { summariseEvaluations } from "../report.js";
 import type { Clock } from "./clock.js";
@@ -25,6 +26,7 @@ export class EvaluationIntake {
   constructor(private readonly options: EvaluationIntakeOptions) {}
 
   report(siteId: string, report: EvaluationReport): void {
+    checkEvaluationReport(report);
     const posted = this.options.board.taskOf(siteId);
     if (posted?.task.kind !== "evaluate" || posted.task.taskId !== report.taskId)
       throw new FlError(ErrorCode.WrongRound, `no open evaluation task ${report.taskId} for "${siteId}"`);

@@ -1,5 +1,6 @@
 import type { Identity, PublicIdentity } from "../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import { checkSiteId, checkSiteInfo, MAX_REASON_CHARS, sanitiseText } from "../../../shared/src/fl/limits.js";
 import type { JoinChallenge, JoinGrant, JoinRequest } from "../../../shared/src/fl/messages.js";
 import { SiteRegistry } from "../registry.js";
 import type { Cancel, Clock } from "./clock.js";
@@ -48,12 +49,15 @@ export class Sessions {
   }
 
   challenge(siteId: string): JoinChallenge {
+    checkSiteId(siteId);
     const { challenge, expiresAtMs } = this.registry.issueChallenge(siteId);
     return { challenge, federationId: this.options.federationId, expiresAtMs };
   }
 
   join(request: JoinRequest): JoinGrant {
     const { siteId } = request;
+    checkSiteId(siteId);
+    if (request.info) checkSiteInfo(request.info);
     const { token, rejoined } = this.registry.join(siteId, request.challenge, request.signature);
     this.options.store.recordJoin(siteId, this.options.clock.now(), { ...request.info });
     if (request.info)
@@ -90,9 +94,11 @@ export class Sessions {
   }
 
   /** Idempotent: an unknown session is ignored. */
-  leave(token: string, reason: string): void {
+  leave(token: string, rawReason: string): void {
     const siteId = this.registry.leave(token);
     if (!siteId) return;
+    // Informational text from the site: kept, but bounded and on one line.
+    const reason = sanitiseText(rawReason, MAX_REASON_CHARS);
     void this.options.events.publish("site.left", { siteId, data: { reason: reason || "left" } });
     this.options.log(`${siteId} left: ${reason || "no reason given"}`);
     this.options.board.fail(siteId, `client left: ${reason || "no reason given"}`);

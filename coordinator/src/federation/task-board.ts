@@ -1,4 +1,5 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import { checkHeartbeat } from "../../../shared/src/fl/limits.js";
 import type { Heartbeat, HeartbeatAck, PullOutcome } from "../../../shared/src/fl/messages.js";
 import { LONG_POLL_MS } from "../../../shared/src/fl/protocol-constants.js";
 import type { FlTask } from "../../../shared/src/fl/task.js";
@@ -151,13 +152,14 @@ export class TaskBoard {
   }
 
   /** Liveness and progress of a running task; a `failure` ends the task as failed. */
-  heartbeat(siteId: string, beat: Heartbeat): HeartbeatAck {
+  heartbeat(siteId: string, received: Heartbeat): HeartbeatAck {
+    const beat = checkHeartbeat(received);
     const open = this.open;
     const entry = open?.tasks.get(siteId);
     if (!open || !entry || entry.task.taskId !== beat.taskId || entry.status !== "running")
       return { taskActive: false };
     if (beat.failure) {
-      this.failEntry(open, entry, `the site gave up: ${beat.failure.slice(0, 500)}`);
+      this.failEntry(open, entry, `the site gave up: ${beat.failure}`);
       return { taskActive: false };
     }
     this.options.onProgress?.({

@@ -1,5 +1,6 @@
 import { type PublicIdentity, sharedKey, type UpdateManifest } from "../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import { checkManifestStrings, checkMetrics } from "../../../shared/src/fl/limits.js";
 import type { UploadHeader } from "../../../shared/src/fl/messages.js";
 import type { StageContext, UpdateDraft, UpdateStage } from "../../../shared/src/fl/pipeline.js";
 import type { UploadSink } from "../../../shared/src/fl/ports.js";
@@ -12,7 +13,7 @@ import type { Clock } from "./clock.js";
 import type { FederationEvents } from "./events.js";
 import type { FederationStore } from "./store.js";
 import type { PostedTask, TaskBoard } from "./task-board.js";
-import { checkUploadHeader, UploadAssembler } from "./upload-verifier.js";
+import { checkUploadHeader, checkUploadSignature, UploadAssembler } from "./upload-verifier.js";
 
 /** The training round that uploads are taken for. */
 export interface TrainingRound {
@@ -81,6 +82,12 @@ export class UploadIntake {
     const { manifest } = header;
     const signer = this.options.enrolled.get(siteId);
     if (!signer) throw new FlError(ErrorCode.UnknownSite, `site "${siteId}" is not enrolled`);
+    checkManifestStrings(manifest);
+    try {
+      checkUploadSignature(manifest, header.signature, signer, siteId);
+    } catch (error) {
+      return this.refuseUnverified(siteId, FlError.from(error));
+    }
     if (this.options.store.hasUpload(manifest.uploadId)) {
       void this.options.events.publish("update.rejected", {
         round: manifest.round,
@@ -100,12 +107,13 @@ export class UploadIntake {
     };
     let target: Target;
     try {
-      target = checkUploadHeader(manifest, header.signature, signer, {
+      target = checkUploadHeader(manifest, {
         federationId: this.options.federationId,
         siteId,
         maxUpdateBytes: this.options.maxUpdateBytes,
         task: training && this.targetOf(siteId, training),
       });
+      checkMetrics("training metrics", header.trainMetrics);
       checkClaimedExamples(siteId, manifest.numExamples, this.options.declaredTrainingExamples(siteId));
     } catch (error) {
       return reject(error);
@@ -226,14 +234,25 @@ export class UploadIntake {
     this.options.board.complete(siteId);
   }
 
+  /**
+   * A manifest that is not the session's site's own (another site's, or a forgery): counted in
+   * the log and an event, but none of its fields are believed or stored, so it cannot occupy the
+   * upload id it claims nor touch the site's task.
+   */
+  private refuseUnverified(siteId: string, error: FlError): never {
+    this.options.log(`unverifiable update from ${siteId} refused: ${error.code}`);
+    void this.options.events.publish("update.rejected", { siteId, data: { code: error.code } });
+    throw error;
+  }
+
+  /** A verified upload that is refused: recorded under its upload id, with the reason. */
   private recordRejection(siteId: string, manifest: UpdateManifest, error: FlError, attempt: number): void {
     this.options.log(
       `update from ${siteId} for round ${manifest.round} rejected: ${error.code}: ${error.message}`,
     );
     // A signed update for the site's current task that fails verification ends that task, so the
-    // round does not wait for it until the deadline. Forgeries and stale uploads leave it open.
-    const authentic = !NOT_THE_SITES_TASK.has(error.code);
-    if (authentic && this.options.board.taskOf(siteId)?.task.taskId === manifest.taskId)
+    // round does not wait for it until the deadline. Stale uploads leave it open.
+    if (!STALE.has(error.code) && this.options.board.taskOf(siteId)?.task.taskId === manifest.taskId)
       this.options.board.fail(siteId, `update rejected: ${error.code}: ${error.message}`);
     void this.options.events.publish("update.rejected", {
       round: manifest.round,
@@ -275,13 +294,8 @@ interface TrainMetricsItem {
   readonly metrics: Readonly<Record<string, number>>;
 }
 
-/** Rejections that do not show the site's own task to be bad: forged, foreign or stale uploads. */
-const NOT_THE_SITES_TASK: ReadonlySet<string> = new Set([
-  ErrorCode.SignatureInvalid,
-  ErrorCode.Unauthenticated,
-  ErrorCode.Replay,
-  ErrorCode.WrongRound,
-]);
+/** Rejections of a signed upload that do not show the site's current task to be bad: stale ones. */
+const STALE: ReadonlySet<string> = new Set([ErrorCode.Replay, ErrorCode.WrongRound]);
 
 /**
  * A site's weight in the mean is its self-reported example count; without a cap one site could

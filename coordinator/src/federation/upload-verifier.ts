@@ -34,21 +34,20 @@ export interface ExpectedUpload<Task extends TaskRef> {
 }
 
 /**
- * Checks an update's signed header before any chunk is read: who signed it, for which round,
- * model version and task, and whether its announced size is acceptable. Throws FlError with a
- * specific code; the caller turns it into a verdict. Authenticity comes first, so a forged or
- * foreign header is reported as such whatever it claims. Returns the task the update is for.
+ * Checks that an update's manifest was signed by the site of the session it arrived on. Nothing
+ * else in an unverified manifest is believed (or stored): FlError(Unauthenticated) for a manifest
+ * naming another site, FlError(SignatureInvalid) for a forgery.
  */
-export function checkUploadHeader<Task extends TaskRef>(
+export function checkUploadSignature(
   manifest: UpdateManifest,
   signature: Uint8Array,
   signer: PublicIdentity,
-  expected: ExpectedUpload<Task>,
-): Task {
-  if (manifest.siteId !== expected.siteId) {
+  siteId: string,
+): void {
+  if (manifest.siteId !== siteId) {
     throw new FlError(
       ErrorCode.Unauthenticated,
-      `update manifest names site "${manifest.siteId}" but the session belongs to "${expected.siteId}"`,
+      `update manifest names site "${manifest.siteId}" but the session belongs to "${siteId}"`,
     );
   }
   if (!verifyManifest(manifest, signature, signer)) {
@@ -57,6 +56,17 @@ export function checkUploadHeader<Task extends TaskRef>(
       `update manifest signature of "${manifest.siteId}" does not verify against its enrolled key`,
     );
   }
+}
+
+/**
+ * Checks a verified update header before any chunk is read: for which federation, round, model
+ * version and task, and whether its announced size is acceptable. Throws FlError with a specific
+ * code; the caller turns it into a verdict. Returns the task the update is for.
+ */
+export function checkUploadHeader<Task extends TaskRef>(
+  manifest: UpdateManifest,
+  expected: ExpectedUpload<Task>,
+): Task {
   if (manifest.federationId !== expected.federationId) {
     throw new FlError(
       ErrorCode.WrongRound,

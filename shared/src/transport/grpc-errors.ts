@@ -1,5 +1,6 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { ErrorCode, errorMessage, FlError } from "../errors.js";
+import { MAX_ERROR_MESSAGE_CHARS, sanitiseText } from "../fl/limits.js";
 
 /** The one mapping from domain error codes to gRPC status codes, used by both sides. */
 const STATUS_OF: Record<ErrorCode, status> = {
@@ -30,13 +31,20 @@ export function grpcStatusOf(code: ErrorCode): status {
   return STATUS_OF[code];
 }
 
-/** An error to hand to a grpc-js callback. Internal errors say nothing of their cause on the wire. */
+/**
+ * An error to hand to a grpc-js callback. Internal errors (and anything thrown that is not an
+ * FlError) say nothing of their cause on the wire. The message travels in a trailer, which
+ * clients refuse beyond a size limit (breaking the connection for every call on it), so it is
+ * bounded and kept on one line whatever the error quotes.
+ */
 export function toServiceError(error: unknown): Partial<ServiceError> {
   const flError = FlError.from(error);
   const metadata = new Metadata();
   metadata.set(CODE_KEY, flError.code);
   const details =
-    flError.code === ErrorCode.Internal ? "internal error (see the coordinator's log)" : flError.message;
+    flError.code === ErrorCode.Internal
+      ? "internal error (see the coordinator's log)"
+      : sanitiseText(flError.message, MAX_ERROR_MESSAGE_CHARS);
   return { code: STATUS_OF[flError.code], details, metadata };
 }
 
