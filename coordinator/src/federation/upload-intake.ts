@@ -1,4 +1,4 @@
-import { type PublicIdentity, sharedKey, type UpdateManifest } from "../../../shared/src/crypto/index.js";
+import { type PublicIdentity, sharedKey } from "../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { checkManifestStrings, checkMetrics } from "../../../shared/src/fl/limits.js";
 import type { UploadHeader } from "../../../shared/src/fl/messages.js";
@@ -102,7 +102,7 @@ export class UploadIntake {
     const training = this.current?.training;
     const reject = (error: unknown): never => {
       const flError = FlError.from(error);
-      this.recordRejection(siteId, manifest, flError, training?.attempt ?? 0);
+      this.recordRejection(siteId, header, flError, training?.attempt ?? 0);
       throw flError;
     };
     let target: Target;
@@ -188,7 +188,7 @@ export class UploadIntake {
         } catch (error) {
           return reject(error);
         }
-        this.accepted(siteId, manifest, update, training);
+        this.accepted(siteId, header, update, training);
       },
       abort: (reason) => {
         if (closed) return;
@@ -208,15 +208,11 @@ export class UploadIntake {
     return { round, modelVersion, taskId, posted, training };
   }
 
-  private accepted(
-    siteId: string,
-    manifest: UpdateManifest,
-    update: UpdateDraft,
-    training: TrainingRound,
-  ): void {
+  private accepted(siteId: string, header: UploadHeader, update: UpdateDraft, training: TrainingRound): void {
+    const { manifest } = header;
     const trainMetrics = { ...update.metrics };
     this.current?.metrics.push({ weight: update.numExamples, metrics: trainMetrics });
-    this.record(manifest, siteId, {
+    this.record(header, siteId, {
       round: training.round,
       attempt: training.attempt,
       status: "accepted",
@@ -246,7 +242,8 @@ export class UploadIntake {
   }
 
   /** A verified upload that is refused: recorded under its upload id, with the reason. */
-  private recordRejection(siteId: string, manifest: UpdateManifest, error: FlError, attempt: number): void {
+  private recordRejection(siteId: string, header: UploadHeader, error: FlError, attempt: number): void {
+    const { manifest } = header;
     this.options.log(
       `update from ${siteId} for round ${manifest.round} rejected: ${error.code}: ${error.message}`,
     );
@@ -260,7 +257,7 @@ export class UploadIntake {
       data: { code: error.code, message: error.message },
     });
     if (this.options.store.hasUpload(manifest.uploadId)) return;
-    this.record(manifest, siteId, {
+    this.record(header, siteId, {
       round: manifest.round,
       attempt,
       status: "rejected",
@@ -271,11 +268,13 @@ export class UploadIntake {
 
   /** Records an upload under the session's site (never the site a manifest merely claims). */
   private record(
-    manifest: UpdateManifest,
+    header: UploadHeader,
     siteId: string,
     outcome: Pick<UpdateRecord, "round" | "attempt" | "status" | "reason" | "trainMetrics">,
   ): void {
+    const { manifest } = header;
     this.options.store.recordUpdate({
+      signed: { manifest, signature: header.signature },
       ...outcome,
       uploadId: manifest.uploadId,
       siteId,

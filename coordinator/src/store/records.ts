@@ -1,3 +1,4 @@
+import type { UpdateManifest } from "../../../shared/src/crypto/index.js";
 /**
  * The records of the coordinator's durable state, as the store hands them out and the rest of
  * the coordinator reads them. Plain data, so that pure code can name them without the database.
@@ -51,6 +52,17 @@ export interface UpdateRecord {
   readonly reason: string | null;
   readonly trainMetrics: Record<string, number>;
   readonly receivedAtMs: number;
+  /**
+   * The manifest as the site signed it and its Ed25519 signature: anyone holding the site's
+   * public key can check later that the site sent exactly this update, and the coordinator
+   * cannot forge one. Null only for rows written before schema v2.
+   */
+  readonly signed: SignedManifest | null;
+}
+
+export interface SignedManifest {
+  readonly manifest: UpdateManifest;
+  readonly signature: Uint8Array;
 }
 
 export interface EvaluationRecord {

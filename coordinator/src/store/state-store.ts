@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import type { UpdateManifest } from "../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { FederationStore } from "../federation/store.js";
 import type {
@@ -21,7 +22,8 @@ import type {
  * died is marked aborted on open and the round runs again from the last committed version.
  */
 
-const SCHEMA_VERSION = 1;
+/** v2 added the signed manifest of each update (`manifest_json`, `signature`). */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,7 +73,9 @@ CREATE TABLE IF NOT EXISTS updates (
   status TEXT NOT NULL CHECK (status IN ('accepted','rejected')),
   reason TEXT,
   train_metrics_json TEXT NOT NULL DEFAULT '{}',
-  received_at_ms INTEGER NOT NULL
+  received_at_ms INTEGER NOT NULL,
+  manifest_json TEXT,
+  signature BLOB
 );
 CREATE INDEX IF NOT EXISTS updates_by_round ON updates(round, attempt);
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -125,7 +129,16 @@ export class StateStore implements FederationStore {
         `state directory belongs to federation "${existing}", not "${federationId}": use another stateDir or the matching federationId`,
       );
     }
-    const schema = Number(get.get("schema_version")?.value);
+    let schema = Number(get.get("schema_version")?.value);
+    if (schema === 1) {
+      // v1 kept no signature: its rows stay as they were (null), new ones carry theirs.
+      this.db.transaction(() => {
+        this.db.exec("ALTER TABLE updates ADD COLUMN manifest_json TEXT");
+        this.db.exec("ALTER TABLE updates ADD COLUMN signature BLOB");
+        this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
+      })();
+      schema = SCHEMA_VERSION;
+    }
     if (schema !== SCHEMA_VERSION) {
       throw new FlError(
         ErrorCode.InvalidConfig,
@@ -352,7 +365,8 @@ export class StateStore implements FederationStore {
     this.db
       .prepare(
         `INSERT INTO updates (upload_id, round, attempt, site_id, task_id, model_version, content_sha256, num_examples,
-           plaintext_bytes, status, reason, train_metrics_json, received_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+           plaintext_bytes, status, reason, train_metrics_json, received_at_ms, manifest_json, signature)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(
         u.uploadId,
@@ -368,6 +382,8 @@ export class StateStore implements FederationStore {
         u.reason,
         JSON.stringify(u.trainMetrics),
         u.receivedAtMs,
+        u.signed && JSON.stringify(u.signed.manifest),
+        u.signed && Buffer.from(u.signed.signature),
       );
   }
 
@@ -395,6 +411,13 @@ export class StateStore implements FederationStore {
         reason: r.reason,
         trainMetrics: JSON.parse(r.train_metrics_json) as Record<string, number>,
         receivedAtMs: r.received_at_ms,
+        signed:
+          r.manifest_json !== null && r.signature !== null
+            ? {
+                manifest: JSON.parse(r.manifest_json) as UpdateManifest,
+                signature: new Uint8Array(r.signature),
+              }
+            : null,
       }));
   }
 
@@ -468,6 +491,8 @@ interface UpdateRow {
   reason: string | null;
   train_metrics_json: string;
   received_at_ms: number;
+  manifest_json: string | null;
+  signature: Buffer | null;
 }
 
 interface EvaluationRow {

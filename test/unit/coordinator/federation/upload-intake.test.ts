@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { publicIdentity, verifyManifest } from "../../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
 import type { AggregateStage, StageContext, UpdateStage } from "../../../../shared/src/fl/pipeline.js";
 import { createManifest } from "../../../../shared/src/weights/index.js";
@@ -292,5 +293,28 @@ describe("the example count an update claims", () => {
       ...rejected(ErrorCode.InvalidArgument),
       message: `update of "a" reports 1 training examples, but the site declared no training set at join`,
     });
+  });
+});
+
+describe("the audit trail", () => {
+  it("keeps each recorded update's signed manifest, which verifies against the site's key only as sent", async () => {
+    const { fed, a, ta, b, tb } = await openRound();
+    expect(a.upload(a.seal(ta, 1, 10))).toEqual({ accepted: true });
+    expect(b.upload(b.seal(tb, 1, 101))).toMatchObject(rejected(ErrorCode.InvalidArgument));
+    const records = fed.store.listUpdates();
+    expect(records.map((r) => [r.siteId, r.status])).toEqual([
+      ["a", "accepted"],
+      ["b", "rejected"],
+    ]);
+    for (const record of records) {
+      const signed = record.signed;
+      if (!signed) throw new Error(`update ${record.uploadId} was stored without its signature`);
+      const key = publicIdentity(fed.site(record.siteId).identity);
+      expect(signed.manifest.uploadId).toBe(record.uploadId);
+      expect(verifyManifest(signed.manifest, signed.signature, key)).toBe(true);
+      // Whoever holds the database cannot restate what the site sent.
+      const altered = { ...signed.manifest, numExamples: signed.manifest.numExamples + 1 };
+      expect(verifyManifest(altered, signed.signature, key)).toBe(false);
+    }
   });
 });
