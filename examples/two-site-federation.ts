@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SiteNode } from "../client/src/node.js";
-import { TrainerHost } from "../client/src/training/trainer-host.js";
+import { siteInfoOf, TrainerHost } from "../client/src/training/trainer-host.js";
 import { unlimitedSlots } from "../client/src/training-slots.js";
 import { InMemoryCoordinatorPort } from "../client/src/transport/in-memory/coordinator-port.js";
 import { Coordinator } from "../coordinator/src/federation/coordinator.js";
@@ -87,14 +87,7 @@ const nodes = sites.map(async (identity) => {
       port,
       trainer,
       slots: unlimitedSlots,
-      siteInfo: {
-        trainClassCounts: ready.trainClassCounts,
-        trainUnlabelledCount: ready.trainUnlabelledCount,
-        validationCount: ready.valCount,
-        testCount: ready.testCount,
-        backend: ready.backend,
-        clientVersion: "example",
-      },
+      siteInfo: siteInfoOf(ready, "example"),
       reconnectTimeoutMs: 30_000,
       log: (line) => console.log(`${identity.id}: ${line}`),
     });

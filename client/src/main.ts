@@ -4,7 +4,7 @@ import { readFileBytes } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { ClientConfig } from "./config.js";
 import { SiteNode } from "./node.js";
-import { TrainerHost } from "./training/trainer-host.js";
+import { siteInfoOf, TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
 import { GrpcCoordinatorPort } from "./transport/grpc/coordinator-client.js";
 
@@ -56,14 +56,7 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
       port,
       trainer,
       slots: hooks.slots,
-      siteInfo: {
-        trainClassCounts: ready.trainClassCounts,
-        trainUnlabelledCount: ready.trainUnlabelledCount,
-        validationCount: ready.valCount,
-        testCount: ready.testCount,
-        backend: ready.backend,
-        clientVersion: CLIENT_VERSION,
-      },
+      siteInfo: siteInfoOf(ready, CLIENT_VERSION),
       reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
       log: hooks.log,
       ...(hooks.onProgress && { onProgress: hooks.onProgress }),

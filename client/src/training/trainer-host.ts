@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type ErrorCode as Code, ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { SiteInfo } from "../../../shared/src/fl/messages.js";
 import type { EvaluateTask, TrainTask } from "../../../shared/src/fl/task.js";
 import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
@@ -8,6 +9,18 @@ import type { TrainerRequest, TrainerResponse } from "./protocol.js";
 import type { EvaluateOutcome, Progress, SiteTrainer, TrainOutcome } from "./trainer.js";
 
 type Ready = Extract<TrainerResponse, { type: "ready" }>;
+
+/** What a site declares at join, from its trainer's report of the data it loaded. */
+export function siteInfoOf(ready: Ready, clientVersion: string): SiteInfo {
+  return {
+    trainClassCounts: ready.trainClassCounts,
+    trainUnlabelledCount: ready.trainUnlabelledCount,
+    validationCount: ready.valCount,
+    testCount: ready.testCount,
+    backend: ready.backend,
+    clientVersion,
+  };
+}
 type Trained = Extract<TrainerResponse, { type: "trained" }>;
 type Evaluated = Extract<TrainerResponse, { type: "evaluated" }>;
 
