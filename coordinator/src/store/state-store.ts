@@ -389,7 +389,7 @@ export class StateStore implements FederationStore {
 
   listUpdates(filter?: { round?: number; attempt?: number }): UpdateRecord[] {
     const rows = this.db
-      .prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, upload_id")
+      .prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, rowid")
       .all();
     return rows
       .filter(
