@@ -8,9 +8,6 @@
  * rounds, and its ratio to FedAvg's median in the same run. About 2 minutes on 2 cores. Krum tolerates the most attackers
  * n allows, f = ⌊(n − 3) / 2⌋; multi-Krum averages m = n − f.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createFedAvg } from "../coordinator/src/strategy/fedavg.js";
 import { createKrum } from "../coordinator/src/strategy/krum.js";
@@ -20,7 +17,7 @@ import { createTrimmedMean } from "../coordinator/src/strategy/trimmed-mean.js";
 import { Rng } from "../shared/src/random.js";
 import { createManifest } from "../shared/src/weights/index.js";
 import type { ModelWeights } from "../shared/src/weights/types.js";
-import { machineInfo } from "./machine.js";
+import { machineInfo, writeBenchResult } from "./machine.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -129,10 +126,5 @@ if (!args["no-write"]) {
     krumByzantine: "f = ⌊(n − 3) / 2⌋",
     rows,
   };
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
-  mkdirSync(dir, { recursive: true });
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeFileSync(join(dir, `aggregation-${report.date.slice(0, 10)}.json`), json);
-  writeFileSync(join(dir, "aggregation-latest.json"), json);
-  log(`wrote ${join(dir, "aggregation-latest.json")}`);
+  log(`wrote ${writeBenchResult("aggregation", report)}`);
 }

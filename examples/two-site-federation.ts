@@ -84,6 +84,7 @@ const nodes = sites.map(async (identity) => {
     const node = new SiteNode({
       identity,
       coordinator: publicIdentity(coordinatorIdentity),
+      federationId: "example",
       port,
       trainer,
       slots: unlimitedSlots,

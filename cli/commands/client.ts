@@ -11,15 +11,20 @@ export function registerClientCommand(program: Command): void {
     .requiredOption("-c, --config <file>", "client config (YAML or JSON); see docs/configuration.md")
     .option("--backend <name>", "force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu")
     .option(
+      "--insecure",
+      "dial the coordinator in plaintext without TLS (as insecure: true in the config): for a lab on a trusted network only",
+      false,
+    )
+    .option(
       "--ipc",
       "take training slots and report progress through the parent process (used by fl simulate)",
       false,
     )
-    .action(async (options: { config: string; backend?: string; ipc: boolean }) => {
-      const loaded = loadClientConfig(options.config);
+    .action(async (options: { config: string; backend?: string; insecure: boolean; ipc: boolean }) => {
+      const loaded = loadClientConfig(options.config, { insecure: options.insecure });
       const config = options.backend ? { ...loaded, backend: options.backend } : loaded;
       const ipc = options.ipc && process.send ? (message: unknown) => process.send?.(message) : undefined;
-      await runClient(config, {
+      const result = await runClient(config, {
         log: lineLogger(config.siteId),
         slots: ipc ? ipcSlots() : unlimitedSlots,
         ...(ipc && {
@@ -31,6 +36,7 @@ export function registerClientCommand(program: Command): void {
           process.once("SIGTERM", stop);
         },
       });
+      process.exitCode = result.exitCode;
       if (process.channel) process.disconnect();
     });
 }

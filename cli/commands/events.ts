@@ -11,7 +11,12 @@ import {
   formatEventLine,
   isFlEventType,
 } from "../../shared/src/events/index.js";
-import { createNatsEventBus, type NatsTlsOptions, redactUrl } from "../../shared/src/events/nats-bus.js";
+import {
+  followEvents,
+  type NatsAuth,
+  type NatsTlsOptions,
+  redactUrl,
+} from "../../shared/src/events/nats-bus.js";
 
 /**
  * Parses `--types a,b`: trims, drops empties and duplicates; throws FlError(InvalidConfig) on unknown names.
@@ -41,7 +46,10 @@ export interface WatchEventsOptions {
   json?: boolean;
   /** Stop after this many events (for scripts and tests). */
   count?: number;
+  /** Print the events the JetStream stream already holds before the new ones. */
+  replay?: boolean;
   tls?: NatsTlsOptions;
+  auth?: NatsAuth;
 }
 
 /** @internal Where {@link watchEvents} writes, and what stops it. */
@@ -50,7 +58,7 @@ export interface WatchEventsIo {
   out: (line: string) => void;
   /** Diagnostics. */
   err: (line: string) => void;
-  /** Aborting stops the watch; the bus drains before the returned promise resolves. */
+  /** Aborting stops the watch; the connection drains before the returned promise resolves. */
   signal: AbortSignal;
 }
 
@@ -59,39 +67,95 @@ export interface WatchEventsIo {
  * @internal Exported for its integration test (which drives it with its own io and signal).
  */
 export async function watchEvents(options: WatchEventsOptions, io: WatchEventsIo): Promise<number> {
-  const bus = await createNatsEventBus({
-    url: options.url,
-    federationId: options.federationId,
-    subjectPrefix: options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX,
-    name: `fl-events-watch-${options.federationId}`,
-    log: io.err,
-    ...(options.tls === undefined ? {} : { tls: options.tls }),
-  });
+  const prefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+  const subjects = `${prefix}.${options.federationId}.>`;
   let printed = 0;
+  let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => {
-    if (io.signal.aborted) resolve();
-    io.signal.addEventListener("abort", () => resolve(), { once: true });
-    bus.subscribe(
-      (event) => {
-        if (options.count !== undefined && printed >= options.count) return;
-        io.out(options.json ? formatEventJson(event) : formatEventLine(event));
-        printed += 1;
-        if (options.count !== undefined && printed >= options.count) resolve();
-      },
-      options.types === undefined ? undefined : { types: options.types },
-    );
+    finish = resolve;
   });
+  const wanted = options.types !== undefined && options.types.length > 0 ? new Set(options.types) : undefined;
+  const feed = await followEvents(
+    {
+      url: options.url,
+      federationId: options.federationId,
+      subjectPrefix: prefix,
+      name: `fl-events-watch-${options.federationId}`,
+      log: io.err,
+      ...(options.replay === undefined ? {} : { replay: options.replay }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
+    },
+    (event) => {
+      if (wanted !== undefined && !wanted.has(event.type)) return;
+      if (options.count !== undefined && printed >= options.count) return;
+      io.out(options.json ? formatEventJson(event) : formatEventLine(event));
+      printed += 1;
+      if (options.count !== undefined && printed >= options.count) finish();
+    },
+  );
+  if (io.signal.aborted) finish();
+  io.signal.addEventListener("abort", finish, { once: true });
   try {
-    await bus.flush();
-    io.err(
-      `watching ${options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX}.${options.federationId}.> on ${redactUrl(options.url)}` +
-        (options.types?.length ? ` (types: ${options.types.join(", ")})` : ""),
-    );
+    const types = options.types?.length ? ` (types: ${options.types.join(", ")})` : "";
+    const source = feed.source;
+    if (source.kind === "jetstream") {
+      io.err(
+        `watching ${subjects} on ${redactUrl(options.url)}${types} from JetStream stream ${source.stream}: ` +
+          (source.stored === 0
+            ? `it holds no events of federation "${options.federationId}" yet (check the federation id and --subject-prefix if one is expected)`
+            : `${source.stored} stored event${source.stored === 1 ? "" : "s"} of this federation` +
+              (options.replay
+                ? ", printed first"
+                : "; showing new ones (--replay prints the stored ones first)")),
+      );
+    } else {
+      io.err(
+        `watching ${subjects} on ${redactUrl(options.url)}${types}: ${source.reason}, so only live events are shown ` +
+          "and those published while this watcher is disconnected are lost. A coordinator with nats.jetstream: " +
+          "true stores them; if yours does, check the federation id and --subject-prefix.",
+      );
+    }
     await done;
   } finally {
-    await bus.close();
+    io.signal.removeEventListener("abort", finish);
+    await feed.close();
   }
   return printed;
+}
+
+/**
+ * The credentials of the flags; at most one kind.
+ * @internal Exported for its unit test.
+ */
+export function authOfFlags(flags: {
+  user?: string;
+  passwordFile?: string;
+  tokenFile?: string;
+  creds?: string;
+  nkeySeed?: string;
+}): NatsAuth | undefined {
+  const kinds = [
+    flags.user !== undefined || flags.passwordFile !== undefined ? "--user/--password-file" : undefined,
+    flags.tokenFile !== undefined ? "--token-file" : undefined,
+    flags.creds !== undefined ? "--creds" : undefined,
+    flags.nkeySeed !== undefined ? "--nkey-seed" : undefined,
+  ].filter((kind) => kind !== undefined);
+  if (kinds.length > 1) {
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `give one kind of NATS credentials, not ${kinds.join(" and ")}`,
+    );
+  }
+  if (flags.user !== undefined || flags.passwordFile !== undefined) {
+    if (flags.user === undefined || flags.passwordFile === undefined)
+      throw new FlError(ErrorCode.InvalidConfig, "--user and --password-file go together; give both");
+    return { user: flags.user, passwordFile: flags.passwordFile };
+  }
+  if (flags.tokenFile !== undefined) return { tokenFile: flags.tokenFile };
+  if (flags.creds !== undefined) return { credsFile: flags.creds };
+  if (flags.nkeySeed !== undefined) return { nkeySeedFile: flags.nkeySeed };
+  return undefined;
 }
 
 function parseTypesOption(value: string): FlEventType[] {
@@ -118,6 +182,12 @@ interface WatchFlags {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  replay?: boolean;
+  user?: string;
+  passwordFile?: string;
+  tokenFile?: string;
+  creds?: string;
+  nkeySeed?: string;
 }
 
 export function registerEventsCommands(program: Command): void {
@@ -139,6 +209,12 @@ export function registerEventsCommands(program: Command): void {
     .option("--tls-ca <file>", "CA certificate (PEM) of the NATS server")
     .option("--tls-cert <file>", "client certificate (PEM) when NATS requires mutual TLS")
     .option("--tls-key <file>", "private key (PEM) of --tls-cert")
+    .option("--replay", "first print the events the federation's JetStream stream already holds")
+    .option("--user <name>", "NATS user name (with --password-file)")
+    .option("--password-file <file>", "file holding the NATS user's password")
+    .option("--token-file <file>", "file holding a NATS authentication token")
+    .option("--creds <file>", "NATS .creds file (user JWT and nkey seed, from nsc)")
+    .option("--nkey-seed <file>", "file holding a NATS user nkey seed (SU...)")
     .action(async (flags: WatchFlags) => {
       const abort = new AbortController();
       const stop = () => abort.abort();
@@ -150,6 +226,7 @@ export function registerEventsCommands(program: Command): void {
         ...(flags.tlsKey === undefined ? {} : { keyFile: flags.tlsKey }),
       };
       try {
+        const auth = authOfFlags(flags);
         const printed = await watchEvents(
           {
             url: flags.nats,
@@ -159,6 +236,8 @@ export function registerEventsCommands(program: Command): void {
             ...(flags.json === undefined ? {} : { json: flags.json }),
             ...(flags.count === undefined ? {} : { count: flags.count }),
             ...(Object.keys(tls).length === 0 ? {} : { tls }),
+            ...(flags.replay === undefined ? {} : { replay: flags.replay }),
+            ...(auth === undefined ? {} : { auth }),
           },
           {
             out: (line) => process.stdout.write(`${line}\n`),

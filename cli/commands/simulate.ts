@@ -31,6 +31,8 @@ interface SimulateFlags {
   data?: string;
   out?: string;
   nats?: string;
+  insecure?: boolean;
+  restartClients?: number;
 }
 
 export function registerSimulateCommand(program: Command): void {
@@ -54,6 +56,15 @@ export function registerSimulateCommand(program: Command): void {
       "data config file (docs/data.md) to use a real dataset instead of synthetic hospitals",
     )
     .option("--nats <url>", "also publish events to this NATS server")
+    .option(
+      "--insecure",
+      "plaintext gRPC instead of mutual TLS with certificates made for the run (to look at the traffic)",
+    )
+    .option(
+      "--restart-clients <n>",
+      "restart a hospital process that crashes or is killed up to n times (default 3; 0: the first crash fails the run)",
+      int,
+    )
     .option("-o, --out <dir>", "run folder (default runs/<time>); an existing one is resumed")
     .action(async (flags: SimulateFlags) => {
       const fromFile = flags.config ? (readConfigFile(flags.config) as Record<string, unknown>) : {};
@@ -68,6 +79,8 @@ export function registerSimulateCommand(program: Command): void {
         backend: flags.backend,
         seed: flags.seed,
         natsUrl: flags.nats,
+        insecure: flags.insecure,
+        restartClients: flags.restartClients,
         ...(flags.data && { data: readConfigFile(flags.data) }),
       };
       const merged = {

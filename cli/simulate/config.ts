@@ -24,6 +24,13 @@ export const SimulationConfigSchema = z
     seed: z.number().int().min(0).default(7),
     backend: z.string().default("auto"),
     natsUrl: z.string().optional(),
+    /** Plaintext gRPC instead of the per-run mutual TLS (to look at the traffic, say). */
+    insecure: z.boolean().default(false),
+    /**
+     * How often one hospital's process is restarted after it crashes or is killed before the
+     * federation ends (it joins again); past that the simulation fails. 0: the first crash fails it.
+     */
+    restartClients: z.number().int().min(0).default(3),
     /** A data config (docs/data.md) replacing the synthetic hospitals, e.g. a SIIM folder. */
     data: z.record(z.string(), z.unknown()).optional(),
     /** The federation's model (docs/configuration.md); default: the small CNN with `widths`. */

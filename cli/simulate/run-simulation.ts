@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { CoordinatorConfigSchema } from "../../coordinator/src/config.js";
@@ -13,9 +13,11 @@ import { MIN_HEARTBEAT_TIMEOUT_MS } from "../../shared/src/fl/protocol-constants
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { forkTypeScript } from "../../shared/src/io/ts-child.js";
 import { writeIdentityFiles } from "../commands/keys.js";
+import { writeFederationCertificates } from "./certificates.js";
 import type { SimulationConfig } from "./config.js";
 import { SimulationProgress } from "./progress.js";
-import { SlotPool } from "./slots.js";
+import { LineTail, restartDelayMs } from "./restarts.js";
+import { SlotHolder, SlotPool } from "./slots.js";
 
 const FL_ENTRY = fileURLToPath(new URL("../fl.ts", import.meta.url));
 
@@ -52,6 +54,9 @@ export async function runSimulation(
     writeIdentityFiles("coordinator", keysDir);
     for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
   }
+  // Every start issues a fresh CA whose key is never stored: all processes start anew with it,
+  // so nothing but this run can hold a certificate the federation trusts.
+  const tls = config.insecure ? undefined : await writeFederationCertificates(join(runDir, "tls"), sites);
 
   const modelSpec = config.model ?? {
     architecture: "small-cnn" as const,
@@ -98,6 +103,16 @@ export async function runSimulation(
       maxUpdateBytes: 512 << 20,
     },
     ...(config.natsUrl && { nats: { url: config.natsUrl, jetstream: false } }),
+    ...(tls
+      ? {
+          tls: {
+            cert: relative(runDir, tls.coordinator.cert),
+            key: relative(runDir, tls.coordinator.key),
+            ca: relative(runDir, tls.ca),
+            requireClientCert: true,
+          },
+        }
+      : { insecure: true }),
   };
   // Fail here, with the config's own words, rather than in a child process's log.
   const checked = parseConfig(
@@ -123,6 +138,16 @@ export async function runSimulation(
   say(
     `${cores} CPU core${cores === 1 ? "" : "s"}: at most ${slots.capacity} client${slots.capacity === 1 ? "" : "s"} train at once (one training process per core)`,
   );
+  say(
+    tls
+      ? `gRPC over mutual TLS, with a CA and certificates made for this run in ${dirname(tls.ca)}`
+      : "gRPC in PLAINTEXT (--insecure): no TLS",
+  );
+  say(
+    config.restartClients > 0
+      ? `a hospital process that crashes is restarted up to ${config.restartClients} time${config.restartClients === 1 ? "" : "s"} (--restart-clients)`
+      : "a hospital process that crashes fails the run (--restart-clients 0)",
+  );
   say(`run folder: ${runDir}`);
 
   const progress = new SimulationProgress({
@@ -135,8 +160,13 @@ export async function runSimulation(
   const children: ChildProcess[] = [];
   let finalEvent: FlEvent | undefined;
   let stopping = false;
-  const lost: string[] = [];
-  const logStream = (name: string) => createWriteStream(join(runDir, "logs", `${name}.log`), { flags: "a" });
+  let coordinatorExited = false;
+  /** Exits from now on are the end of the run, not crashes to restart or report. */
+  const ending = () => stopping || coordinatorExited || finalEvent !== undefined;
+  const restarts: Record<string, number> = {};
+  const failed: ClientFailure[] = [];
+  const logPath = (name: string) => join(runDir, "logs", `${name}.log`);
+  const logStream = (name: string) => createWriteStream(logPath(name), { flags: "a" });
 
   const coordinator = forkTypeScript(
     FL_ENTRY,
@@ -177,86 +207,135 @@ export async function runSimulation(
     );
     coordinator.once("exit", (code) =>
       reject(
-        new Error(
-          `the coordinator exited (code ${code}) before listening; see ${join(runDir, "logs", "coordinator.log")}`,
-        ),
+        new Error(`the coordinator exited (code ${code}) before listening; see ${logPath("coordinator")}`),
       ),
     );
   });
+  const coordinatorExit = new Promise<number | null>((done) =>
+    coordinator.once("exit", (code) => {
+      coordinatorExited = true;
+      done(code);
+    }),
+  );
 
   // Client configs name the coordinator's real address, known only once it listens.
+  const clientsDir = join(runDir, "clients");
   for (const site of sites) {
+    const siteTls = tls?.sites[site];
     const clientConfig = {
       siteId: site,
+      federationId: config.federationId,
       coordinator: address,
       identity: `../keys/sites/${site}.identity.json`,
       coordinatorPublicKey: "../keys/coordinator.public.json",
+      ...(tls && siteTls
+        ? {
+            tls: {
+              ca: relative(clientsDir, tls.ca),
+              cert: relative(clientsDir, siteTls.cert),
+              key: relative(clientsDir, siteTls.key),
+            },
+          }
+        : { insecure: true }),
       data: config.data,
       workDir: `../work/${site}`,
       backend: config.backend,
       reconnectTimeoutSec: 60,
     };
-    writeFileAtomic(join(runDir, "clients", `${site}.yaml`), YAML.stringify(clientConfig));
-  }
-  const clientExits: Array<Promise<number | null>> = [];
-  for (const site of sites) {
-    const child = forkTypeScript(
-      FL_ENTRY,
-      ["client", "--config", join(runDir, "clients", `${site}.yaml`), "--ipc"],
-      {
-        stdio: ["ignore", "pipe", "pipe", "ipc"],
-      },
-    );
-    children.push(child);
-    const log = logStream(site);
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    child.on(
-      "message",
-      (message: {
-        type: string;
-        id?: number;
-        progress?: { fraction: number; status: string; round: number };
-        backend?: string;
-        backendDetail?: string;
-      }) => {
-        if (message.type === "slot.acquire" && message.id !== undefined) {
-          const id = message.id;
-          void slots.acquire().then(() => child.send({ type: "slot.granted", id }));
-        } else if (message.type === "slot.release") {
-          slots.release();
-        } else if (message.type === "progress" && message.progress) {
-          progress.site(
-            site,
-            message.progress.fraction * 100,
-            `round ${message.progress.round} ${message.progress.status}`,
-          );
-        } else if (message.type === "ready") {
-          backends[site] = { backend: message.backend ?? "?", backendDetail: message.backendDetail ?? "" };
-        }
-      },
-    );
-    clientExits.push(
-      new Promise((done) =>
-        child.once("exit", (code, signal) => {
-          // A simulated hospital that dies before the federation ends would leave the coordinator
-          // waiting for it: say which one and where its log is, and stop the run.
-          if (!finalEvent && !stopping) {
-            lost.push(site);
-            progress.line(
-              `${site} exited early (${signal ?? `code ${code}`}); see ${join(runDir, "logs", `${site}.log`)}`,
-            );
-            stopAll();
-          }
-          done(code);
-        }),
-      ),
-    );
+    writeFileAtomic(join(clientsDir, `${site}.yaml`), YAML.stringify(clientConfig));
   }
 
-  const coordinatorCode = await new Promise<number | null>((done) =>
-    coordinator.once("exit", (code) => done(code)),
-  );
+  /**
+   * Runs one hospital's process; one that crashes or is killed before the federation ends is
+   * started again (it joins again, and the coordinator hands it its task anew) until
+   * `restartClients` is spent. Resolves once the site's last process has exited.
+   */
+  const superviseClient = (site: string): Promise<void> =>
+    new Promise((done) => {
+      let exits = 0;
+      const start = () => {
+        const child = forkTypeScript(
+          FL_ENTRY,
+          ["client", "--config", join(clientsDir, `${site}.yaml`), "--ipc"],
+          {
+            stdio: ["ignore", "pipe", "pipe", "ipc"],
+          },
+        );
+        children.push(child);
+        // Both streams write into one file, so neither may end it; "close" does, once both are drained.
+        const log = logStream(site);
+        const tail = new LineTail(CLIENT_TAIL_LINES);
+        child.stdout?.pipe(log, { end: false });
+        child.stderr?.pipe(log, { end: false });
+        child.stderr?.on("data", (chunk: Buffer) => tail.write(chunk));
+        const held = new SlotHolder(slots);
+        child.on(
+          "message",
+          (message: {
+            type: string;
+            id?: number;
+            progress?: { fraction: number; status: string; round: number };
+            backend?: string;
+            backendDetail?: string;
+          }) => {
+            if (message.type === "slot.acquire" && message.id !== undefined) {
+              const id = message.id;
+              void held.acquire().then((granted) => {
+                // A child that dies after this cannot be told; its "close" hands the slot back.
+                if (granted) child.send({ type: "slot.granted", id }, () => {});
+              });
+            } else if (message.type === "slot.release") {
+              held.release();
+            } else if (message.type === "progress" && message.progress) {
+              progress.site(
+                site,
+                message.progress.fraction * 100,
+                `round ${message.progress.round} ${message.progress.status}`,
+              );
+            } else if (message.type === "ready") {
+              backends[site] = {
+                backend: message.backend ?? "?",
+                backendDetail: message.backendDetail ?? "",
+              };
+            }
+          },
+        );
+        // Its trainer child writes to the same pipes and can outlive a killed client for a while,
+        // so the pipes close when both are gone: the log ends then, the decision cannot wait.
+        child.once("close", () => log.end());
+        child.once("exit", async (code, signal) => {
+          held.close();
+          await new Promise((settled) => {
+            child.once("close", settled);
+            setTimeout(settled, LAST_OUTPUT_WAIT_MS);
+          });
+          if (ending()) return done();
+          exits++;
+          const how = signal ?? `code ${code}`;
+          // A clean exit is the client's own decision (it heard the federation end, say): restarting
+          // it would not change that, and the coordinator may now wait for it in vain.
+          if (code !== 0 && exits <= config.restartClients) {
+            restarts[site] = exits;
+            const delayMs = restartDelayMs(exits);
+            progress.line(
+              `${site} exited (${how}); restarting it in ${delayMs / 1000} s (restart ${exits} of ${config.restartClients}); see ${logPath(site)}`,
+            );
+            progress.site(site, 0, "restarting");
+            setTimeout(() => (ending() ? done() : start()), delayMs);
+            return;
+          }
+          const failure = { siteId: site, exits, lastExit: how, lastLines: tail.lines() };
+          failed.push(failure);
+          progress.line(describeFailure(failure, config.restartClients, logPath(site)));
+          stopAll();
+          done();
+        });
+      };
+      start();
+    });
+  const clientExits = sites.map((site) => superviseClient(site));
+
+  const coordinatorCode = await coordinatorExit;
   // Clients leave by themselves once they hear "done"; give them a moment, then stop stragglers.
   const timer = setTimeout(stopAll, 15_000);
   await Promise.all(clientExits);
@@ -266,7 +345,7 @@ export async function runSimulation(
   progress.stop();
 
   const durationSec = (Date.now() - started) / 1000;
-  const status = coordinatorCode === 0 && finalEvent ? "completed" : "failed";
+  const status = coordinatorCode === 0 && finalEvent && failed.length === 0 ? "completed" : "failed";
   const run = {
     status,
     federationId: config.federationId,
@@ -274,7 +353,8 @@ export async function runSimulation(
     durationSec,
     cores,
     trainingSlots: slots.capacity,
-    ...(lost.length > 0 && { clientsExitedEarly: lost }),
+    ...(Object.keys(restarts).length > 0 && { clientRestarts: restarts }),
+    ...(failed.length > 0 && { clientsFailed: failed }),
     node: process.version,
     backends,
   };
@@ -288,8 +368,36 @@ export async function runSimulation(
       .map(([s, b]) => `${s}=${b.backend}`)
       .join(", ")}`,
   );
+  for (const failure of failed) say(describeFailure(failure, config.restartClients, logPath(failure.siteId)));
   say(
     `results: ${join(runDir, "report.md")}, evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`,
   );
   return { status, runDir, durationSec };
+}
+
+/** How many of a failed client's last output lines its report quotes. */
+const CLIENT_TAIL_LINES = 8;
+/** How long an exited client's last output may take to arrive before it is judged. */
+const LAST_OUTPUT_WAIT_MS = 500;
+
+interface ClientFailure {
+  readonly siteId: string;
+  /** How often its process exited before the federation ended. */
+  readonly exits: number;
+  /** The last exit: a signal name or "code N". */
+  readonly lastExit: string;
+  readonly lastLines: readonly string[];
+}
+
+function describeFailure(failure: ClientFailure, restartClients: number, log: string): string {
+  const { siteId, exits, lastExit, lastLines } = failure;
+  const what =
+    lastExit === "code 0"
+      ? `${siteId} left before the federation ended (code 0)`
+      : restartClients === 0
+        ? `${siteId} exited (${lastExit}) before the federation ended, and restarts are off (--restart-clients 0)`
+        : `${siteId} failed: it exited ${exits} times (the last time: ${lastExit}) and its ${restartClients} restart${restartClients === 1 ? " is" : "s are"} spent (--restart-clients ${restartClients})`;
+  const quoted =
+    lastLines.length > 0 ? `; its last output:\n${lastLines.map((l) => `    ${l}`).join("\n")}\n ` : ";";
+  return `${what}${quoted} full log: ${log}`;
 }

@@ -22,3 +22,37 @@ export class SlotPool {
     else this.inUse = Math.max(0, this.inUse - 1);
   }
 }
+
+/**
+ * The slots one client process holds. A process that dies mid-training never says "release",
+ * and one that dies while waiting cannot use the slot it is granted: `close` hands both back, so
+ * a crashed and restarted client does not shrink the pool.
+ */
+export class SlotHolder {
+  private held = 0;
+  private closed = false;
+
+  constructor(private readonly pool: SlotPool) {}
+
+  /** Resolves true once a slot is held; false when the holder closed meanwhile (the slot went back). */
+  async acquire(): Promise<boolean> {
+    await this.pool.acquire();
+    if (this.closed) {
+      this.pool.release();
+      return false;
+    }
+    this.held++;
+    return true;
+  }
+
+  release(): void {
+    if (this.held === 0) return;
+    this.held--;
+    this.pool.release();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (; this.held > 0; this.held--) this.pool.release();
+  }
+}

@@ -1,10 +1,27 @@
 import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
+import { checkTransportSecurity, withInsecureFlag } from "../../shared/src/config/transport-security.js";
+
+/** What dialling the coordinator in plaintext gives away: why it is refused, and the warning. */
+export const PLAINTEXT_EXPOSES =
+  "this site's class counts, evaluation results, training metrics and session token cross the " +
+  "network readable, and anyone on the path can pose as the coordinator";
+
+const PLAINTEXT_REFUSED =
+  `no tls configured, and the client does not dial the coordinator in plaintext: without TLS ${PLAINTEXT_EXPOSES}. ` +
+  "Configure tls: {ca, cert, key} (the CA that issued the coordinator's certificate, and this site's " +
+  "client certificate for mutual TLS; see docs/deploy.md), or, for a lab on a trusted network only, " +
+  "set insecure: true or pass --insecure";
 
 export const ClientConfigSchema = z
   .object({
     /** Must match the id inside the identity file and the coordinator's enrolment. */
     siteId: z.string().min(1),
+    /**
+     * The federation this hospital agreed to join: the client refuses a coordinator that names
+     * another one, before it says anything about itself.
+     */
+    federationId: z.string().min(1),
     /** host:port of the coordinator; the client always dials out. */
     coordinator: z.string().min(3),
     /** This hospital's identity file (secret; from `fl keys generate`). */
@@ -14,7 +31,18 @@ export const ClientConfigSchema = z
     tls: z
       .object({ ca: z.string(), cert: z.string().optional(), key: z.string().optional() })
       .strict()
+      .superRefine((tls, ctx) => {
+        if ((tls.cert === undefined) !== (tls.key === undefined))
+          ctx.addIssue({
+            code: "custom",
+            path: [tls.cert === undefined ? "cert" : "key"],
+            message:
+              "a client certificate needs its key and a key its certificate: give both cert and key, or neither",
+          });
+      })
       .optional(),
+    /** Dial the coordinator in plaintext: for a lab on a trusted network only (also `--insecure`). */
+    insecure: z.boolean().default(false),
     /** Where the site's images come from (see docs/data.md); validated by the data module. */
     data: z.record(z.string(), z.unknown()),
     /** Preprocessed-image cache and local state. */
@@ -24,11 +52,15 @@ export const ClientConfigSchema = z
     /** How long to keep retrying while the coordinator is unreachable before giving up. */
     reconnectTimeoutSec: z.number().positive().default(300),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => checkTransportSecurity(config, ctx, PLAINTEXT_REFUSED));
 export type ClientConfig = z.infer<typeof ClientConfigSchema>;
 
-export function loadClientConfig(path: string): ClientConfig {
-  const config = parseConfig(ClientConfigSchema, readConfigFile(path), path);
+/** Reads and validates a client config; `insecure` is the `--insecure` flag (as `insecure: true`). */
+export function loadClientConfig(path: string, options: { insecure?: boolean } = {}): ClientConfig {
+  const raw = readConfigFile(path);
+  const withFlag = withInsecureFlag(raw, options.insecure);
+  const config = parseConfig(ClientConfigSchema, withFlag, path);
   const data = { ...config.data };
   if (typeof data.root === "string") data.root = resolveFrom(path, data.root);
   return Object.freeze({

@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import { readIdentityFile, readPublicIdentityFile } from "../../shared/src/config/key-files.js";
 import { readFileBytes } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
-import type { ClientConfig } from "./config.js";
+import { PLAN_COMPLETE_REASON } from "../../shared/src/fl/protocol-constants.js";
+import { type ClientConfig, PLAINTEXT_EXPOSES } from "./config.js";
 import { SiteNode } from "./node.js";
 import { siteInfoOf, TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
@@ -19,8 +20,24 @@ export interface ClientHooks {
   readonly onReady?: (info: { backend: string; backendDetail: string }) => void;
 }
 
+/**
+ * `fl client`'s exit status: 0 when the coordinator completed its plan or the client was stopped
+ * here (a signal), 1 when the coordinator ended the federation any other way (it failed, for
+ * example on a full disk, or shut down before the end), so that a supervisor notices.
+ */
+export function clientExitCode(reason: string, stoppedHere: boolean): number {
+  return reason === PLAN_COMPLETE_REASON || stoppedHere ? 0 : 1;
+}
+
 /** The hospital client's composition root: keys, trainer process, coordinator port, node loop. */
-export async function runClient(config: ClientConfig, hooks: ClientHooks): Promise<{ reason: string }> {
+export async function runClient(
+  config: ClientConfig,
+  hooks: ClientHooks,
+): Promise<{ reason: string; exitCode: number }> {
+  if (config.insecure)
+    hooks.log(
+      `WARNING: insecure: true: dialling the coordinator without TLS: ${PLAINTEXT_EXPOSES}. For a lab only.`,
+    );
   const identity = readIdentityFile(config.identity);
   if (identity.id !== config.siteId) {
     throw new FlError(
@@ -33,11 +50,13 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
   const trainer = new TrainerHost({ logPrefix: config.siteId });
   const port = new GrpcCoordinatorPort(
     config.coordinator,
-    config.tls && {
-      ca: readFileBytes(config.tls.ca, "TLS CA certificate"),
-      ...(config.tls.cert && { cert: readFileBytes(config.tls.cert, "TLS certificate") }),
-      ...(config.tls.key && { key: readFileBytes(config.tls.key, "TLS private key") }),
-    },
+    config.tls
+      ? {
+          ca: readFileBytes(config.tls.ca, "TLS CA certificate"),
+          ...(config.tls.cert && { cert: readFileBytes(config.tls.cert, "TLS certificate") }),
+          ...(config.tls.key && { key: readFileBytes(config.tls.key, "TLS private key") }),
+        }
+      : "insecure",
   );
   try {
     const ready = await trainer.init({
@@ -53,6 +72,7 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
     const node = new SiteNode({
       identity,
       coordinator,
+      federationId: config.federationId,
       port,
       trainer,
       slots: hooks.slots,
@@ -61,8 +81,13 @@ export async function runClient(config: ClientConfig, hooks: ClientHooks): Promi
       log: hooks.log,
       ...(hooks.onProgress && { onProgress: hooks.onProgress }),
     });
-    hooks.onStarted?.(() => node.stop());
-    return await node.run();
+    let stoppedHere = false;
+    hooks.onStarted?.(() => {
+      stoppedHere = true;
+      node.stop();
+    });
+    const { reason } = await node.run();
+    return { reason, exitCode: clientExitCode(reason, stoppedHere) };
   } finally {
     trainer.close();
     port.close();

@@ -1,9 +1,10 @@
-import { type Identity, type PublicIdentity, sharedKey, signJoin } from "../../shared/src/crypto/index.js";
+import type { Identity, PublicIdentity } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError, isFlError } from "../../shared/src/errors.js";
 import { failureReport } from "../../shared/src/fl/limits.js";
-import type { ReceivedPull, SiteInfo } from "../../shared/src/fl/messages.js";
+import type { Heartbeat, HeartbeatAck, ReceivedPull, SiteInfo } from "../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../shared/src/fl/ports.js";
 import { LONG_POLL_MS } from "../../shared/src/fl/protocol-constants.js";
+import { callBody, SessionMethod } from "../../shared/src/fl/session-calls.js";
 import type { FlTask } from "../../shared/src/fl/task.js";
 import {
   carryOverWeights,
@@ -13,13 +14,17 @@ import {
 } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 import { sealUpdate } from "./seal-update.js";
+import { joinFederation, type SiteSession } from "./session.js";
 import type { SiteTrainer, TrainOutcome } from "./training/trainer.js";
 import type { TrainingSlots } from "./training-slots.js";
 import { draftUpdate } from "./update-draft.js";
 
 export interface SiteNodeOptions {
   readonly identity: Identity;
+  /** The pinned coordinator: tasks, grants and the end must be signed by it. */
   readonly coordinator: PublicIdentity;
+  /** The federation this hospital agreed to join. */
+  readonly federationId: string;
   readonly port: CoordinatorPort;
   readonly trainer: SiteTrainer;
   readonly slots: TrainingSlots;
@@ -27,14 +32,6 @@ export interface SiteNodeOptions {
   readonly reconnectTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly onProgress?: (p: { round: number; kind: string; fraction: number; status: string }) => void;
-}
-
-interface Session {
-  readonly token: string;
-  readonly federationId: string;
-  /** The site–coordinator key updates are sealed with. */
-  readonly key: Uint8Array;
-  readonly heartbeatIntervalMs: number;
 }
 
 /** What a running task tells the coordinator on each heartbeat. */
@@ -49,7 +46,7 @@ interface TaskProgress {
  * tensors declared local never leave the site and survive between rounds.
  */
 export class SiteNode {
-  private session: Session | undefined;
+  private session: SiteSession | undefined;
   /** This site's weights after its last training round, local tensors included. */
   private localWeights: ModelWeights | undefined;
   private unreachableSince: number | undefined;
@@ -67,11 +64,12 @@ export class SiteNode {
     while (!this.stopped) {
       try {
         const session = this.session ?? (await this.join());
-        const outcome = await port.pullTask(session.token, LONG_POLL_MS);
+        const auth = session.authorize(SessionMethod.PullTask, callBody.pullTask(LONG_POLL_MS));
+        const outcome = session.checkPull(auth, await port.pullTask(auth, LONG_POLL_MS));
         this.unreachableSince = undefined;
         if (outcome.kind === "done") {
           log(`federation finished: ${outcome.reason}`);
-          await port.leave(session.token, "federation finished").catch(() => {});
+          await this.leave(session, "federation finished");
           return { reason: outcome.reason };
         }
         await this.handle(session, outcome);
@@ -79,18 +77,38 @@ export class SiteNode {
         await this.recover(error);
       }
     }
-    if (this.session) await port.leave(this.session.token, "client stopped").catch(() => {});
+    if (this.session) await this.leave(this.session, "client stopped");
     return { reason: "stopped" };
   }
 
-  private async handle(session: Session, outcome: Exclude<ReceivedPull, { kind: "done" }>): Promise<void> {
+  /** A polite goodbye; nothing depends on it arriving. */
+  private async leave(session: SiteSession, reason: string): Promise<void> {
+    const auth = session.authorize(SessionMethod.Leave, callBody.leave(reason));
+    await this.options.port.leave(auth, reason).catch(() => {});
+  }
+
+  /** Tells the coordinator how the task goes; the answer says whether it still wants it. */
+  private async heartbeat(session: SiteSession, beat: Heartbeat): Promise<HeartbeatAck> {
+    const auth = session.authorize(SessionMethod.Heartbeat, callBody.heartbeat(beat));
+    return session.checkHeartbeatAck(auth, await this.options.port.heartbeat(auth, beat));
+  }
+
+  private download(session: SiteSession, task: FlTask): Promise<Uint8Array> {
+    const auth = session.authorize(SessionMethod.DownloadModel, callBody.downloadModel(task.modelVersion));
+    return this.options.port.downloadModel(auth, task.modelVersion, task.modelSha256);
+  }
+
+  private async handle(
+    session: SiteSession,
+    outcome: Exclude<ReceivedPull, { kind: "done" }>,
+  ): Promise<void> {
     switch (outcome.kind) {
       case "task":
         return this.runTask(session, outcome.task);
       case "unrunnable":
         // Reported at once, so that the round need not wait for the task's deadline.
         this.options.log(`round ${outcome.round}: cannot run the task: ${outcome.reason}`);
-        await this.options.port.heartbeat(session.token, {
+        await this.heartbeat(session, {
           taskId: outcome.taskId,
           progress: 0,
           status: "failed",
@@ -103,30 +121,10 @@ export class SiteNode {
     }
   }
 
-  private async join(): Promise<Session> {
-    const { port, identity, coordinator, siteInfo, log } = this.options;
-    const challenge = await port.getChallenge(identity.id);
-    const joined = await port.join({
-      siteId: identity.id,
-      challenge: challenge.challenge,
-      signature: signJoin(identity, challenge.federationId, challenge.challenge),
-      info: siteInfo,
-    });
-    if (
-      !Buffer.from(joined.coordinatorEncryptionPublicKey).equals(Buffer.from(coordinator.encryptionPublicKey))
-    ) {
-      throw new FlError(
-        ErrorCode.SignatureInvalid,
-        "the coordinator's encryption key differs from the configured coordinatorPublicKey: refusing to send updates to it",
-      );
-    }
-    this.session = {
-      token: joined.sessionToken,
-      federationId: joined.federationId,
-      key: sharedKey(identity.encryption.secretKey, coordinator.encryptionPublicKey),
-      heartbeatIntervalMs: joined.heartbeatIntervalMs || 2000,
-    };
-    log(`joined federation "${joined.federationId}" as ${identity.id}`);
+  private async join(): Promise<SiteSession> {
+    const { port, identity, coordinator, federationId, siteInfo, log } = this.options;
+    this.session = await joinFederation({ port, identity, coordinator, federationId, siteInfo });
+    log(`joined federation "${federationId}" as ${identity.id}`);
     return this.session;
   }
 
@@ -151,7 +149,14 @@ export class SiteNode {
       await sleep(1000);
       return;
     }
-    if (isFlError(error, ErrorCode.UnknownSite) || isFlError(error, ErrorCode.SignatureInvalid)) throw error;
+    // Nothing a retry could mend: this site is refused, the coordinator is not the configured
+    // one, or the two are configured for different federations.
+    if (
+      isFlError(error, ErrorCode.UnknownSite) ||
+      isFlError(error, ErrorCode.SignatureInvalid) ||
+      isFlError(error, ErrorCode.InvalidConfig)
+    )
+      throw error;
     log(`error: ${errorMessage(error)}; continuing`);
     await sleep(1000);
   }
@@ -162,17 +167,12 @@ export class SiteNode {
    * (its deadline passed, or it counted this site as lost): its result would be stale, so it is
    * not sent.
    */
-  private async runTask(session: Session, task: FlTask): Promise<void> {
-    const { port, log } = this.options;
+  private async runTask(session: SiteSession, task: FlTask): Promise<void> {
+    const { log } = this.options;
     const progress: TaskProgress = { fraction: 0, status: "downloading" };
     const ended = new AbortController();
     const beat = setInterval(() => {
-      port
-        .heartbeat(session.token, {
-          taskId: task.taskId,
-          progress: progress.fraction,
-          status: progress.status,
-        })
+      this.heartbeat(session, { taskId: task.taskId, progress: progress.fraction, status: progress.status })
         .then((ack) => {
           if (!ack.taskActive) ended.abort();
         })
@@ -186,14 +186,12 @@ export class SiteNode {
       // deadline; connection problems are left to the retry loop.
       if (!isFlError(error, ErrorCode.Timeout) && !isFlError(error, ErrorCode.Unauthenticated)) {
         log(`round ${task.round}: giving up on the ${task.kind} task: ${errorMessage(error)}`);
-        await port
-          .heartbeat(session.token, {
-            taskId: task.taskId,
-            progress: progress.fraction,
-            status: "failed",
-            failure: failureReport(error),
-          })
-          .catch(() => {});
+        await this.heartbeat(session, {
+          taskId: task.taskId,
+          progress: progress.fraction,
+          status: "failed",
+          failure: failureReport(error),
+        }).catch(() => {});
       }
       throw error;
     } finally {
@@ -202,19 +200,17 @@ export class SiteNode {
   }
 
   private async evaluate(
-    session: Session,
+    session: SiteSession,
     task: Extract<FlTask, { kind: "evaluate" }>,
     progress: TaskProgress,
     ended: AbortSignal,
   ): Promise<void> {
     const { port, trainer, log } = this.options;
-    const global = deserializeWeights(
-      await port.downloadModel(session.token, task.modelVersion, task.modelSha256),
-    );
+    const global = deserializeWeights(await this.download(session, task));
     progress.status = "evaluating";
     const result = await trainer.evaluate(task.spec, global);
     if (this.endedByCoordinator(task, ended, "the evaluation is not reported")) return;
-    await port.reportEvaluation(session.token, {
+    const report = {
       taskId: task.taskId,
       round: task.round,
       modelVersion: task.modelVersion,
@@ -222,7 +218,9 @@ export class SiteNode {
       numExamples: result.numExamples,
       confusion: result.confusion,
       metrics: result.metrics,
-    });
+    };
+    const auth = session.authorize(SessionMethod.ReportEvaluation, callBody.reportEvaluation(report));
+    await port.reportEvaluation(auth, report);
     this.report(task, progress, 1, "evaluated");
     log(
       `round ${task.round}: evaluated model v${task.modelVersion} on ${result.numExamples} ${task.spec.split} images`,
@@ -230,14 +228,14 @@ export class SiteNode {
   }
 
   private async train(
-    session: Session,
+    session: SiteSession,
     task: Extract<FlTask, { kind: "train" }>,
     progress: TaskProgress,
     ended: AbortSignal,
   ): Promise<void> {
     const { port, trainer, slots, identity, log } = this.options;
     const { spec } = task;
-    const bytes = await port.downloadModel(session.token, task.modelVersion, task.modelSha256);
+    const bytes = await this.download(session, task);
     // The phase says which tensors stay here: they keep this site's values (where name and shape
     // still fit), the shared ones come from the global model.
     const rule = sharingRule(spec.local);
@@ -271,17 +269,21 @@ export class SiteNode {
       context: { siteId: identity.id, round: task.round, phase: task.phase },
     });
     progress.status = "uploading";
-    const sealed = sealUpdate({
+    const sealed = await sealUpdate({
       delta: update.delta,
       identity,
-      key: session.key,
+      key: session.updateKey,
       federationId: session.federationId,
       round: task.round,
       modelVersion: task.modelVersion,
       taskId: task.taskId,
       numExamples: update.numExamples,
     });
-    const verdict = await port.uploadUpdate(session.token, sealed, update.metrics);
+    const auth = session.authorize(
+      SessionMethod.UploadUpdate,
+      callBody.uploadUpdate({ signature: sealed.signature, trainMetrics: update.metrics }),
+    );
+    const verdict = await port.uploadUpdate(auth, sealed, update.metrics);
     if (verdict.accepted)
       log(
         `round ${task.round}: update accepted (${update.numExamples} examples, loss ${update.metrics.loss?.toFixed(4)})`,

@@ -1,9 +1,49 @@
 import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
+import { checkTransportSecurity, withInsecureFlag } from "../../shared/src/config/transport-security.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { ModelSpecSchema } from "../../shared/src/fl/model-spec.js";
 import { LONG_POLL_MS, MIN_HEARTBEAT_TIMEOUT_MS } from "../../shared/src/fl/protocol-constants.js";
+import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./federation/upload-intake.js";
 import { PlanSchema, planProblems } from "./plan.js";
+
+/** What plaintext gRPC gives away: why it is refused, and the warning when it is asked for. */
+export const PLAINTEXT_EXPOSES =
+  "everything sites send besides their sealed updates (the class counts of their data at join, " +
+  "evaluation confusion matrices, training metrics) and their session tokens cross the network " +
+  "readable, and anyone on the path can pose as the coordinator";
+
+const PLAINTEXT_REFUSED =
+  `no tls configured, and the coordinator does not serve plaintext gRPC: without TLS ${PLAINTEXT_EXPOSES}. ` +
+  "Configure tls: {cert, key, ca} (deploy/tls/make-certs.sh issues them; see docs/deploy.md), or, " +
+  "for a lab on a trusted network only, set insecure: true or pass --insecure";
+
+/** What one site's upload streams may hold (docs/security.md, "Limits on uploads"). */
+const UPLOAD_LIMIT_DEFAULTS = {
+  uploadIdleTimeoutSec: DEFAULT_UPLOAD_LIMITS.idleTimeoutMs / 1000,
+  uploadDeadlineSec: DEFAULT_UPLOAD_LIMITS.deadlineMs / 1000,
+  uploadBurst: DEFAULT_UPLOAD_LIMITS.burst,
+  uploadAttemptsPerMinute: DEFAULT_UPLOAD_LIMITS.attemptsPerMinute,
+};
+const UPLOAD_LIMIT_KEYS = {
+  /** Longest wait for an upload's next chunk. */
+  uploadIdleTimeoutSec: z.number().positive().default(UPLOAD_LIMIT_DEFAULTS.uploadIdleTimeoutSec),
+  /** Longest one upload may take, header to last chunk. */
+  uploadDeadlineSec: z.number().positive().default(UPLOAD_LIMIT_DEFAULTS.uploadDeadlineSec),
+  /** Upload attempts a site may make back to back, and how many per minute refill that. */
+  uploadBurst: z.number().int().positive().default(UPLOAD_LIMIT_DEFAULTS.uploadBurst),
+  uploadAttemptsPerMinute: z.number().positive().default(UPLOAD_LIMIT_DEFAULTS.uploadAttemptsPerMinute),
+};
+
+/** The upload limits of a loaded config, as the coordinator takes them. */
+export function uploadLimitsOf(limits: CoordinatorConfig["limits"]): UploadLimits {
+  return {
+    idleTimeoutMs: limits.uploadIdleTimeoutSec * 1000,
+    deadlineMs: limits.uploadDeadlineSec * 1000,
+    burst: limits.uploadBurst,
+    attemptsPerMinute: limits.uploadAttemptsPerMinute,
+  };
+}
 
 export const CoordinatorConfigSchema = z
   .object({
@@ -23,19 +63,52 @@ export const CoordinatorConfigSchema = z
       .object({
         cert: z.string(),
         key: z.string(),
+        /** The CA that issued the sites' client certificates. */
         ca: z.string().optional(),
         requireClientCert: z.boolean().default(true),
       })
       .strict()
+      .superRefine((tls, ctx) => {
+        if (tls.requireClientCert && tls.ca === undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: ["ca"],
+            message:
+              "requireClientCert is true (the default) but no ca is given, so no client certificate could " +
+              "be verified: set ca to the CA that issued the sites' certificates (deploy/tls/make-certs.sh " +
+              "writes ca.crt), or set requireClientCert: false to accept sites without certificates",
+          });
+      })
       .optional(),
+    /** Serve plaintext gRPC without TLS: for a lab on a trusted network only (also `--insecure`). */
+    insecure: z.boolean().default(false),
     nats: z
       .object({
         url: z.string(),
         jetstream: z.boolean().default(false),
         subjectPrefix: z.string().default("fl"),
+        /** Credentials nats-server checks; its permissions then decide who may forge or purge events. */
+        auth: z
+          .union([
+            z.object({ user: z.string().min(1), passwordFile: z.string() }).strict(),
+            z.object({ tokenFile: z.string() }).strict(),
+            z.object({ credsFile: z.string() }).strict(),
+            z.object({ nkeySeedFile: z.string() }).strict(),
+          ])
+          .optional(),
+        /** TLS to nats-server (a `tls://` url also turns it on); cert and key when it verifies clients. */
+        tls: z
+          .object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
+    /**
+     * Checkpoint files kept besides the initial model, phase boundaries and versions still to be
+     * evaluated (always kept): the newest k, or "all". Their records and hashes stay in the database.
+     */
+    keepCheckpoints: z.union([z.literal("all"), z.number().int().min(1)]).default(10),
     model: ModelSpecSchema,
     plan: PlanSchema,
     limits: z
@@ -60,16 +133,28 @@ export const CoordinatorConfigSchema = z
                 "shorter timeout drops healthy sites that are waiting for a task",
             });
           }),
+        ...UPLOAD_LIMIT_KEYS,
       })
       .strict()
-      .default({ maxUpdateBytes: 512 << 20, heartbeatIntervalMs: 2000, heartbeatTimeoutSec: 30 }),
+      .default({
+        maxUpdateBytes: 512 << 20,
+        heartbeatIntervalMs: 2000,
+        heartbeatTimeoutSec: 30,
+        ...UPLOAD_LIMIT_DEFAULTS,
+      }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => checkTransportSecurity(config, ctx, PLAINTEXT_REFUSED));
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfigSchema>;
 
-/** Reads and validates a coordinator config file; relative paths are resolved from the file. */
-export function loadCoordinatorConfig(path: string): CoordinatorConfig {
-  const config = parseConfig(CoordinatorConfigSchema, readConfigFile(path), path);
+/**
+ * Reads and validates a coordinator config file; relative paths are resolved from the file.
+ * `insecure` is the `--insecure` flag: it counts as `insecure: true` in the file.
+ */
+export function loadCoordinatorConfig(path: string, options: { insecure?: boolean } = {}): CoordinatorConfig {
+  const raw = readConfigFile(path);
+  const withFlag = withInsecureFlag(raw, options.insecure);
+  const config = parseConfig(CoordinatorConfigSchema, withFlag, path);
   const problems = planProblems(config.plan, config.model);
   if (problems.length > 0) {
     throw new FlError(
@@ -90,5 +175,21 @@ export function loadCoordinatorConfig(path: string): CoordinatorConfig {
         ...(config.tls.ca && { ca: resolveFrom(path, config.tls.ca) }),
       },
     }),
+    ...(config.nats && { nats: resolveNatsFiles(path, config.nats) }),
   });
+}
+
+type NatsConfig = NonNullable<CoordinatorConfig["nats"]>;
+
+/** The NATS credential and certificate files, resolved from the config file like every path. */
+function resolveNatsFiles(configPath: string, nats: NatsConfig): NatsConfig {
+  const file = (p: string | undefined) => (p === undefined ? undefined : resolveFrom(configPath, p));
+  const auth =
+    nats.auth &&
+    Object.fromEntries(
+      Object.entries(nats.auth).map(([key, value]) => [key, key.endsWith("File") ? file(value) : value]),
+    );
+  const tls =
+    nats.tls && Object.fromEntries(Object.entries(nats.tls).map(([key, value]) => [key, file(value)]));
+  return { ...nats, ...(auth && { auth: auth as NatsConfig["auth"] }), ...(tls && { tls }) };
 }

@@ -3,18 +3,18 @@ import { join } from "node:path";
 import { readIdentityFile } from "../../shared/src/config/key-files.js";
 import { readFileBytes } from "../../shared/src/config/load.js";
 import { toBase64 } from "../../shared/src/crypto/index.js";
-import { errorMessage } from "../../shared/src/errors.js";
-import { createInProcessEventBus, type EventBus, type FlEvent } from "../../shared/src/events/index.js";
-import { createNatsEventBus } from "../../shared/src/events/nats-bus.js";
+import type { EventBus, FlEvent } from "../../shared/src/events/index.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
-import type { CoordinatorConfig } from "./config.js";
+import { finalReports, subscribeBookkeeping } from "./bookkeeping.js";
+import { type CoordinatorConfig, PLAINTEXT_EXPOSES, uploadLimitsOf } from "./config.js";
+import { openCoordinatorEventBus } from "./event-bus.js";
 import { Coordinator } from "./federation/coordinator.js";
 import type { TaskProgress } from "./federation/task-board.js";
 import { readEnrolledSites } from "./keys.js";
 import { initialModelWeights } from "./model-init.js";
-import { writeReports } from "./report-files.js";
 import { CheckpointFiles } from "./store/checkpoints.js";
 import { StateStore } from "./store/state-store.js";
+import { namingDatabaseFile } from "./store/storage-errors.js";
 import { createStrategy } from "./strategy/registry.js";
 import { startGrpcServer } from "./transport/grpc/service.js";
 
@@ -36,10 +36,16 @@ export async function runCoordinator(
   hooks: CoordinatorHooks,
 ): Promise<{ status: "completed" | "failed"; reason: string }> {
   const { log } = hooks;
+  if (config.insecure)
+    log(`WARNING: insecure: true: plaintext gRPC without TLS: ${PLAINTEXT_EXPOSES}. For a lab only.`);
   mkdirSync(config.stateDir, { recursive: true });
   const identity = readIdentityFile(config.identity);
   const enrolled = readEnrolledSites(config.sitesDir);
-  const store = StateStore.open(join(config.stateDir, "state.db"), { federationId: config.federationId });
+  const statePath = join(config.stateDir, "state.db");
+  const store = namingDatabaseFile(
+    StateStore.open(statePath, { federationId: config.federationId }),
+    statePath,
+  );
   let bus: EventBus | undefined;
   let server: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   try {
@@ -51,28 +57,16 @@ export async function runCoordinator(
       });
     }
     store.setMeta("config", JSON.stringify({ model: config.model, plan: config.plan }));
-    bus = config.nats
-      ? await createNatsEventBus({
-          url: config.nats.url,
-          federationId: config.federationId,
-          subjectPrefix: config.nats.subjectPrefix,
-          ...(config.nats.jetstream && {
-            jetstream: { stream: `FL_${config.federationId.replace(/-/g, "_")}` },
-          }),
-          log,
-        })
-      : createInProcessEventBus();
-    const reportDir = config.stateDir;
-    bus.subscribe(
-      (event) => {
-        try {
-          writeReports(store, reportDir, config.federationId);
-        } catch (error) {
-          log(`could not write reports after ${event.type}: ${errorMessage(error)}`);
-        }
-      },
-      { types: ["round.completed", "evaluation.completed", "federation.completed"] },
-    );
+    bus = await openCoordinatorEventBus(config, log);
+    const bookkeeping = {
+      store,
+      reportDir: config.stateDir,
+      federationId: config.federationId,
+      plan: config.plan,
+      keepCheckpoints: config.keepCheckpoints,
+      log,
+    };
+    subscribeBookkeeping(bus, bookkeeping);
     if (hooks.onEvent) bus.subscribe(hooks.onEvent);
 
     const coordinator = new Coordinator({
@@ -87,6 +81,7 @@ export async function runCoordinator(
       bus,
       initialWeights: (spec) => initialModelWeights(spec),
       maxUpdateBytes: config.limits.maxUpdateBytes,
+      uploadLimits: uploadLimitsOf(config.limits),
       heartbeatIntervalMs: config.limits.heartbeatIntervalMs,
       heartbeatTimeoutMs: config.limits.heartbeatTimeoutSec * 1000,
       log,
@@ -95,25 +90,29 @@ export async function runCoordinator(
     server = await startGrpcServer(coordinator, {
       listen: config.listen,
       log,
-      ...(config.tls && {
-        tls: {
-          cert: readFileBytes(config.tls.cert, "TLS certificate"),
-          key: readFileBytes(config.tls.key, "TLS private key"),
-          ...(config.tls.ca && { ca: readFileBytes(config.tls.ca, "TLS CA certificate") }),
-          requireClientCert: config.tls.requireClientCert,
-        },
-      }),
+      security: config.tls
+        ? {
+            cert: readFileBytes(config.tls.cert, "TLS certificate"),
+            key: readFileBytes(config.tls.key, "TLS private key"),
+            ...(config.tls.ca && { ca: readFileBytes(config.tls.ca, "TLS CA certificate") }),
+            requireClientCert: config.tls.requireClientCert,
+          }
+        : "insecure",
     });
     const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
     const address = `${host}:${server.port}`;
     writeFileAtomic(join(config.stateDir, "coordinator.addr"), `${address}\n`);
+    const security = !config.tls
+      ? "PLAINTEXT, no TLS"
+      : config.tls.requireClientCert
+        ? "mutual TLS"
+        : "TLS, client certificates not required";
     log(
-      `coordinator for federation "${config.federationId}" listening on ${address}${config.tls ? " (TLS)" : " (insecure: no TLS configured)"}; ${enrolled.size} sites enrolled`,
+      `coordinator for federation "${config.federationId}" listening on ${address} (${security}); ${enrolled.size} sites enrolled`,
     );
     hooks.onListening?.(address);
     hooks.onStarted?.(() => coordinator.stop());
-    const result = await coordinator.run();
-    writeReports(store, reportDir, config.federationId);
+    const result = finalReports(await coordinator.run(), bookkeeping);
     // Give clients a moment to hear "done" from their long-poll before the port closes.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     return result;

@@ -1,34 +1,60 @@
-import { copyFileSync, mkdirSync, renameSync } from "node:fs";
+import { copyFileSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { renderMarkdownReport, summariseEvaluations, summariseRounds } from "./report.js";
 import type { StateStore } from "./store/state-store.js";
 
+/** Runs one file operation; a failure (a full disk, a permission) names the file it was for. */
+function writing(path: string, write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    throw new FlError(ErrorCode.Internal, `cannot write report file ${path}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
 /**
  * Writes the run's reports next to the state: rounds.json (per-round metrics), evaluation.json
  * (final evaluation per site and pooled), report.md, and model/final.flw. Rewritten after every
- * round, so a stopped run still has its reports up to the last committed round.
+ * round, so a stopped run still has its reports up to the last committed round. They are derived
+ * from the database only, so a failed write loses nothing: the next call writes them whole.
+ * Throws an `FlError` naming the file that could not be written.
  */
 export function writeReports(store: StateStore, outDir: string, federationId: string): void {
   const evaluations = summariseEvaluations(store.listEvaluations());
   const rounds = summariseRounds(store.listRounds(), evaluations);
   const latest = store.latestCheckpoint();
   const final = latest ? evaluations.find((e) => e.modelVersion === latest.version) : undefined;
-  mkdirSync(outDir, { recursive: true });
-  writeFileAtomic(join(outDir, "rounds.json"), `${JSON.stringify(rounds, null, 2)}\n`);
-  writeFileAtomic(join(outDir, "evaluations.json"), `${JSON.stringify(evaluations, null, 2)}\n`);
-  if (final) writeFileAtomic(join(outDir, "evaluation.json"), `${JSON.stringify(final, null, 2)}\n`);
-  writeFileAtomic(
-    join(outDir, "report.md"),
-    renderMarkdownReport({ federationId, rounds, final, sites: store.listSites() }),
-  );
+  const file = (name: string, content: string) => {
+    const path = join(outDir, name);
+    writing(path, () => writeFileAtomic(path, content));
+  };
+  writing(outDir, () => mkdirSync(outDir, { recursive: true }));
+  file("rounds.json", `${JSON.stringify(rounds, null, 2)}\n`);
+  file("evaluations.json", `${JSON.stringify(evaluations, null, 2)}\n`);
+  if (final) file("evaluation.json", `${JSON.stringify(final, null, 2)}\n`);
+  file("report.md", renderMarkdownReport({ federationId, rounds, final, sites: store.listSites() }));
   if (latest) {
-    mkdirSync(join(outDir, "model"), { recursive: true });
-    copyFileSync(latest.path, join(outDir, "model", ".final.flw.tmp"));
-    writeFileAtomic(
-      join(outDir, "model", "final.json"),
+    const modelDir = join(outDir, "model");
+    const finalPath = join(modelDir, "final.flw");
+    const tmp = join(modelDir, ".final.flw.tmp");
+    writing(finalPath, () => {
+      mkdirSync(modelDir, { recursive: true });
+      try {
+        copyFileSync(latest.path, tmp);
+      } catch (error) {
+        // A partial copy on a full disk would hold on to the space the next attempt needs.
+        rmSync(tmp, { force: true });
+        throw error;
+      }
+    });
+    file(
+      join("model", "final.json"),
       `${JSON.stringify({ version: latest.version, round: latest.round, sha256: latest.sha256, bytes: latest.bytes }, null, 2)}\n`,
     );
-    renameSync(join(outDir, "model", ".final.flw.tmp"), join(outDir, "model", "final.flw"));
+    writing(finalPath, () => renameSync(tmp, finalPath));
   }
 }

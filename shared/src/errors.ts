@@ -23,6 +23,8 @@ export const ErrorCode = {
   Replay: "FL_REPLAY",
   /** An update names a round or model version that is not the open one. */
   WrongRound: "FL_WRONG_ROUND",
+  /** Too many uploads from one site at once or in a short time; retry after the pause it names. */
+  RateLimited: "FL_RATE_LIMITED",
   /** Tensor names, shapes or lengths differ from the global model's manifest. */
   WeightsShapeMismatch: "FL_WEIGHTS_SHAPE_MISMATCH",
   /** An update contains NaN or Infinity. */

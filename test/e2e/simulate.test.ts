@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
+import YAML from "yaml";
 
 const FL = fileURLToPath(new URL("../../bin/fl.js", import.meta.url));
 const out = mkdtempSync(join(tmpdir(), "fl-sim-"));
@@ -33,6 +34,33 @@ it("fl simulate runs a 3-hospital federation over gRPC and writes a complete run
   ]) {
     expect(existsSync(join(out, file)), file).toBe(true);
   }
+  // The default path is the secure one: mutual TLS with certificates made for the run.
+  expect(run.stdout).toContain(
+    `gRPC over mutual TLS, with a CA and certificates made for this run in ${join(out, "tls")}`,
+  );
+  const coordinatorConfig = YAML.parse(readFileSync(join(out, "coordinator.yaml"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  expect(coordinatorConfig.tls).toEqual({
+    cert: "tls/coordinator.crt",
+    key: "tls/coordinator.key",
+    ca: "tls/ca.crt",
+    requireClientCert: true,
+  });
+  expect(coordinatorConfig.insecure).toBeUndefined();
+  const clientConfig = YAML.parse(readFileSync(join(out, "clients", "community.yaml"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  expect(clientConfig.tls).toEqual({
+    ca: "../tls/ca.crt",
+    cert: "../tls/sites/community.crt",
+    key: "../tls/sites/community.key",
+  });
+  expect(readFileSync(join(out, "logs", "coordinator.log"), "utf8")).toMatch(
+    /listening on 127\.0\.0\.1:\d+ \(mutual TLS\)/,
+  );
   const runInfo = JSON.parse(readFileSync(join(out, "run.json"), "utf8")) as {
     status: string;
     backends: Record<string, { backend: string }>;

@@ -6,11 +6,8 @@ import { type PlanInput, PlanSchema } from "../../coordinator/src/plan.js";
 import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import { createStrategy } from "../../coordinator/src/strategy/registry.js";
-import {
-  type ServerTls,
-  type StartedServer,
-  startGrpcServer,
-} from "../../coordinator/src/transport/grpc/service.js";
+import type { ServerTls } from "../../coordinator/src/transport/grpc/credentials.js";
+import { type StartedServer, startGrpcServer } from "../../coordinator/src/transport/grpc/service.js";
 import {
   generateIdentity,
   type Identity,
@@ -81,7 +78,7 @@ export async function startHarness(options: {
   const server: StartedServer = await startGrpcServer(service, {
     listen: "127.0.0.1:0",
     log: () => {},
-    ...(options.tls && { tls: options.tls }),
+    security: options.tls ?? "insecure",
   });
   const run = service.run();
   return {

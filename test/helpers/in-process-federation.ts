@@ -47,7 +47,7 @@ export class InProcessFederation {
     readonly setup: FederationSetup,
     readonly clock: ManualClock,
     readonly stateDir: string,
-    private readonly identities: { coordinator: Identity; sites: Map<string, Identity> },
+    readonly identities: { coordinator: Identity; sites: Map<string, Identity> },
   ) {
     this.store = StateStore.open(join(stateDir, "state.db"), {
       federationId: "test",

@@ -1,10 +1,9 @@
+import { JoinHandshake, type SiteSession } from "../../client/src/session.js";
 import {
   createUploadParams,
   encryptChunk,
   type Identity,
   type PublicIdentity,
-  sharedKey,
-  signJoin,
   signManifest,
   type UpdateManifest,
 } from "../../shared/src/crypto/index.js";
@@ -12,12 +11,16 @@ import type {
   EvaluationReport,
   Heartbeat,
   HeartbeatAck,
+  ModelBlob,
   PullOutcome,
+  RequestAuth,
   SealedUpdate,
   SiteInfo,
+  UploadHeader,
   UploadVerdict,
 } from "../../shared/src/fl/messages.js";
-import type { CoordinatorService } from "../../shared/src/fl/ports.js";
+import type { CoordinatorService, UploadSink } from "../../shared/src/fl/ports.js";
+import { callBody, SessionMethod, signedTaskFields } from "../../shared/src/fl/session-calls.js";
 import type { FlTask } from "../../shared/src/fl/task.js";
 import { rejectionVerdict } from "../../shared/src/fl/verdict.js";
 import {
@@ -46,45 +49,86 @@ export const TEST_SITE_INFO: SiteInfo = {
 export type EvaluateTask = Extract<FlTask, { kind: "evaluate" }>;
 
 /**
- * A scripted hospital that calls a coordinator service directly (no transport): it joins with a
- * signed challenge and seals real updates (signed manifest, encrypted chunks), but its
- * "training" is a delta the test chooses, so results are exact.
+ * A scripted hospital that calls a coordinator service directly (no transport): it joins with the
+ * client's own handshake (the coordinator's signatures checked, every call MACed by the client's
+ * session) and seals real updates (signed manifest, encrypted chunks), but its "training" is a
+ * delta the test chooses, so results are exact.
  */
 export class InProcessSite {
-  token = "";
-  federationId = "";
-  private readonly key: Uint8Array;
+  private current: SiteSession | undefined;
 
   constructor(
     readonly service: CoordinatorService,
     readonly identity: Identity,
-    coordinator: PublicIdentity,
-  ) {
-    this.key = sharedKey(identity.encryption.secretKey, coordinator.encryptionPublicKey);
-  }
+    private readonly coordinator: PublicIdentity,
+    /** The federation the site is configured for (the coordinator's own unless a test says otherwise). */
+    private readonly federationId = "test",
+  ) {}
 
   get id(): string {
     return this.identity.id;
   }
 
+  get session(): SiteSession {
+    if (!this.current) throw new Error(`${this.id} has not joined`);
+    return this.current;
+  }
+
+  get token(): string {
+    return this.session.token;
+  }
+
   /** Joins; `info: null` joins as a client that declares nothing about itself. */
   join(info: SiteInfo | null = TEST_SITE_INFO): this {
-    const { challenge, federationId } = this.service.getChallenge(this.id);
-    const signature = signJoin(this.identity, federationId, challenge);
-    const grant = this.service.join({
-      siteId: this.id,
-      challenge,
-      signature,
-      ...(info && { info }),
+    const handshake = new JoinHandshake({
+      identity: this.identity,
+      coordinator: this.coordinator,
+      federationId: this.federationId,
+      channelBinding: "",
     });
-    this.token = grant.sessionToken;
-    this.federationId = grant.federationId;
+    const offered = this.service.getChallenge(handshake.request);
+    this.current = handshake.accept(this.service.join(handshake.answer(offered, info ?? undefined)));
     return this;
   }
 
-  /** A long-poll; with a manual clock it returns as soon as there is a task (or at "done"). */
-  pull(waitMs = 30_000): Promise<PullOutcome> {
-    return this.service.pullTask(this.token, waitMs);
+  /** Authenticates one call of this site's session (a fresh sequence number and its MAC). */
+  auth(method: SessionMethod, body: unknown): RequestAuth {
+    return this.session.authorize(method, body);
+  }
+
+  /**
+   * A long-poll; with a manual clock it returns as soon as there is a task (or at "done"). The
+   * coordinator's signature on a task or the end is checked as the client checks it.
+   */
+  async pull(waitMs = 30_000): Promise<PullOutcome> {
+    const auth = this.auth(SessionMethod.PullTask, callBody.pullTask(waitMs));
+    const outcome = await this.service.pullTask(auth, waitMs);
+    switch (outcome.kind) {
+      case "task": {
+        const { signature, task } = outcome;
+        this.session.checkPull(auth, { kind: "task", task, signed: signedTaskFields(task), signature });
+        return { kind: "task", task };
+      }
+      case "done":
+        this.session.checkPull(auth, outcome);
+        return { kind: "done", reason: outcome.reason };
+      case "wait":
+        return outcome;
+    }
+  }
+
+  model(version: number): ModelBlob {
+    return this.service.model(
+      this.auth(SessionMethod.DownloadModel, callBody.downloadModel(version)),
+      version,
+    );
+  }
+
+  beginUpload(header: UploadHeader): UploadSink {
+    return this.service.beginUpload(
+      this.auth(SessionMethod.UploadUpdate, callBody.uploadUpdate(header)),
+      header,
+    );
   }
 
   /** The next training task; fails the test on anything else. */
@@ -102,7 +146,7 @@ export class InProcessSite {
   }
 
   download(task: FlTask): ModelWeights {
-    return deserializeWeights(this.service.model(this.token, task.modelVersion).bytes);
+    return deserializeWeights(this.model(task.modelVersion).bytes);
   }
 
   /** An update of the task's shared tensors whose every element is `fill` (or what it returns). */
@@ -120,7 +164,7 @@ export class InProcessSite {
     const plain = chunkBytes(bytes, DEFAULT_CHUNK_BYTES);
     const { uploadId, noncePrefix } = createUploadParams();
     const manifest: UpdateManifest = {
-      federationId: this.federationId,
+      federationId: this.session.federationId,
       siteId: this.id,
       round: task.round,
       modelVersion: task.modelVersion,
@@ -137,18 +181,14 @@ export class InProcessSite {
     return {
       manifest,
       signature: signManifest(manifest, this.identity),
-      chunks: plain.map((chunk, i) => encryptChunk(chunk, i, noncePrefix, this.key)),
+      chunks: plain.map((chunk, i) => encryptChunk(chunk, i, noncePrefix, this.session.updateKey)),
     };
   }
 
   /** Sends a sealed update; a refusal comes back as the verdict, as a transport would answer. */
   upload(update: SealedUpdate, trainMetrics: Record<string, number> = { loss: 1 }): UploadVerdict {
     try {
-      const sink = this.service.beginUpload(this.token, {
-        manifest: update.manifest,
-        signature: update.signature,
-        trainMetrics,
-      });
+      const sink = this.beginUpload({ manifest: update.manifest, signature: update.signature, trainMetrics });
       for (const [i, chunk] of update.chunks.entries()) sink.addChunk(i, chunk);
       sink.finish();
       return { accepted: true };
@@ -163,18 +203,24 @@ export class InProcessSite {
     return this.upload(this.seal(task, fill, numExamples));
   }
 
+  /** A heartbeat whose answer is checked as the client checks it. */
   heartbeat(task: FlTask, beat: Partial<Heartbeat> = {}): HeartbeatAck {
-    return this.service.heartbeat(this.token, {
-      taskId: task.taskId,
-      progress: 0.5,
-      status: "training",
-      ...beat,
-    });
+    const full = { taskId: task.taskId, progress: 0.5, status: "training", ...beat };
+    const auth = this.auth(SessionMethod.Heartbeat, callBody.heartbeat(full));
+    return this.session.checkHeartbeatAck(auth, this.service.heartbeat(auth, full));
   }
 
   /** Reports a confusion matrix for an evaluation task. */
+  /** Sends an evaluation report as it is. */
+  report(report: EvaluationReport): void {
+    this.service.reportEvaluation(
+      this.auth(SessionMethod.ReportEvaluation, callBody.reportEvaluation(report)),
+      report,
+    );
+  }
+
   evaluate(task: EvaluateTask, confusion: number[][], overrides: Partial<EvaluationReport> = {}): void {
-    this.service.reportEvaluation(this.token, {
+    const report = {
       taskId: task.taskId,
       round: task.round,
       modelVersion: task.modelVersion,
@@ -183,11 +229,15 @@ export class InProcessSite {
       confusion,
       metrics: {},
       ...overrides,
-    });
+    };
+    this.service.reportEvaluation(
+      this.auth(SessionMethod.ReportEvaluation, callBody.reportEvaluation(report)),
+      report,
+    );
   }
 
   leave(reason = "done"): void {
-    this.service.leave(this.token, reason);
+    this.service.leave(this.auth(SessionMethod.Leave, callBody.leave(reason)), reason);
   }
 
   private async task(): Promise<FlTask> {

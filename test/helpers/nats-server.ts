@@ -6,7 +6,7 @@
  * port race between picking a port and binding it, and no sleeping.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number;
   /** Require TLS from clients with this server certificate; `verify` also demands client certificates. */
   tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
+  /** nats-server configuration text (e.g. an `authorization` block), passed with `-c`. */
+  config?: string;
 }
 
 export interface NatsServerHandle {
@@ -126,13 +128,21 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const binary = findBinary();
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   const storeDir = options.jetstream ? await mkdtemp(join(tmpdir(), "fl-nats-js-")) : undefined;
+  const configDir = options.config === undefined ? undefined : await mkdtemp(join(tmpdir(), "fl-nats-conf-"));
+  if (configDir !== undefined) await writeFile(join(configDir, "nats.conf"), options.config ?? "");
+  const removeTemp = async () => {
+    for (const dir of [storeDir, configDir])
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  };
   let output = "";
   const append = (s: string) => {
     output += s;
   };
 
   const argsFor = (port: number) => {
-    const args = ["-a", "127.0.0.1", "-p", String(port)];
+    // -c first: the flags that follow override the file (address, port, store).
+    const args = configDir === undefined ? [] : ["-c", join(configDir, "nats.conf")];
+    args.push("-a", "127.0.0.1", "-p", String(port));
     if (storeDir !== undefined) args.push("-js", "-sd", storeDir);
     const tls = options.tls;
     if (tls !== undefined) {
@@ -147,7 +157,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   try {
     current = await launch(binary, argsFor(options.port ?? -1), readyTimeoutMs, append);
   } catch (error) {
-    if (storeDir !== undefined) await rm(storeDir, { recursive: true, force: true });
+    await removeTemp();
     throw error;
   }
   const port = current.port;
@@ -173,7 +183,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     async stop() {
       stopped = true;
       await kill();
-      if (storeDir !== undefined) await rm(storeDir, { recursive: true, force: true });
+      await removeTemp();
     },
   };
 }

@@ -9,8 +9,20 @@ import {
   verifyJoin,
   verifyManifest,
 } from "../../shared/src/crypto/index.js";
+import {
+  challengeMessage,
+  deriveSessionKey,
+  doneMessage,
+  grantMessage,
+  macEquals,
+  requestMac,
+  responseMac,
+  signStatement,
+  taskMessage,
+} from "../../shared/src/crypto/session-auth.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type {
+  ChallengeRequest,
   EvaluationReport,
   Heartbeat,
   HeartbeatAck,
@@ -19,9 +31,13 @@ import type {
   JoinRequest,
   ModelBlob,
   PullOutcome,
+  RequestAuth,
+  SignedHeartbeatAck,
+  SignedPullOutcome,
   UploadHeader,
 } from "../../shared/src/fl/messages.js";
 import type { CoordinatorService, UploadSink } from "../../shared/src/fl/ports.js";
+import { answerBody, callBody, SessionMethod, signedTaskFields } from "../../shared/src/fl/session-calls.js";
 import {
   concatChunks,
   deserializeWeights,
@@ -40,14 +56,21 @@ export interface ReceivedUpload {
   readonly delta: ModelWeights;
 }
 
+interface ScriptedSession {
+  readonly site: PublicIdentity;
+  readonly key: Uint8Array;
+}
+
 /**
  * A coordinator for hospital-side tests that answers pulls from a script instead of running
- * rounds. It checks what a real one checks on the way in (join signatures, sessions, manifest
- * signatures, chunk order, content hash) and records what the hospital sent, decrypted.
+ * rounds. It checks what a real one checks on the way in (join signatures, sessions and the MAC
+ * of every call, manifest signatures, chunk order, content hash), signs what a real one signs,
+ * and records what the hospital sent, decrypted. `signingIdentity` makes it an impostor: it
+ * holds the real coordinator's public keys but signs with a key of its own.
  */
 export class ScriptedCoordinator implements CoordinatorService {
   readonly identity: Identity = generateIdentity("coordinator", seededRandom(99));
-  readonly federationId = "scripted";
+  readonly federationId: string;
   readonly joins: JoinRequest[] = [];
   readonly heartbeats: Heartbeat[] = [];
   readonly uploads: ReceivedUpload[] = [];
@@ -56,12 +79,20 @@ export class ScriptedCoordinator implements CoordinatorService {
   private readonly script: ScriptStep[] = [];
   private readonly models = new Map<number, Uint8Array>();
   private readonly challenges = new Map<string, Uint8Array>();
-  private readonly sessions = new Map<string, PublicIdentity>();
+  private readonly sessions = new Map<string, ScriptedSession>();
   /** Tasks the coordinator has settled without a result, with who waits to hear that a site was told. */
   private readonly ended = new Map<string, (() => void)[]>();
   private nextToken = 1;
 
-  constructor(private readonly sites: readonly PublicIdentity[]) {}
+  private readonly signer: Identity;
+
+  constructor(
+    private readonly sites: readonly PublicIdentity[],
+    options: { federationId?: string; signingIdentity?: Identity } = {},
+  ) {
+    this.federationId = options.federationId ?? "scripted";
+    this.signer = options.signingIdentity ?? this.identity;
+  }
 
   get publicIdentity(): PublicIdentity {
     return publicIdentity(this.identity);
@@ -80,10 +111,24 @@ export class ScriptedCoordinator implements CoordinatorService {
     return this;
   }
 
-  getChallenge(siteId: string): JoinChallenge {
+  getChallenge(request: ChallengeRequest): JoinChallenge {
     const challenge = createJoinChallenge(seededRandom(this.challenges.size + 1));
-    this.challenges.set(siteId, challenge);
-    return { challenge, federationId: this.federationId, expiresAtMs: Date.now() + 60_000 };
+    this.challenges.set(request.siteId, challenge);
+    const expiresAtMs = Date.now() + 60_000;
+    const statement = {
+      federationId: this.federationId,
+      siteId: request.siteId,
+      clientNonce: request.clientNonce,
+      challenge,
+      expiresAtMs,
+      channelBinding: "",
+    };
+    return {
+      challenge,
+      federationId: this.federationId,
+      expiresAtMs,
+      coordinatorSignature: signStatement(challengeMessage(statement), this.signer),
+    };
   }
 
   join(request: JoinRequest): JoinGrant {
@@ -96,33 +141,52 @@ export class ScriptedCoordinator implements CoordinatorService {
     this.challenges.delete(request.siteId);
     this.joins.push(request);
     const sessionToken = `token-${this.nextToken++}`;
-    this.sessions.set(sessionToken, site);
+    const shared = sharedKey(this.identity.encryption.secretKey, site.encryptionPublicKey);
+    this.sessions.set(sessionToken, {
+      site,
+      key: deriveSessionKey(shared, this.federationId, site.id, challenge),
+    });
+    const heartbeatIntervalMs = 5;
+    const grant = {
+      federationId: this.federationId,
+      siteId: site.id,
+      challenge,
+      sessionToken,
+      heartbeatIntervalMs,
+    };
     return {
       sessionToken,
       federationId: this.federationId,
       coordinatorEncryptionPublicKey: this.identity.encryption.publicKey,
       coordinatorSigningPublicKey: this.identity.signing.publicKey,
-      heartbeatIntervalMs: 5,
+      heartbeatIntervalMs,
+      coordinatorSignature: signStatement(grantMessage(grant), this.signer),
     };
   }
 
-  async pullTask(sessionToken: string): Promise<PullOutcome> {
-    this.site(sessionToken);
+  async pullTask(call: RequestAuth, waitMs: number): Promise<SignedPullOutcome> {
+    const { site } = this.authenticate(call, SessionMethod.PullTask, callBody.pullTask(waitMs));
     const step = this.script.shift() ?? { kind: "done", reason: "script finished" };
-    if (step.kind !== "restart") return step;
-    this.sessions.clear();
-    throw new FlError(ErrorCode.Unauthenticated, "unknown session (coordinator restarted)");
+    if (step.kind === "restart") {
+      this.sessions.clear();
+      throw new FlError(ErrorCode.Unauthenticated, "unknown session (coordinator restarted)");
+    }
+    return this.sign(site.id, call, step);
   }
 
-  heartbeat(sessionToken: string, beat: Heartbeat): HeartbeatAck {
-    this.site(sessionToken);
+  heartbeat(call: RequestAuth, beat: Heartbeat): SignedHeartbeatAck {
+    const { key } = this.authenticate(call, SessionMethod.Heartbeat, callBody.heartbeat(beat));
     this.heartbeats.push(beat);
     const told = this.ended.get(beat.taskId);
+    let ack: HeartbeatAck = { taskActive: !beat.failure };
     if (told) {
       for (const resolve of told.splice(0)) resolve();
-      return { taskActive: false };
+      ack = { taskActive: false };
     }
-    return { taskActive: !beat.failure };
+    return {
+      ...ack,
+      mac: responseMac(key, SessionMethod.Heartbeat, call.sequence, answerBody.heartbeat(ack)),
+    };
   }
 
   /**
@@ -137,15 +201,15 @@ export class ScriptedCoordinator implements CoordinatorService {
     });
   }
 
-  model(sessionToken: string, version: number): ModelBlob {
-    this.site(sessionToken);
+  model(call: RequestAuth, version: number): ModelBlob {
+    this.authenticate(call, SessionMethod.DownloadModel, callBody.downloadModel(version));
     const bytes = this.models.get(version);
     if (!bytes) throw new FlError(ErrorCode.NotFound, `no model v${version}`);
     return { bytes, sha256: sha256Hex(bytes) };
   }
 
-  beginUpload(sessionToken: string, header: UploadHeader): UploadSink {
-    const site = this.site(sessionToken);
+  beginUpload(call: RequestAuth, header: UploadHeader): UploadSink {
+    const { site } = this.authenticate(call, SessionMethod.UploadUpdate, callBody.uploadUpdate(header));
     if (!verifyManifest(header.manifest, header.signature, site)) {
       throw new FlError(ErrorCode.SignatureInvalid, "manifest signature does not verify");
     }
@@ -168,18 +232,48 @@ export class ScriptedCoordinator implements CoordinatorService {
     };
   }
 
-  reportEvaluation(sessionToken: string, report: EvaluationReport): void {
-    this.site(sessionToken);
+  reportEvaluation(call: RequestAuth, report: EvaluationReport): void {
+    this.authenticate(call, SessionMethod.ReportEvaluation, callBody.reportEvaluation(report));
     this.evaluations.push(report);
   }
 
-  leave(sessionToken: string, reason: string): void {
-    if (this.sessions.delete(sessionToken)) this.leaves.push(reason);
+  leave(call: RequestAuth, reason: string): void {
+    if (!this.sessions.has(call.sessionToken)) return;
+    this.authenticate(call, SessionMethod.Leave, callBody.leave(reason));
+    this.sessions.delete(call.sessionToken);
+    this.leaves.push(reason);
   }
 
-  private site(sessionToken: string): PublicIdentity {
-    const site = this.sessions.get(sessionToken);
-    if (!site) throw new FlError(ErrorCode.Unauthenticated, "unknown session");
-    return site;
+  private sign(siteId: string, call: RequestAuth, outcome: PullOutcome): SignedPullOutcome {
+    switch (outcome.kind) {
+      case "task":
+        return {
+          ...outcome,
+          signature: signStatement(
+            taskMessage(this.federationId, siteId, signedTaskFields(outcome.task)),
+            this.signer,
+          ),
+        };
+      case "done": {
+        const statement = {
+          federationId: this.federationId,
+          siteId,
+          sessionToken: call.sessionToken,
+          sequence: call.sequence,
+          reason: outcome.reason,
+        };
+        return { ...outcome, signature: signStatement(doneMessage(statement), this.signer) };
+      }
+      case "wait":
+        return outcome;
+    }
+  }
+
+  private authenticate(call: RequestAuth, method: SessionMethod, body: unknown): ScriptedSession {
+    const session = this.sessions.get(call.sessionToken);
+    if (!session) throw new FlError(ErrorCode.Unauthenticated, "unknown session");
+    if (!macEquals(requestMac(session.key, method, call.sequence, body), call.mac))
+      throw new FlError(ErrorCode.SignatureInvalid, `the ${method} call's MAC does not verify`);
+    return session;
   }
 }

@@ -1,20 +1,25 @@
 import { randomUUID } from "node:crypto";
 import type { Identity, PublicIdentity } from "../../../shared/src/crypto/index.js";
+import type { FlError } from "../../../shared/src/errors.js";
 import type { EventBus } from "../../../shared/src/events/types.js";
 import type {
+  Caller,
+  ChallengeRequest,
   EvaluationReport,
   Heartbeat,
-  HeartbeatAck,
   JoinChallenge,
   JoinGrant,
   JoinRequest,
   ModelBlob,
-  PullOutcome,
+  RequestAuth,
+  SignedHeartbeatAck,
+  SignedPullOutcome,
   UploadHeader,
 } from "../../../shared/src/fl/messages.js";
 import type { ModelSpec } from "../../../shared/src/fl/model-spec.js";
 import type { UpdatePipeline } from "../../../shared/src/fl/pipeline.js";
 import type { CoordinatorService, UploadSink } from "../../../shared/src/fl/ports.js";
+import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import { buildPipeline, type StageConfig } from "../../../shared/src/fl/stages/index.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import type { Plan } from "../plan.js";
@@ -27,7 +32,7 @@ import { RoundRunner, type RunResult } from "./round-runner.js";
 import { Sessions } from "./sessions.js";
 import type { FederationStore, ModelFiles } from "./store.js";
 import { TaskBoard, type TaskProgress } from "./task-board.js";
-import { UploadIntake } from "./upload-intake.js";
+import { UploadIntake, type UploadLimits } from "./upload-intake.js";
 
 export interface CoordinatorOptions {
   readonly federationId: string;
@@ -46,6 +51,8 @@ export interface CoordinatorOptions {
   /** Builds a phase's update pipeline from its plan entries; default: the registered stages. */
   readonly buildPipeline?: (configs: readonly StageConfig[]) => UpdatePipeline;
   readonly maxUpdateBytes: number;
+  /** Per-site upload streams: idle and total deadlines, attempts rate. Default: DEFAULT_UPLOAD_LIMITS. */
+  readonly uploadLimits?: UploadLimits;
   readonly heartbeatIntervalMs: number;
   /** A site silent for this long is gone and its task fails. */
   readonly heartbeatTimeoutMs: number;
@@ -94,6 +101,7 @@ export class Coordinator implements CoordinatorService {
       encryptionSecretKey: options.identity.encryption.secretKey,
       enrolled: options.enrolled,
       maxUpdateBytes: options.maxUpdateBytes,
+      ...(options.uploadLimits && { limits: options.uploadLimits }),
       declaredTrainingExamples: (siteId) => this.sessions.declaredTrainingExamples(siteId),
       store,
       board: this.board,
@@ -139,42 +147,60 @@ export class Coordinator implements CoordinatorService {
     this.runner.stop();
   }
 
-  getChallenge(siteId: string): JoinChallenge {
-    return this.sessions.challenge(siteId);
+  getChallenge(request: ChallengeRequest & Caller): JoinChallenge {
+    return this.sessions.challenge(request);
   }
 
-  join(request: JoinRequest): JoinGrant {
+  join(request: JoinRequest & Caller): JoinGrant {
     return this.sessions.join(request);
   }
 
-  async pullTask(sessionToken: string, waitMs: number, signal?: AbortSignal): Promise<PullOutcome> {
-    const siteId = this.sessions.authenticate(sessionToken);
-    return this.board.pull(siteId, waitMs, {
+  async pullTask(
+    call: RequestAuth & Caller,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<SignedPullOutcome> {
+    const siteId = this.sessions.authenticate(call, SessionMethod.PullTask, callBody.pullTask(waitMs));
+    const outcome = await this.board.pull(siteId, waitMs, {
       ...(signal && { signal }),
-      stillValid: () => {
-        this.sessions.authenticate(sessionToken);
-      },
+      stillValid: () => this.sessions.checkStillValid(call.sessionToken),
     });
+    return this.sessions.signPull(siteId, call, outcome);
   }
 
-  heartbeat(sessionToken: string, beat: Heartbeat): HeartbeatAck {
-    return this.board.heartbeat(this.sessions.authenticate(sessionToken), beat);
+  heartbeat(call: RequestAuth & Caller, beat: Heartbeat): SignedHeartbeatAck {
+    const siteId = this.sessions.authenticate(call, SessionMethod.Heartbeat, callBody.heartbeat(beat));
+    return this.sessions.signHeartbeatAck(call, this.board.heartbeat(siteId, beat));
   }
 
-  model(sessionToken: string, version: number): ModelBlob {
-    this.sessions.authenticate(sessionToken);
+  model(call: RequestAuth & Caller, version: number): ModelBlob {
+    this.sessions.authenticate(call, SessionMethod.DownloadModel, callBody.downloadModel(version));
     return this.global.blob(version);
   }
 
-  beginUpload(sessionToken: string, header: UploadHeader): UploadSink {
-    return this.uploads.begin(this.sessions.authenticate(sessionToken), header);
+  beginUpload(
+    call: RequestAuth & Caller,
+    header: UploadHeader,
+    onEnded?: (reason: FlError) => void,
+  ): UploadSink {
+    const siteId = this.sessions.authenticate(
+      call,
+      SessionMethod.UploadUpdate,
+      callBody.uploadUpdate(header),
+    );
+    return this.uploads.begin(siteId, header, onEnded);
   }
 
-  reportEvaluation(sessionToken: string, report: EvaluationReport): void {
-    this.evaluations.report(this.sessions.authenticate(sessionToken), report);
+  reportEvaluation(call: RequestAuth & Caller, report: EvaluationReport): void {
+    const siteId = this.sessions.authenticate(
+      call,
+      SessionMethod.ReportEvaluation,
+      callBody.reportEvaluation(report),
+    );
+    this.evaluations.report(siteId, report);
   }
 
-  leave(sessionToken: string, reason: string): void {
-    this.sessions.leave(sessionToken, reason);
+  leave(call: RequestAuth & Caller, reason: string): void {
+    this.sessions.leave(call, reason);
   }
 }

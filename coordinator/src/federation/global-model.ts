@@ -11,6 +11,13 @@ interface Version {
   readonly sha256: string;
 }
 
+/** A committed model version as tasks name it. */
+export interface ModelRef {
+  readonly version: number;
+  readonly sha256: string;
+  readonly byteLength: number;
+}
+
 /** A model version written to disk but not yet committed: adopt it once the database has it. */
 export interface PreparedVersion {
   readonly record: CheckpointRecord;
@@ -82,15 +89,28 @@ export class GlobalModel {
     };
   }
 
+  /** What a task names of a version (the current one, or a committed checkpoint), without its bytes. */
+  describe(version: number): ModelRef {
+    if (version === this.current.version)
+      return { version, sha256: this.current.sha256, byteLength: this.current.bytes.length };
+    const record = this.existing(version);
+    return { version, sha256: record.sha256, byteLength: record.bytes };
+  }
+
   /** The bytes of a version: the current one, or a committed checkpoint. */
   blob(version: number): ModelBlob {
     if (version === this.current.version) return { bytes: this.current.bytes, sha256: this.current.sha256 };
+    const record = this.existing(version);
+    return { bytes: this.checkpoints.read(record).bytes, sha256: record.sha256 };
+  }
+
+  private existing(version: number): CheckpointRecord {
     const record = this.store.checkpoint(version);
     if (!record)
       throw new FlError(
         ErrorCode.NotFound,
         `model version ${version} does not exist (current is v${this.current.version})`,
       );
-    return { bytes: this.checkpoints.read(record).bytes, sha256: record.sha256 };
+    return record;
   }
 }

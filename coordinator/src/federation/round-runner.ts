@@ -1,6 +1,7 @@
 import { ErrorCode, errorMessage, FlError } from "../../../shared/src/errors.js";
 import type { ModelSpec } from "../../../shared/src/fl/model-spec.js";
 import { runAggregateStages, type UpdatePipeline } from "../../../shared/src/fl/pipeline.js";
+import { PLAN_COMPLETE_REASON } from "../../../shared/src/fl/protocol-constants.js";
 import type { StageConfig } from "../../../shared/src/fl/stages/index.js";
 import type { FlTask, TaskSpec } from "../../../shared/src/fl/task.js";
 import { networkFor } from "../../../shared/src/fl/task-kinds.js";
@@ -23,7 +24,7 @@ import type { FederationEvents } from "./events.js";
 import type { GlobalModel } from "./global-model.js";
 import type { Sessions } from "./sessions.js";
 import type { FederationStore } from "./store.js";
-import type { TaskBoard, TaskFailure } from "./task-board.js";
+import type { SettledRound, TaskBoard, TaskFailure } from "./task-board.js";
 import { evaluates, evaluateTaskSpec, trainTaskSpec } from "./task-specs.js";
 import type { UploadIntake } from "./upload-intake.js";
 
@@ -63,6 +64,8 @@ export interface RoundRunnerOptions {
 export class RoundRunner {
   private readonly abort = new AbortController();
   private strategy: { phase: string; instance: Strategy } | undefined;
+  /** Whether this coordinator has committed a round since it started. */
+  private trained = false;
 
   constructor(private readonly options: RoundRunnerOptions) {}
 
@@ -80,19 +83,16 @@ export class RoundRunner {
       },
     });
     try {
+      await this.catchUpEvaluations();
       for (let round = store.lastCompletedRound() + 1; round <= total; round++) {
         await this.trainRound(round);
-        if (shouldEvaluate(plan, round) && evaluates(slotOf(plan, round).phase)) await this.evaluate(round);
+        if (this.plansEvaluation(round)) await this.evaluate(round, global.version);
       }
-      if (
-        total > 0 &&
-        evaluates(slotOf(plan, total).phase) &&
-        store.listEvaluations(global.version).length === 0
-      )
-        await this.evaluate(total);
-      board.finish("the plan is complete");
+      if (total > 0 && evaluates(slotOf(plan, total).phase) && !this.evaluated(global.version))
+        await this.evaluate(total, global.version);
+      board.finish(PLAN_COMPLETE_REASON);
       await events.publish("federation.completed", { data: { modelVersion: global.version, rounds: total } });
-      return { status: "completed", reason: "the plan is complete" };
+      return { status: "completed", reason: PLAN_COMPLETE_REASON };
     } catch (error) {
       if (this.abort.signal.aborted) {
         board.finish("the coordinator is shutting down");
@@ -135,10 +135,7 @@ export class RoundRunner {
     const task = trainTaskSpec(plan, this.options.model, slot);
     for (;;) {
       const attempt = store.nextAttempt(round);
-      const sites = await this.options.sessions.waitForSites(
-        Math.max(plan.minSites, plan.minAvailableSites ?? 0),
-        this.abort.signal,
-      );
+      const sites = await this.options.sessions.waitForSites(this.quorum(), this.abort.signal);
       const sampled = sampleSites(sites, {
         fraction: plan.fraction,
         minSites: plan.minSites,
@@ -193,6 +190,7 @@ export class RoundRunner {
           trainMetrics,
           failures,
         });
+        this.trained = true;
         return;
       }
       store.failRound({ round, attempt, acceptedCount: accepted, failures, endedAtMs: clock.now() });
@@ -256,15 +254,84 @@ export class RoundRunner {
     });
   }
 
-  private async evaluate(round: number): Promise<void> {
-    const { plan, global } = this.options;
-    const sites = await this.options.sessions.waitForSites(1, this.abort.signal);
+  /** The connected sites a round waits for. */
+  private quorum(): number {
+    const { plan } = this.options;
+    return Math.max(plan.minSites, plan.minAvailableSites ?? 0);
+  }
+
+  private plansEvaluation(round: number): boolean {
+    const { plan } = this.options;
+    return shouldEvaluate(plan, round) && evaluates(slotOf(plan, round).phase);
+  }
+
+  /**
+   * A committed version whose evaluation the plan asked for but is missing (the coordinator died
+   * between the commit and the evaluation) or incomplete (it died with reports still out, or a
+   * site failed its task) is evaluated now, before the plan goes on.
+   */
+  private async catchUpEvaluations(): Promise<void> {
+    for (const r of this.options.store.listRounds()) {
+      if (r.status !== "completed" || r.modelVersionOut === null || !this.plansEvaluation(r.round)) continue;
+      if (!this.evaluated(r.modelVersionOut)) await this.evaluate(r.round, r.modelVersionOut);
+    }
+  }
+
+  /**
+   * Complete: every site the evaluation was sent to has reported. A failed or missing site leaves
+   * it incomplete, to be asked again at the plan's end (the final version) or after a restart.
+   * A version with reports but no run on record was evaluated before runs were recorded, and
+   * counts as complete.
+   */
+  private evaluated(version: number): boolean {
+    const { store } = this.options;
+    const run = store.evaluationRun(version);
+    const reported = new Set(store.listEvaluations(version).map((e) => e.siteId));
+    return run ? run.expected.every((siteId) => reported.has(siteId)) : reported.size > 0;
+  }
+
+  /**
+   * Evaluates `version` on the connected sites. Reports already received for it (from a run cut
+   * short by a crash) are kept, because the same model on the same test split scores the same;
+   * only the sites without one are asked, and an earlier expected site that is not connected
+   * now is recorded as failed, so the run settles with every expected site accounted for.
+   */
+  private async evaluate(round: number, version: number): Promise<void> {
+    const { plan, store, clock, log } = this.options;
+    // After a restart the sites come back one by one: wait for as many as a round needs, or the
+    // evaluation would go to whichever came back first. Right after a round they are all here.
+    const connected = await this.options.sessions.waitForSites(
+      this.trained ? 1 : this.quorum(),
+      this.abort.signal,
+    );
     const { phase } = slotOf(plan, round);
-    const task = evaluateTaskSpec(this.options.model, phase);
-    const modelVersion = global.version;
-    this.post(round, phase, sites, task, plan.evaluationTimeoutSec * 1000);
-    const settled = await this.options.board.settle(this.abort.signal);
-    await this.options.evaluations.summarise(round, modelVersion, settled);
+    const earlier = store.evaluationRun(version);
+    const kept = new Set(store.listEvaluations(version).map((e) => e.siteId));
+    const asked = connected.filter((siteId) => !kept.has(siteId));
+    // Nobody to ask and the outcome already announced: a second announcement would say nothing new.
+    if (asked.length === 0 && earlier && earlier.settledAtMs !== null) return;
+    const absent = (earlier?.expected ?? []).filter(
+      (siteId) => !kept.has(siteId) && !connected.includes(siteId),
+    );
+    const expected = [...new Set([...kept, ...asked, ...absent])].sort();
+    store.startEvaluation({ modelVersion: version, round, expected, startedAtMs: clock.now() });
+    if (kept.size > 0)
+      log(
+        `evaluation of model v${version} resumes: ${kept.size} of ${expected.length} reports kept, asking ${asked.join(", ") || "no one"}`,
+      );
+    let settled: SettledRound = { done: 0, failures: [] };
+    if (asked.length > 0) {
+      const task = evaluateTaskSpec(this.options.model, phase);
+      this.post(round, phase, asked, task, plan.evaluationTimeoutSec * 1000, version);
+      settled = await this.options.board.settle(this.abort.signal);
+    }
+    const failures = [
+      ...absent.map((siteId) => ({ siteId, reason: "not connected when the evaluation resumed" })),
+      ...settled.failures,
+    ];
+    await this.options.evaluations.summarise(round, version, { done: kept.size + settled.done, failures });
+    // After the announcement: a crash in between announces it again rather than never.
+    store.settleEvaluation({ modelVersion: version, failures, settledAtMs: clock.now() });
   }
 
   private post(
@@ -273,8 +340,10 @@ export class RoundRunner {
     sites: readonly string[],
     spec: TaskSpec,
     timeoutMs: number,
+    version = this.options.global.version,
   ): void {
     const { global, clock, newTaskId } = this.options;
+    const model = global.describe(version);
     const deadlineMs = clock.now() + timeoutMs;
     const tasks = new Map<string, FlTask>();
     for (const siteId of sites) {
@@ -282,9 +351,9 @@ export class RoundRunner {
         taskId: newTaskId(),
         round,
         phase: phase.name,
-        modelVersion: global.version,
-        modelSha256: global.sha256,
-        modelBytes: global.byteLength,
+        modelVersion: model.version,
+        modelSha256: model.sha256,
+        modelBytes: model.byteLength,
         deadlineMs,
         ...spec,
       });

@@ -1,7 +1,33 @@
 import type { Identity, PublicIdentity } from "../../../shared/src/crypto/index.js";
+import {
+  CLIENT_NONCE_BYTES,
+  challengeMessage,
+  doneMessage,
+  grantMessage,
+  responseMac,
+  signStatement,
+  taskMessage,
+} from "../../../shared/src/crypto/session-auth.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { checkSiteId, checkSiteInfo, MAX_REASON_CHARS, sanitiseText } from "../../../shared/src/fl/limits.js";
-import type { JoinChallenge, JoinGrant, JoinRequest } from "../../../shared/src/fl/messages.js";
+import type {
+  Caller,
+  ChallengeRequest,
+  HeartbeatAck,
+  JoinChallenge,
+  JoinGrant,
+  JoinRequest,
+  PullOutcome,
+  RequestAuth,
+  SignedHeartbeatAck,
+  SignedPullOutcome,
+} from "../../../shared/src/fl/messages.js";
+import {
+  answerBody,
+  callBody,
+  SessionMethod,
+  signedTaskFields,
+} from "../../../shared/src/fl/session-calls.js";
 import { SiteRegistry } from "../registry.js";
 import type { Cancel, Clock } from "./clock.js";
 import type { FederationEvents } from "./events.js";
@@ -28,9 +54,11 @@ export interface SessionsOptions {
 }
 
 /**
- * Who is connected: sites join with a signed challenge, every call with their session token
- * keeps them alive, and a sweep ends the sessions that went silent. A site that leaves or is
- * lost fails its open task at once, so the round does not wait for it.
+ * Who is connected, and the coordinator's half of authentication: sites join with a signed
+ * challenge, every call of a session proves itself with a MAC and keeps the site alive, and a
+ * sweep ends the sessions that went silent. What the coordinator tells a site that it must be
+ * able to trust (its challenge, the grant, tasks, the end, a cancellation) is signed or MACed
+ * here. A site that leaves or is lost fails its open task at once, so the round does not wait.
  */
 export class Sessions {
   private readonly registry: SiteRegistry;
@@ -42,23 +70,52 @@ export class Sessions {
     this.registry = new SiteRegistry({
       federationId: options.federationId,
       enrolled: options.enrolled,
+      encryptionSecretKey: options.identity.encryption.secretKey,
       now: () => options.clock.now(),
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      logRefusal: options.log,
     });
     this.joins = new Notifier(options.clock);
   }
 
-  challenge(siteId: string): JoinChallenge {
+  /** The same for enrolled and unknown sites: whether a site is enrolled shows only at join. */
+  challenge(request: ChallengeRequest & Caller): JoinChallenge {
+    const { siteId, clientNonce } = request;
     checkSiteId(siteId);
+    if (!(clientNonce instanceof Uint8Array) || clientNonce.length !== CLIENT_NONCE_BYTES) {
+      throw new FlError(
+        ErrorCode.InvalidArgument,
+        `a challenge request needs a client nonce of ${CLIENT_NONCE_BYTES} fresh random bytes (got ${clientNonce?.length ?? 0}): the client is older than this coordinator`,
+      );
+    }
+    const { federationId, identity } = this.options;
     const { challenge, expiresAtMs } = this.registry.issueChallenge(siteId);
-    return { challenge, federationId: this.options.federationId, expiresAtMs };
+    const statement = {
+      federationId,
+      siteId,
+      clientNonce,
+      challenge,
+      expiresAtMs,
+      channelBinding: request.channelBinding ?? "",
+    };
+    return {
+      challenge,
+      federationId,
+      expiresAtMs,
+      coordinatorSignature: signStatement(challengeMessage(statement), identity),
+    };
   }
 
-  join(request: JoinRequest): JoinGrant {
+  join(request: JoinRequest & Caller): JoinGrant {
     const { siteId } = request;
     checkSiteId(siteId);
     if (request.info) checkSiteInfo(request.info);
-    const { token, rejoined } = this.registry.join(siteId, request.challenge, request.signature);
+    const { token, rejoined } = this.registry.join(
+      siteId,
+      request.challenge,
+      request.signature,
+      request.channelBinding ?? "",
+    );
     this.options.store.recordJoin(siteId, this.options.clock.now(), { ...request.info });
     if (request.info)
       this.declaredTraining.set(
@@ -71,12 +128,21 @@ export class Sessions {
     void this.options.events.publish("site.joined", { siteId, data: { rejoined, backend } });
     this.options.log(`${siteId} joined${rejoined ? " again" : ""} (backend ${backend})`);
     this.joins.notify();
+    const { federationId, identity, heartbeatIntervalMs } = this.options;
+    const grant = {
+      federationId,
+      siteId,
+      challenge: request.challenge,
+      sessionToken: token,
+      heartbeatIntervalMs,
+    };
     return {
       sessionToken: token,
-      federationId: this.options.federationId,
-      coordinatorEncryptionPublicKey: this.options.identity.encryption.publicKey,
-      coordinatorSigningPublicKey: this.options.identity.signing.publicKey,
-      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      federationId,
+      coordinatorEncryptionPublicKey: identity.encryption.publicKey,
+      coordinatorSigningPublicKey: identity.signing.publicKey,
+      heartbeatIntervalMs,
+      coordinatorSignature: signStatement(grantMessage(grant), identity),
     };
   }
 
@@ -88,14 +154,64 @@ export class Sessions {
     return this.declaredTraining.get(siteId);
   }
 
-  /** The site of a session; every authenticated call counts as a sign of life. */
-  authenticate(token: string): string {
-    return this.registry.authenticate(token);
+  /**
+   * The site of a call, once its session, channel, sequence number and MAC (over `method` and
+   * `body`, built with session-calls.ts) check out; every such call counts as a sign of life.
+   */
+  authenticate(call: RequestAuth & Caller, method: SessionMethod, body: unknown): string {
+    return this.registry.authenticate(call, call.channelBinding ?? "", method, body).siteId;
   }
 
-  /** Idempotent: an unknown session is ignored. */
-  leave(token: string, rawReason: string): void {
-    const siteId = this.registry.leave(token);
+  /** FlError(Unauthenticated) once the session is no longer the site's current one. */
+  checkStillValid(token: string): void {
+    this.registry.session(token);
+  }
+
+  /** A pull's outcome as the site can trust it: a task or the end signed by the coordinator. */
+  signPull(siteId: string, call: RequestAuth, outcome: PullOutcome): SignedPullOutcome {
+    const { federationId, identity } = this.options;
+    switch (outcome.kind) {
+      case "task":
+        return {
+          ...outcome,
+          signature: signStatement(
+            taskMessage(federationId, siteId, signedTaskFields(outcome.task)),
+            identity,
+          ),
+        };
+      case "done": {
+        const statement = {
+          federationId,
+          siteId,
+          sessionToken: call.sessionToken,
+          sequence: call.sequence,
+          reason: outcome.reason,
+        };
+        return { ...outcome, signature: signStatement(doneMessage(statement), identity) };
+      }
+      case "wait":
+        return outcome;
+    }
+  }
+
+  /** A heartbeat's answer MACed for the call it answers. */
+  signHeartbeatAck(call: RequestAuth, ack: HeartbeatAck): SignedHeartbeatAck {
+    const { key } = this.registry.session(call.sessionToken);
+    return {
+      ...ack,
+      mac: responseMac(key, SessionMethod.Heartbeat, call.sequence, answerBody.heartbeat(ack)),
+    };
+  }
+
+  /** Idempotent: a session already gone is ignored (the call is still authenticated if it exists). */
+  leave(call: RequestAuth & Caller, rawReason: string): void {
+    try {
+      this.authenticate(call, SessionMethod.Leave, callBody.leave(rawReason));
+    } catch (error) {
+      if (error instanceof FlError && error.code === ErrorCode.Unauthenticated) return;
+      throw error;
+    }
+    const siteId = this.registry.leave(call.sessionToken);
     if (!siteId) return;
     // Informational text from the site: kept, but bounded and on one line.
     const reason = sanitiseText(rawReason, MAX_REASON_CHARS);

@@ -2,8 +2,12 @@ import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import type {
   CheckpointRecord,
   EvaluationRecord,
+  EvaluationRunRecord,
+  EvaluationRunSettled,
+  EvaluationRunStart,
   RoundCommit,
   RoundFailure,
+  RoundRecord,
   RoundStart,
   StrategyStateRecord,
   UpdateRecord,
@@ -31,10 +35,19 @@ export interface FederationStore {
   /** The round, its checkpoint and the optimiser's state, in one transaction. */
   completeRound(round: RoundCommit): void;
   failRound(round: RoundFailure): void;
-  hasUpload(uploadId: string): boolean;
-  recordUpdate(update: UpdateRecord): void;
+  listRounds(): RoundRecord[];
+  /** Whether this site's upload id is recorded (upload ids are the sites' own, unique per site). */
+  hasUpload(siteId: string, uploadId: string): boolean;
+  /**
+   * Records an update; `within` runs in the same transaction, after the row is written, so the
+   * row is kept only if it returns and it runs only if the row could be written.
+   */
+  recordUpdate(update: UpdateRecord, within?: () => void): void;
   recordEvaluation(evaluation: EvaluationRecord): void;
   listEvaluations(modelVersion?: number): EvaluationRecord[];
+  startEvaluation(run: EvaluationRunStart): void;
+  settleEvaluation(run: EvaluationRunSettled): void;
+  evaluationRun(modelVersion: number): EvaluationRunRecord | undefined;
 }
 
 /** Model versions as durable files, named by version and checked against their recorded hash. */

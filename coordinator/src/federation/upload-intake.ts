@@ -1,6 +1,6 @@
 import { type PublicIdentity, sharedKey } from "../../../shared/src/crypto/index.js";
-import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import { checkManifestStrings, checkMetrics } from "../../../shared/src/fl/limits.js";
+import { ErrorCode, errorMessage, FlError, isFlError } from "../../../shared/src/errors.js";
+import { checkManifestFields, checkMetrics, INTERNAL_ERROR_MESSAGE } from "../../../shared/src/fl/limits.js";
 import type { UploadHeader } from "../../../shared/src/fl/messages.js";
 import type { StageContext, UpdateDraft, UpdateStage } from "../../../shared/src/fl/pipeline.js";
 import type { UploadSink } from "../../../shared/src/fl/ports.js";
@@ -9,11 +9,17 @@ import { assertFinite, assertSameManifest } from "../../../shared/src/weights/in
 import type { WeightsManifest } from "../../../shared/src/weights/types.js";
 import type { UpdateRecord } from "../store/records.js";
 import type { RoundAggregation } from "../strategy/strategy.js";
-import type { Clock } from "./clock.js";
+import type { Cancel, Clock } from "./clock.js";
 import type { FederationEvents } from "./events.js";
 import type { FederationStore } from "./store.js";
 import type { PostedTask, TaskBoard } from "./task-board.js";
-import { checkUploadHeader, checkUploadSignature, UploadAssembler } from "./upload-verifier.js";
+import {
+  checkUploadHeader,
+  checkUploadSignature,
+  type UpdateSize,
+  UploadAssembler,
+  updateSizeOf,
+} from "./upload-verifier.js";
 
 /** The training round that uploads are taken for. */
 export interface TrainingRound {
@@ -27,12 +33,36 @@ export interface TrainingRound {
   readonly stages: readonly UpdateStage[];
 }
 
+/**
+ * What one site may hold open. A site has at most one open task, so one upload in flight per site
+ * and task is also one per site; the attempts bucket bounds how fast it may open new ones.
+ */
+export interface UploadLimits {
+  /** Longest wait for an upload's next chunk. */
+  readonly idleTimeoutMs: number;
+  /** Longest an upload may take from its header to its last chunk. */
+  readonly deadlineMs: number;
+  /** Upload attempts a site may make back to back (the token bucket's size). */
+  readonly burst: number;
+  /** Attempts per minute the bucket refills by. */
+  readonly attemptsPerMinute: number;
+}
+
+/** An honest site uploads once per round, and again after a broken stream: generous for it. */
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
+  idleTimeoutMs: 60_000,
+  deadlineMs: 30 * 60_000,
+  burst: 10,
+  attemptsPerMinute: 60,
+};
+
 export interface UploadIntakeOptions {
   readonly federationId: string;
   /** The coordinator's encryption key pair opens the sites' updates. */
   readonly encryptionSecretKey: Uint8Array;
   readonly enrolled: ReadonlyMap<string, PublicIdentity>;
   readonly maxUpdateBytes: number;
+  readonly limits?: UploadLimits;
   /**
    * The training examples a site declared at join, or undefined when it declared none. An update
    * claims its FedAvg weight through `numExamples`, so it may claim no more than this.
@@ -62,33 +92,61 @@ interface Target {
  * authentic but invalid update ends that site's task so the round need not wait for it.
  */
 export class UploadIntake {
-  private current: { readonly training: TrainingRound; readonly metrics: TrainMetricsItem[] } | undefined;
+  private current:
+    | {
+        readonly training: TrainingRound;
+        readonly metrics: TrainMetricsItem[];
+        readonly size: UpdateSize;
+      }
+    | undefined;
+  /** Uploads between their header and their verdict, by site and task. */
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly limits: UploadLimits;
 
-  constructor(private readonly options: UploadIntakeOptions) {}
+  constructor(private readonly options: UploadIntakeOptions) {
+    this.limits = options.limits ?? DEFAULT_UPLOAD_LIMITS;
+  }
 
   open(training: TrainingRound): void {
-    this.current = { training, metrics: [] };
+    this.current = { training, metrics: [], size: updateSizeOf(training.sharedManifest) };
   }
 
-  /** Closes the round; returns the accepted updates' training metrics, weighted by examples. */
+  /**
+   * Closes the round; returns the accepted updates' training metrics, weighted by examples.
+   * Uploads still in flight end here and free what they hold: none of them can count any more.
+   */
   close(): Record<string, number> {
-    const metrics = this.current?.metrics ?? [];
+    const current = this.current;
     this.current = undefined;
-    return weightedAverage(metrics);
+    for (const upload of [...this.inFlight.values()])
+      upload.end(
+        new FlError(
+          ErrorCode.WrongRound,
+          `round ${current?.training.round ?? "?"} closed before the upload finished`,
+        ),
+      );
+    return weightedAverage(current?.metrics ?? []);
   }
 
-  /** Starts receiving an update from a site; throws FlError (recorded) when the header is refused. */
-  begin(siteId: string, header: UploadHeader): UploadSink {
+  /**
+   * Starts receiving an update from a site; throws FlError (recorded once the header is verified)
+   * when the header is refused. `onEnded` hears of an upload the intake ends by itself.
+   */
+  begin(siteId: string, header: UploadHeader, onEnded?: (reason: FlError) => void): UploadSink {
     const { manifest } = header;
     const signer = this.options.enrolled.get(siteId);
     if (!signer) throw new FlError(ErrorCode.UnknownSite, `site "${siteId}" is not enrolled`);
-    checkManifestStrings(manifest);
+    this.takeAttempt(siteId);
+    checkManifestFields(manifest);
     try {
       checkUploadSignature(manifest, header.signature, signer, siteId);
     } catch (error) {
       return this.refuseUnverified(siteId, FlError.from(error));
     }
-    if (this.options.store.hasUpload(manifest.uploadId)) {
+    // Only now, signed by the session's own site, may the header claim its upload id: the id is
+    // that site's, so another site reusing it touches nothing of this one's.
+    if (this.isClaimed(siteId, manifest.uploadId)) {
       void this.options.events.publish("update.rejected", {
         round: manifest.round,
         siteId,
@@ -99,9 +157,16 @@ export class UploadIntake {
         `upload ${manifest.uploadId} was already received: replays are refused`,
       );
     }
-    const training = this.current?.training;
+    const busy = this.inFlight.get(inFlightKey(siteId, manifest.taskId));
+    if (busy)
+      throw new FlError(
+        ErrorCode.RateLimited,
+        `site "${siteId}" already has upload ${busy.uploadId} in progress for task ${manifest.taskId}; wait for its verdict before sending another`,
+      );
+    const current = this.current;
+    const training = current?.training;
     const reject = (error: unknown): never => {
-      const flError = FlError.from(error);
+      const flError = this.wireError(error, siteId);
       this.recordRejection(siteId, header, flError, training?.attempt ?? 0);
       throw flError;
     };
@@ -112,6 +177,7 @@ export class UploadIntake {
         siteId,
         maxUpdateBytes: this.options.maxUpdateBytes,
         task: training && this.targetOf(siteId, training),
+        ...(current && { size: current.size }),
       });
       checkMetrics("training metrics", header.trainMetrics);
       checkClaimedExamples(siteId, manifest.numExamples, this.options.declaredTrainingExamples(siteId));
@@ -132,7 +198,7 @@ export class UploadIntake {
           `the task of "${siteId}" in round ${target.round} already failed (deadline or disconnect)`,
         ),
       );
-    return this.receive(siteId, signer, header, target, reject);
+    return this.receive(siteId, signer, header, target, reject, onEnded);
   }
 
   private receive(
@@ -141,30 +207,76 @@ export class UploadIntake {
     header: UploadHeader,
     target: Target,
     reject: (error: unknown) => never,
+    onEnded: ((reason: FlError) => void) | undefined,
   ): UploadSink {
     const { manifest } = header;
     const { round, posted, training } = target;
-    const assembler = new UploadAssembler(
+    const { clock } = this.options;
+    const { idleTimeoutMs, deadlineMs } = this.limits;
+    // The buffer is the only memory an upload reserves; every way out of the upload drops it.
+    let assembler: UploadAssembler | undefined = new UploadAssembler(
       manifest,
       sharedKey(this.options.encryptionSecretKey, signer.encryptionPublicKey),
       training.sharedManifest,
     );
-    let closed = false;
+    const key = inFlightKey(siteId, manifest.taskId);
+    let cancelIdle: Cancel = () => {};
+    const release = (): UploadAssembler | undefined => {
+      const held = assembler;
+      assembler = undefined;
+      cancelIdle();
+      cancelDeadline();
+      if (this.inFlight.get(key) === upload) this.inFlight.delete(key);
+      return held;
+    };
+    // Ended by the coordinator: like a broken stream, nothing is recorded and the task stays open.
+    let endedBy: FlError | undefined;
+    const end = (reason: FlError): void => {
+      if (!release()) return;
+      endedBy = reason;
+      this.options.log(`round ${round}: upload from ${siteId} ended: ${reason.code}: ${reason.message}`);
+      onEnded?.(reason);
+    };
+    const upload: InFlight = { siteId, uploadId: manifest.uploadId, end };
+    this.inFlight.set(key, upload);
+    const cancelDeadline = clock.after(deadlineMs, () =>
+      end(
+        new FlError(
+          ErrorCode.Timeout,
+          `the upload took longer than ${deadlineMs / 1000} s (limits.uploadDeadlineSec); send it again`,
+        ),
+      ),
+    );
+    const armIdle = () => {
+      cancelIdle();
+      cancelIdle = clock.after(idleTimeoutMs, () =>
+        end(
+          new FlError(
+            ErrorCode.Timeout,
+            `no chunk arrived for ${idleTimeoutMs / 1000} s (limits.uploadIdleTimeoutSec); send the upload again`,
+          ),
+        ),
+      );
+    };
+    armIdle();
+    const closed = () => endedBy ?? new FlError(ErrorCode.FailedPrecondition, "upload already closed");
     return {
       addChunk: (index, ciphertext) => {
+        if (!assembler) throw closed();
         try {
           assembler.addChunk(index, ciphertext);
         } catch (error) {
-          closed = true;
+          release();
           reject(error);
         }
+        armIdle();
       },
       finish: () => {
-        if (closed) throw new FlError(ErrorCode.FailedPrecondition, "upload already closed");
-        closed = true;
+        const complete = release();
+        if (!complete) throw closed();
         if (this.current?.training !== training || posted.status === "done" || posted.status === "failed")
           reject(new FlError(ErrorCode.WrongRound, `round ${round} closed before the upload finished`));
-        if (!assembler.isComplete()) {
+        if (!complete.isComplete()) {
           // A stream that ends early is a broken connection, not a bad update: the site may retry.
           this.options.log(`round ${round}: upload from ${siteId} ended early; the task stays open`);
           throw new FlError(
@@ -176,23 +288,17 @@ export class UploadIntake {
         try {
           update = runCoordinatorStages(
             training.stages,
-            { delta: assembler.finish(), numExamples: manifest.numExamples, metrics: header.trainMetrics },
+            { delta: complete.finish(), numExamples: manifest.numExamples, metrics: header.trainMetrics },
             { siteId, round, phase: training.phase },
             training.sharedManifest,
           );
-          training.aggregation.accept({
-            siteId,
-            delta: update.delta.values,
-            numExamples: update.numExamples,
-          });
         } catch (error) {
           return reject(error);
         }
-        this.accepted(siteId, header, update, training);
+        this.accept(siteId, header, update, training, reject);
       },
       abort: (reason) => {
-        if (closed) return;
-        closed = true;
+        if (!release()) return;
         this.options.log(
           `round ${round}: upload from ${siteId} broke off (${reason}); the task stays open until the deadline`,
         );
@@ -208,17 +314,37 @@ export class UploadIntake {
     return { round, modelVersion, taskId, posted, training };
   }
 
-  private accepted(siteId: string, header: UploadHeader, update: UpdateDraft, training: TrainingRound): void {
+  /**
+   * The accepted row and the fold into the aggregate happen together or not at all (one store
+   * transaction around the fold), so a round never counts an update it has no row for.
+   */
+  private accept(
+    siteId: string,
+    header: UploadHeader,
+    update: UpdateDraft,
+    training: TrainingRound,
+    reject: (error: unknown) => never,
+  ): void {
     const { manifest } = header;
     const trainMetrics = { ...update.metrics };
+    try {
+      this.record(
+        header,
+        siteId,
+        { round: training.round, attempt: training.attempt, status: "accepted", reason: null, trainMetrics },
+        () =>
+          training.aggregation.accept({
+            siteId,
+            delta: update.delta.values,
+            numExamples: update.numExamples,
+          }),
+      );
+    } catch (error) {
+      // The strategy's refusal is a verdict on the update; a store failure is the coordinator's.
+      if (isFlError(error) && error.code !== ErrorCode.Internal) reject(error);
+      throw this.wireError(error, siteId);
+    }
     this.current?.metrics.push({ weight: update.numExamples, metrics: trainMetrics });
-    this.record(header, siteId, {
-      round: training.round,
-      attempt: training.attempt,
-      status: "accepted",
-      reason: null,
-      trainMetrics,
-    });
     void this.options.events.publish("update.accepted", {
       round: training.round,
       siteId,
@@ -228,6 +354,50 @@ export class UploadIntake {
       `round ${training.round}: accepted update from ${siteId} (${manifest.numExamples} examples)`,
     );
     this.options.board.complete(siteId);
+  }
+
+  /**
+   * An internal failure's text (a SQLite message, a stack) stays in the coordinator's log; the
+   * site is told only that it happened.
+   */
+  private wireError(error: unknown, siteId: string): FlError {
+    const flError = FlError.from(error);
+    if (flError.code !== ErrorCode.Internal) return flError;
+    this.options.log(`upload from ${siteId} failed inside the coordinator: ${errorMessage(error)}`);
+    return new FlError(ErrorCode.Internal, INTERNAL_ERROR_MESSAGE);
+  }
+
+  /**
+   * A token bucket per site, one token per upload attempt, taken before any of the attempt is
+   * looked at. Kept as the time the bucket will be full again (GCRA), so it needs no timer.
+   */
+  private takeAttempt(siteId: string): void {
+    const { burst, attemptsPerMinute } = this.limits;
+    const now = this.options.clock.now();
+    const interval = 60_000 / attemptsPerMinute;
+    const bucket = this.buckets.get(siteId) ?? { fullAtMs: now, warned: false };
+    this.buckets.set(siteId, bucket);
+    const fullAtMs = Math.max(bucket.fullAtMs, now);
+    const waitMs = fullAtMs - now - (burst - 1) * interval;
+    if (waitMs <= 0) {
+      bucket.fullAtMs = fullAtMs + interval;
+      bucket.warned = false;
+      return;
+    }
+    // One log line per dry spell: a flood of attempts must not become a flood of lines.
+    if (!bucket.warned) this.options.log(`upload attempts from ${siteId} refused: over the rate limit`);
+    bucket.warned = true;
+    throw new FlError(
+      ErrorCode.RateLimited,
+      `site "${siteId}" made more than ${burst} upload attempts in a row (${attemptsPerMinute} per minute allowed); retry in ${Math.ceil(waitMs / 1000)} s`,
+    );
+  }
+
+  /** A site's upload id is taken once its signed header is in flight or recorded. */
+  private isClaimed(siteId: string, uploadId: string): boolean {
+    for (const upload of this.inFlight.values())
+      if (upload.siteId === siteId && upload.uploadId === uploadId) return true;
+    return this.options.store.hasUpload(siteId, uploadId);
   }
 
   /**
@@ -241,7 +411,7 @@ export class UploadIntake {
     throw error;
   }
 
-  /** A verified upload that is refused: recorded under its upload id, with the reason. */
+  /** A verified upload that is refused: recorded under the site's upload id, with the reason. */
   private recordRejection(siteId: string, header: UploadHeader, error: FlError, attempt: number): void {
     const { manifest } = header;
     this.options.log(
@@ -256,14 +426,19 @@ export class UploadIntake {
       siteId,
       data: { code: error.code, message: error.message },
     });
-    if (this.options.store.hasUpload(manifest.uploadId)) return;
-    this.record(header, siteId, {
-      round: manifest.round,
-      attempt,
-      status: "rejected",
-      reason: `${error.code}: ${error.message}`,
-      trainMetrics: {},
-    });
+    if (this.options.store.hasUpload(siteId, manifest.uploadId)) return;
+    try {
+      this.record(header, siteId, {
+        round: manifest.round,
+        attempt,
+        status: "rejected",
+        reason: `${error.code}: ${error.message}`,
+        trainMetrics: {},
+      });
+    } catch (storeError) {
+      // The verdict stands without its row; the failure is the coordinator's to look into.
+      this.options.log(`could not record the rejected upload from ${siteId}: ${errorMessage(storeError)}`);
+    }
   }
 
   /** Records an upload under the session's site (never the site a manifest merely claims). */
@@ -271,21 +446,43 @@ export class UploadIntake {
     header: UploadHeader,
     siteId: string,
     outcome: Pick<UpdateRecord, "round" | "attempt" | "status" | "reason" | "trainMetrics">,
+    within?: () => void,
   ): void {
     const { manifest } = header;
-    this.options.store.recordUpdate({
-      signed: { manifest, signature: header.signature },
-      ...outcome,
-      uploadId: manifest.uploadId,
-      siteId,
-      taskId: manifest.taskId,
-      modelVersion: manifest.modelVersion,
-      contentSha256: manifest.contentSha256,
-      numExamples: manifest.numExamples,
-      plaintextBytes: manifest.plaintextBytes,
-      receivedAtMs: this.options.clock.now(),
-    });
+    this.options.store.recordUpdate(
+      {
+        signed: { manifest, signature: header.signature },
+        ...outcome,
+        uploadId: manifest.uploadId,
+        siteId,
+        taskId: manifest.taskId,
+        modelVersion: manifest.modelVersion,
+        contentSha256: manifest.contentSha256,
+        numExamples: manifest.numExamples,
+        plaintextBytes: manifest.plaintextBytes,
+        receivedAtMs: this.options.clock.now(),
+      },
+      within,
+    );
   }
+}
+
+/** An upload between its header and its verdict. */
+interface InFlight {
+  readonly siteId: string;
+  readonly uploadId: string;
+  /** Ends it from the coordinator's side: frees its buffer and tells the transport why. */
+  end(reason: FlError): void;
+}
+
+interface Bucket {
+  /** When every token is back; each attempt moves it one interval on. */
+  fullAtMs: number;
+  warned: boolean;
+}
+
+function inFlightKey(siteId: string, taskId: string): string {
+  return JSON.stringify([siteId, taskId]);
 }
 
 interface TrainMetricsItem {

@@ -10,6 +10,7 @@ import {
   assertFinite,
   assertSameManifest,
   deserializeWeights,
+  serializedLength,
   sha256Hex,
 } from "../../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../../shared/src/weights/types.js";
@@ -31,6 +32,35 @@ export interface ExpectedUpload<Task extends TaskRef> {
   readonly maxUpdateBytes: number;
   /** The site's open training task; undefined when it has none. */
   readonly task: Task | undefined;
+  /** What an update of the open round's shared tensors can measure; absent with no round open. */
+  readonly size?: UpdateSize;
+}
+
+/**
+ * The sizes an update of a set of shared tensors can have: its float32 values are fixed by the
+ * tensors, only the FLW1 header (JSON) can differ between clients. The header may be formatted
+ * differently from ours (spaces, indentation, key order) up to four times its canonical length
+ * plus 1 KiB; that keeps the bound within kilobytes of the true size.
+ */
+export interface UpdateSize {
+  /** What serializeWeights writes. */
+  readonly canonical: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** 8 bytes of "FLW1" and the header length come before the header. */
+const FLW1_PREFIX_BYTES = 8;
+
+export function updateSizeOf(shared: WeightsManifest): UpdateSize {
+  const canonical = serializedLength(shared);
+  const valueBytes = shared.totalLength * 4;
+  const header = canonical - valueBytes - FLW1_PREFIX_BYTES;
+  return {
+    canonical,
+    min: FLW1_PREFIX_BYTES + valueBytes,
+    max: FLW1_PREFIX_BYTES + valueBytes + 4 * header + 1024,
+  };
 }
 
 /**
@@ -97,17 +127,24 @@ export function checkUploadHeader<Task extends TaskRef>(
       `update of ${manifest.plaintextBytes} bytes exceeds the limit of ${expected.maxUpdateBytes}`,
     );
   }
+  const { size } = expected;
+  if (size && manifest.plaintextBytes > size.max) {
+    throw new FlError(
+      ErrorCode.TooLarge,
+      `update of ${manifest.plaintextBytes} bytes is larger than the round's shared tensors can be (${size.canonical} bytes serialised, at most ${size.max} with another header layout)`,
+    );
+  }
+  if (size && manifest.plaintextBytes < size.min) {
+    throw new FlError(
+      ErrorCode.WeightsShapeMismatch,
+      `update of ${manifest.plaintextBytes} bytes is smaller than the round's shared tensors (${size.canonical} bytes serialised, at least ${size.min})`,
+    );
+  }
   const minChunks = Math.ceil(manifest.plaintextBytes / MAX_CHUNK_PLAINTEXT_BYTES);
   if (manifest.numChunks < minChunks || manifest.numChunks > Math.max(1, manifest.plaintextBytes)) {
     throw new FlError(
       ErrorCode.InvalidArgument,
-      `update announces ${manifest.numChunks} chunks for ${manifest.plaintextBytes} bytes`,
-    );
-  }
-  if (!(manifest.numExamples > 0)) {
-    throw new FlError(
-      ErrorCode.InvalidArgument,
-      `update reports ${manifest.numExamples} training examples; need > 0`,
+      `update announces ${manifest.numChunks} chunks for ${manifest.plaintextBytes} bytes; need ${minChunks} to ${Math.max(1, manifest.plaintextBytes)} (at most ${MAX_CHUNK_PLAINTEXT_BYTES} bytes per chunk)`,
     );
   }
   return task;

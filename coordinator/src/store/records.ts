@@ -39,6 +39,7 @@ export interface SiteRecord {
 }
 
 export interface UpdateRecord {
+  /** The site's own id for this upload: unique per site, not across sites. */
   readonly uploadId: string;
   readonly round: number;
   readonly attempt: number;
@@ -74,6 +75,33 @@ export interface EvaluationRecord {
   readonly confusion: number[][];
   readonly metrics: Record<string, number>;
   readonly receivedAtMs: number;
+}
+
+/**
+ * The evaluation of one model version: the sites it was sent to, and once each of them has
+ * reported or failed its task, when it settled and who failed. Unsettled after a crash, which
+ * is what makes a resumed coordinator evaluate that version again.
+ */
+export interface EvaluationRunRecord {
+  readonly modelVersion: number;
+  readonly round: number;
+  readonly expected: string[];
+  readonly failures: TaskFailureRecord[];
+  readonly startedAtMs: number;
+  readonly settledAtMs: number | null;
+}
+
+export interface EvaluationRunStart {
+  readonly modelVersion: number;
+  readonly round: number;
+  readonly expected: readonly string[];
+  readonly startedAtMs: number;
+}
+
+export interface EvaluationRunSettled {
+  readonly modelVersion: number;
+  readonly failures: readonly TaskFailureRecord[];
+  readonly settledAtMs: number;
 }
 
 /** A round attempt as it starts. */

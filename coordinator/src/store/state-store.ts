@@ -5,6 +5,9 @@ import type { FederationStore } from "../federation/store.js";
 import type {
   CheckpointRecord,
   EvaluationRecord,
+  EvaluationRunRecord,
+  EvaluationRunSettled,
+  EvaluationRunStart,
   RoundCommit,
   RoundFailure,
   RoundRecord,
@@ -12,6 +15,7 @@ import type {
   RoundStatus,
   SiteRecord,
   StrategyStateRecord,
+  TaskFailureRecord,
   UpdateRecord,
 } from "./records.js";
 
@@ -22,11 +26,41 @@ import type {
  * died is marked aborted on open and the round runs again from the last committed version.
  */
 
-/** v2 added the signed manifest of each update (`manifest_json`, `signature`). */
-const SCHEMA_VERSION = 2;
+/**
+ * v2 added the signed manifest of each update (`manifest_json`, `signature`). v3 keys updates by
+ * a row id of the coordinator's own: an upload id is only the site's name for its upload, unique
+ * per site, so one site's id can never block or overwrite another site's row.
+ */
+const SCHEMA_VERSION = 3;
+
+const UPDATES_TABLE = `
+CREATE TABLE IF NOT EXISTS updates (
+  id INTEGER PRIMARY KEY,
+  upload_id TEXT NOT NULL,
+  round INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  model_version INTEGER NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  num_examples INTEGER NOT NULL,
+  plaintext_bytes INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('accepted','rejected')),
+  reason TEXT,
+  train_metrics_json TEXT NOT NULL DEFAULT '{}',
+  received_at_ms INTEGER NOT NULL,
+  manifest_json TEXT,
+  signature BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS updates_by_site_upload ON updates(site_id, upload_id);
+CREATE INDEX IF NOT EXISTS updates_by_round ON updates(round, attempt);
+`;
+
+const UPDATE_COLUMNS =
+  "upload_id, round, attempt, site_id, task_id, model_version, content_sha256, num_examples, " +
+  "plaintext_bytes, status, reason, train_metrics_json, received_at_ms, manifest_json, signature";
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sites (
   site_id TEXT PRIMARY KEY,
   signing_public_key TEXT NOT NULL,
@@ -60,24 +94,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   strategy_phase TEXT,
   strategy_state BLOB
 );
-CREATE TABLE IF NOT EXISTS updates (
-  upload_id TEXT PRIMARY KEY,
-  round INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  site_id TEXT NOT NULL,
-  task_id TEXT NOT NULL,
-  model_version INTEGER NOT NULL,
-  content_sha256 TEXT NOT NULL,
-  num_examples INTEGER NOT NULL,
-  plaintext_bytes INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('accepted','rejected')),
-  reason TEXT,
-  train_metrics_json TEXT NOT NULL DEFAULT '{}',
-  received_at_ms INTEGER NOT NULL,
-  manifest_json TEXT,
-  signature BLOB
-);
-CREATE INDEX IF NOT EXISTS updates_by_round ON updates(round, attempt);
 CREATE TABLE IF NOT EXISTS evaluations (
   round INTEGER NOT NULL,
   model_version INTEGER NOT NULL,
@@ -88,6 +104,14 @@ CREATE TABLE IF NOT EXISTS evaluations (
   metrics_json TEXT NOT NULL,
   received_at_ms INTEGER NOT NULL,
   PRIMARY KEY (model_version, site_id, split)
+);
+CREATE TABLE IF NOT EXISTS evaluation_runs (
+  model_version INTEGER PRIMARY KEY,
+  round INTEGER NOT NULL,
+  expected_json TEXT NOT NULL,
+  failures_json TEXT NOT NULL DEFAULT '[]',
+  started_at_ms INTEGER NOT NULL,
+  settled_at_ms INTEGER
 );
 `;
 
@@ -104,9 +128,12 @@ export class StateStore implements FederationStore {
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
     db.pragma("foreign_keys = ON");
-    db.exec(SCHEMA);
+    db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     const store = new StateStore(db);
+    // Upgrades run first: the current tables and indexes are then created over the upgraded ones.
     store.checkIdentity(options.federationId);
+    db.exec(SCHEMA);
+    db.exec(UPDATES_TABLE);
     const now = (options.now ?? Date.now)();
     db.prepare("UPDATE rounds SET status = 'aborted', ended_at_ms = ? WHERE status = 'running'").run(now);
     return store;
@@ -130,11 +157,21 @@ export class StateStore implements FederationStore {
       );
     }
     let schema = Number(get.get("schema_version")?.value);
-    if (schema === 1) {
-      // v1 kept no signature: its rows stay as they were (null), new ones carry theirs.
+    if (schema === 1 || schema === 2) {
       this.db.transaction(() => {
-        this.db.exec("ALTER TABLE updates ADD COLUMN manifest_json TEXT");
-        this.db.exec("ALTER TABLE updates ADD COLUMN signature BLOB");
+        // v1 kept no signature: its rows stay as they were (null), new ones carry theirs.
+        if (schema === 1) {
+          this.db.exec("ALTER TABLE updates ADD COLUMN manifest_json TEXT");
+          this.db.exec("ALTER TABLE updates ADD COLUMN signature BLOB");
+        }
+        // v2's upload_id primary key becomes a row id; its ids were unique, so they are per site.
+        this.db.exec("ALTER TABLE updates RENAME TO updates_v2");
+        this.db.exec("DROP INDEX IF EXISTS updates_by_round");
+        this.db.exec(UPDATES_TABLE);
+        this.db.exec(
+          `INSERT INTO updates (id, ${UPDATE_COLUMNS}) SELECT rowid, ${UPDATE_COLUMNS} FROM updates_v2 ORDER BY rowid`,
+        );
+        this.db.exec("DROP TABLE updates_v2");
         this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
       })();
       schema = SCHEMA_VERSION;
@@ -357,18 +394,19 @@ export class StateStore implements FederationStore {
 
   // --- updates -----------------------------------------------------------------------------
 
-  hasUpload(uploadId: string): boolean {
-    return this.db.prepare("SELECT 1 FROM updates WHERE upload_id = ?").get(uploadId) !== undefined;
+  hasUpload(siteId: string, uploadId: string): boolean {
+    return (
+      this.db.prepare("SELECT 1 FROM updates WHERE site_id = ? AND upload_id = ?").get(siteId, uploadId) !==
+      undefined
+    );
   }
 
-  recordUpdate(u: UpdateRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO updates (upload_id, round, attempt, site_id, task_id, model_version, content_sha256, num_examples,
-           plaintext_bytes, status, reason, train_metrics_json, received_at_ms, manifest_json, signature)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-      )
-      .run(
+  recordUpdate(u: UpdateRecord, within?: () => void): void {
+    const insert = this.db.prepare(
+      `INSERT INTO updates (${UPDATE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+    );
+    this.db.transaction(() => {
+      insert.run(
         u.uploadId,
         u.round,
         u.attempt,
@@ -385,12 +423,12 @@ export class StateStore implements FederationStore {
         u.signed && JSON.stringify(u.signed.manifest),
         u.signed && Buffer.from(u.signed.signature),
       );
+      within?.();
+    })();
   }
 
   listUpdates(filter?: { round?: number; attempt?: number }): UpdateRecord[] {
-    const rows = this.db
-      .prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, rowid")
-      .all();
+    const rows = this.db.prepare<[], UpdateRow>("SELECT * FROM updates ORDER BY received_at_ms, id").all();
     return rows
       .filter(
         (r) =>
@@ -460,6 +498,58 @@ export class StateStore implements FederationStore {
         receivedAtMs: r.received_at_ms,
       }));
   }
+
+  /**
+   * Records that the evaluation of a model version was sent to `expected`; a restarted run of the
+   * same version replaces the earlier record and is unsettled until settleEvaluation.
+   */
+  startEvaluation(run: EvaluationRunStart): void {
+    this.db
+      .prepare(
+        `INSERT INTO evaluation_runs (model_version, round, expected_json, failures_json, started_at_ms, settled_at_ms)
+         VALUES (?,?,?,'[]',?,NULL) ON CONFLICT(model_version) DO UPDATE SET round = excluded.round,
+           expected_json = excluded.expected_json, failures_json = '[]', started_at_ms = excluded.started_at_ms,
+           settled_at_ms = NULL`,
+      )
+      .run(run.modelVersion, run.round, JSON.stringify(run.expected), run.startedAtMs);
+  }
+
+  /** Every expected site of the run has reported or failed its task. */
+  settleEvaluation(run: EvaluationRunSettled): void {
+    const changed = this.db
+      .prepare("UPDATE evaluation_runs SET failures_json = ?, settled_at_ms = ? WHERE model_version = ?")
+      .run(JSON.stringify(run.failures), run.settledAtMs, run.modelVersion);
+    if (changed.changes !== 1)
+      throw new FlError(
+        ErrorCode.Internal,
+        `no evaluation of model v${run.modelVersion} was started; refusing to settle it`,
+      );
+  }
+
+  evaluationRun(modelVersion: number): EvaluationRunRecord | undefined {
+    const row = this.db
+      .prepare<[number], EvaluationRunRow>("SELECT * FROM evaluation_runs WHERE model_version = ?")
+      .get(modelVersion);
+    return (
+      row && {
+        modelVersion: row.model_version,
+        round: row.round,
+        expected: JSON.parse(row.expected_json) as string[],
+        failures: JSON.parse(row.failures_json) as TaskFailureRecord[],
+        startedAtMs: row.started_at_ms,
+        settledAtMs: row.settled_at_ms,
+      }
+    );
+  }
+}
+
+interface EvaluationRunRow {
+  model_version: number;
+  round: number;
+  expected_json: string;
+  failures_json: string;
+  started_at_ms: number;
+  settled_at_ms: number | null;
 }
 
 interface RoundRow {

@@ -45,3 +45,36 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
   return diff === 0;
 }
+
+/**
+ * A domain tag, then each field preceded by its u32 big-endian length, so that no two field
+ * lists give the same bytes and a signature in one domain is never valid in another.
+ */
+export function lengthPrefixed(domain: string, fields: readonly Uint8Array[]): Uint8Array {
+  const tag = new TextEncoder().encode(domain);
+  const total = fields.reduce((sum, field) => sum + 4 + field.length, tag.length);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out.set(tag, 0);
+  let offset = tag.length;
+  for (const field of fields) {
+    view.setUint32(offset, field.length, false);
+    out.set(field, offset + 4);
+    offset += 4 + field.length;
+  }
+  return out;
+}
+
+/** A non-negative safe integer as 8 bytes, big-endian. */
+export function u64(value: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new FlError(ErrorCode.InvalidArgument, `${value} is not a non-negative safe integer`);
+  }
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(value), false);
+  return out;
+}
+
+export function utf8(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}

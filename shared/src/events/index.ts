@@ -7,6 +7,7 @@ export { type DecodeEventResult, decodeEvent, encodeEvent, MAX_EVENT_BYTES } fro
 export { isFlEventType, type MakeEventFields, makeEvent } from "./event.js";
 export { formatEventJson, formatEventLine } from "./format.js";
 export { createInProcessEventBus, type InProcessEventBusOptions } from "./in-process-bus.js";
+export { createLocalFirstBus, type LocalFirstBusOptions } from "./local-first-bus.js";
 export { DEFAULT_SUBJECT_PREFIX, eventSubject, federationSubjects, subjectCovers } from "./subject.js";
 export {
   EVENT_TYPES,

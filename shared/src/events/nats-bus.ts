@@ -6,13 +6,16 @@
 import {
   type ConnectionOptions,
   connect,
+  credsAuthenticator,
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
   NatsError,
+  nkeyAuthenticator,
   StorageType,
   type StreamInfo,
 } from "nats";
+import { readFileBytes } from "../config/load.js";
 import { ErrorCode, errorMessage, FlError } from "../errors.js";
 import { decodeEvent, encodeEvent } from "./codec.js";
 import { createHandlerRegistry, defaultEventLog } from "./handlers.js";
@@ -43,6 +46,19 @@ export interface NatsTlsOptions {
   keyFile?: string;
 }
 
+/**
+ * How the bus proves who it is to nats-server, so that the server's permissions decide who may
+ * publish to (forge) or purge a federation's subjects and stream. Secrets are read from files,
+ * never from the URL or the command line, and never logged.
+ */
+export type NatsAuth =
+  | { readonly user: string; readonly passwordFile: string }
+  | { readonly tokenFile: string }
+  /** A `.creds` file (user JWT and nkey seed) from `nsc`, for operator/account deployments. */
+  | { readonly credsFile: string }
+  /** A file holding a user nkey seed (`SU…`), for servers that list users by nkey. */
+  | { readonly nkeySeedFile: string };
+
 export interface NatsEventBusOptions {
   /** Server URL, e.g. `nats://nats:4222` or `tls://nats.example.org:4222`. Credentials in it are never logged. */
   url: string;
@@ -68,6 +84,8 @@ export interface NatsEventBusOptions {
   log?: (line: string) => void;
   /** TLS to the NATS server (a `tls://` URL also turns it on). */
   tls?: NatsTlsOptions;
+  /** Credentials; without them the bus connects anonymously. */
+  auth?: NatsAuth;
   /** Connection name shown in the server's monitoring (default `fl-<federationId>`). */
   name?: string;
   /** Give up on the first connection after this long (default {@link DEFAULT_CONNECT_TIMEOUT_MS}). */
@@ -132,6 +150,10 @@ async function ensureStream(
       name: options.stream,
       subjects: [subjects],
       storage: StorageType.File,
+      // An audit log: no API call may delete or purge single events; only deleting the whole
+      // stream can, and nats-server permissions decide who may do that.
+      deny_delete: true,
+      deny_purge: true,
       ...(options.maxAgeMs === undefined ? {} : { max_age: options.maxAgeMs * 1_000_000 }),
     });
     log(`created JetStream stream ${options.stream} on ${subjects}`);
@@ -147,6 +169,21 @@ async function ensureStream(
     await jsm.streams.update(options.stream, { subjects: [...existing, subjects] });
     log(`added ${subjects} to JetStream stream ${options.stream}`);
   }
+}
+
+/** Secret files are read once, here; a trailing newline (as editors write) is not part of the secret. */
+function authOptions(auth: NatsAuth | undefined): Partial<ConnectionOptions> {
+  if (auth === undefined) return {};
+  const secret = (path: string, what: string) => readFileBytes(path, what).toString("utf8").trim();
+  if ("user" in auth) return { user: auth.user, pass: secret(auth.passwordFile, "NATS password file") };
+  if ("tokenFile" in auth) return { token: secret(auth.tokenFile, "NATS token file") };
+  if ("credsFile" in auth)
+    return { authenticator: credsAuthenticator(readFileBytes(auth.credsFile, "NATS credentials file")) };
+  return {
+    authenticator: nkeyAuthenticator(
+      new TextEncoder().encode(secret(auth.nkeySeedFile, "NATS nkey seed file")),
+    ),
+  };
 }
 
 async function connectOrExplain(options: NatsEventBusOptions): Promise<NatsConnection> {
@@ -165,9 +202,19 @@ async function connectOrExplain(options: NatsEventBusOptions): Promise<NatsConne
       ...(options.tls.keyFile === undefined ? {} : { keyFile: options.tls.keyFile }),
     };
   }
+  Object.assign(connectionOptions, authOptions(options.auth));
   try {
     return await connect(connectionOptions);
   } catch (error) {
+    if (error instanceof NatsError && error.isAuthError()) {
+      throw new FlError(
+        ErrorCode.InvalidConfig,
+        `NATS at ${redactUrl(options.url)} refused ${options.auth === undefined ? "an unauthenticated connection" : "the configured credentials"} (${errorMessage(error)}). ` +
+          "Configure the credentials nats-server expects (nats.auth: user and passwordFile, tokenFile, credsFile " +
+          "or nkeySeedFile; `fl events watch`: --user/--password-file, --token-file, --creds or --nkey-seed).",
+        { cause: error },
+      );
+    }
     const usesTls = options.tls !== undefined || options.url.startsWith("tls://");
     throw new FlError(
       ErrorCode.InvalidConfig,
@@ -213,6 +260,49 @@ async function setUpJetStream(
     );
   }
   return nc.jetstream();
+}
+
+/** Logs each loss and return of the connection once (not every reconnect attempt) and reports it. */
+function monitorConnection(
+  nc: NatsConnection,
+  where: string,
+  log: (line: string) => void,
+  onChange: (connected: boolean) => void,
+): void {
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        onChange(false);
+        log(`disconnected from NATS at ${where}; reconnecting`);
+      } else if (status.type === "reconnect") {
+        onChange(true);
+        log(`reconnected to NATS at ${where}`);
+      } else if (status.type === "error") {
+        log(`NATS error: ${String(status.data)}`);
+      }
+    }
+  })().catch((error: unknown) => log(`NATS status monitor stopped: ${errorMessage(error)}`));
+}
+
+/** The event in a message from the broker (untrusted), or undefined (logged) when it is not one of ours. */
+function acceptMessage(
+  prefix: string,
+  federationId: string,
+  subject: string,
+  data: Uint8Array,
+  log: (line: string) => void,
+): FlEvent | undefined {
+  const decoded = decodeEvent(data);
+  if (!decoded.ok) {
+    log(`ignored malformed event on ${subject}: ${decoded.reason}`);
+    return undefined;
+  }
+  const event = decoded.event;
+  if (event.federationId !== federationId || subject !== eventSubject(prefix, federationId, event.type)) {
+    log(`ignored ${event.type} event of federation ${event.federationId} received on ${subject}`);
+    return undefined;
+  }
+  return event;
 }
 
 /**
@@ -310,33 +400,14 @@ export async function createNatsEventBus(options: NatsEventBusOptions): Promise<
     return flushing;
   };
 
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === "disconnect") {
-        connected = false;
-        log(`disconnected from NATS at ${where}; reconnecting`);
-      } else if (status.type === "reconnect") {
-        connected = true;
-        log(`reconnected to NATS at ${where}`);
-        if (js !== undefined && backlog.length > 0) void startFlush();
-      } else if (status.type === "error") {
-        log(`NATS error: ${String(status.data)}`);
-      }
-    }
-  })().catch((error: unknown) => log(`NATS status monitor stopped: ${errorMessage(error)}`));
+  monitorConnection(nc, where, log, (up) => {
+    connected = up;
+    if (up && js !== undefined && backlog.length > 0) void startFlush();
+  });
 
   const onMessage = (subject: string, data: Uint8Array) => {
-    const decoded = decodeEvent(data);
-    if (!decoded.ok) {
-      log(`ignored malformed event on ${subject}: ${decoded.reason}`);
-      return;
-    }
-    const event = decoded.event;
-    if (event.federationId !== federationId || subject !== eventSubject(prefix, federationId, event.type)) {
-      log(`ignored ${event.type} event of federation ${event.federationId} received on ${subject}`);
-      return;
-    }
-    handlers.dispatch(event);
+    const event = acceptMessage(prefix, federationId, subject, data, log);
+    if (event !== undefined) handlers.dispatch(event);
   };
 
   const ensureNatsSubscription = () => {
@@ -434,4 +505,122 @@ export async function createNatsEventBus(options: NatsEventBusOptions): Promise<
       if (!nc.isClosed()) await nc.close();
     },
   };
+}
+
+export interface EventFeedOptions extends Omit<NatsEventBusOptions, "jetstream" | "publishTimeoutMs"> {
+  /** With a JetStream stream: deliver the events already stored first, then the new ones. */
+  replay?: boolean;
+}
+
+/** Where a feed reads from. */
+export type EventFeedSource =
+  /** A stream: every stored event exactly once, in order, across reconnects and server restarts. */
+  | { readonly kind: "jetstream"; readonly stream: string; readonly stored: number }
+  /** No stream stores the federation's subjects: live events only, lost while disconnected. */
+  | { readonly kind: "core"; readonly reason: string };
+
+export interface EventFeed {
+  readonly source: EventFeedSource;
+  /** Stops delivery and drains the connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Follows one federation's events for observers (`fl events watch`). When a JetStream stream
+ * stores the federation's subjects, events come from it through an ordered consumer that starts
+ * at an explicit stream sequence and, after any reconnect or server restart, resumes after the
+ * last one delivered: none lost, none repeated. Otherwise it falls back to a live core
+ * subscription and says why in `source`.
+ */
+export async function followEvents(
+  options: EventFeedOptions,
+  handler: (event: FlEvent) => void,
+): Promise<EventFeed> {
+  const prefix = validateOptions(options);
+  const log = options.log ?? defaultEventLog;
+  const { federationId } = options;
+  const subjects = federationSubjects(prefix, federationId);
+  const where = redactUrl(options.url);
+  const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+  const nc = await connectOrExplain(options);
+  monitorConnection(nc, where, log, () => {});
+  let closed = false;
+  const deliver = (subject: string, data: Uint8Array) => {
+    if (closed) return;
+    const event = acceptMessage(prefix, federationId, subject, data, log);
+    if (event !== undefined) handler(event);
+  };
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    const deadline = new Promise<"timeout">((resolve) =>
+      setTimeout(() => resolve("timeout"), closeTimeoutMs).unref(),
+    );
+    await Promise.race([nc.drain(), deadline]).catch(() => {});
+    if (!nc.isClosed()) await nc.close();
+  };
+
+  try {
+    const stored = await storedStream(nc, subjects);
+    if (typeof stored === "string") {
+      nc.subscribe(subjects, {
+        callback: (error, msg) => {
+          if (error !== null) log(`subscription to ${subjects} failed: ${error.message}`);
+          else deliver(msg.subject, msg.data);
+        },
+      });
+      await nc.flush();
+      return { source: { kind: "core", reason: stored }, close };
+    }
+    const startSeq = options.replay ? Math.max(1, stored.firstSeq) : stored.lastSeq + 1;
+    const consumer = await nc.jetstream().consumers.get(stored.stream, {
+      filterSubjects: subjects,
+      opt_start_seq: startSeq,
+    });
+    const messages = await consumer.consume();
+    // The ordered consumer already resumes after the last delivered sequence; this guard makes
+    // "never twice" hold even if a reset replayed one.
+    let lastSeq = startSeq - 1;
+    void (async () => {
+      for await (const message of messages) {
+        if (message.seq <= lastSeq) continue;
+        lastSeq = message.seq;
+        deliver(message.subject, message.data);
+      }
+    })().catch((error: unknown) => {
+      if (!closed) log(`reading stream ${stored.stream} stopped: ${errorMessage(error)}`);
+    });
+    return {
+      source: { kind: "jetstream", stream: stored.stream, stored: stored.count },
+      close: async () => {
+        if (!closed) await messages.close().catch(() => {});
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The stream holding `subjects` and what it holds of them, or why there is none. */
+async function storedStream(
+  nc: NatsConnection,
+  subjects: string,
+): Promise<{ stream: string; count: number; firstSeq: number; lastSeq: number } | string> {
+  let jsm: JetStreamManager;
+  try {
+    jsm = await nc.jetstreamManager();
+  } catch (error) {
+    return `JetStream is not available on this server (${errorMessage(error)})`;
+  }
+  let stream: string;
+  try {
+    stream = await jsm.streams.find(subjects);
+  } catch {
+    return `no JetStream stream stores ${subjects}`;
+  }
+  const info = await jsm.streams.info(stream, { subjects_filter: subjects });
+  const count = Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+  return { stream, count, firstSeq: info.state.first_seq, lastSeq: info.state.last_seq };
 }

@@ -1,5 +1,5 @@
 import { IDENTITY_ID_PATTERN } from "../crypto/keys.js";
-import type { UpdateManifest } from "../crypto/update-manifest.js";
+import { type UpdateManifest, validateUpdateManifest } from "../crypto/update-manifest.js";
 import { ErrorCode, FlError, isFlError } from "../errors.js";
 import type { EvaluationReport, Heartbeat, SiteInfo } from "./messages.js";
 import { EvaluateTaskSchema } from "./task.js";
@@ -30,6 +30,8 @@ export const MAX_STATUS_CHARS = 64;
 export const MAX_REASON_CHARS = 500;
 /** An error message sent over the wire (the gRPC status details, a trailer). */
 export const MAX_ERROR_MESSAGE_CHARS = 1024;
+/** All the wire says of an FL_INTERNAL error: its text (SQL, paths, stacks) stays in the log. */
+export const INTERNAL_ERROR_MESSAGE = "internal error (see the coordinator's log)";
 /** How much of an offending value an error message quotes. */
 const MAX_QUOTED_CHARS = 40;
 
@@ -89,13 +91,33 @@ export function checkSiteId(siteId: string): void {
  * The strings of an update manifest, checked before its signature: the errors that follow quote
  * them. (Its numbers are checked by the upload verifier.)
  */
-export function checkManifestStrings(manifest: UpdateManifest): void {
+function checkManifestStrings(manifest: UpdateManifest): void {
   checkSiteId(manifest.siteId);
   checkId("federation id", manifest.federationId);
   checkId("task id", manifest.taskId);
   checkId("upload id", manifest.uploadId);
   if (!/^[0-9a-f]{64}$/.test(manifest.contentSha256))
     throw invalid(`content sha256 ${quote(manifest.contentSha256)} must be 64 lower-case hex digits`);
+  if (typeof manifest.noncePrefix !== "string" || manifest.noncePrefix.length > MAX_NONCE_PREFIX_CHARS)
+    throw invalid(`nonce prefix must be base64 of 16 bytes (${MAX_NONCE_PREFIX_CHARS} characters)`);
+}
+
+/** Base64 of the 16-byte nonce prefix, with padding. */
+const MAX_NONCE_PREFIX_CHARS = 24;
+
+/**
+ * Every field of an update manifest, before its signature is checked: bounded strings, then each
+ * field's type and range (`numExamples` ≥ 1, counts non-negative integers). A malformed manifest
+ * is FlError(InvalidArgument) naming the field, not a signature failure: a client that signed a
+ * bad value learns which one it was.
+ */
+export function checkManifestFields(manifest: UpdateManifest): void {
+  checkManifestStrings(manifest);
+  try {
+    validateUpdateManifest(manifest);
+  } catch (error) {
+    throw invalid(sanitiseText(isFlError(error) ? error.message : String(error), MAX_REASON_CHARS));
+  }
 }
 
 /** Bounded, printable text (no newline can forge a log line). */

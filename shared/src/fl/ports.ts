@@ -1,14 +1,18 @@
+import type { FlError } from "../errors.js";
 import type {
+  Caller,
+  ChallengeRequest,
   EvaluationReport,
   Heartbeat,
-  HeartbeatAck,
   JoinChallenge,
   JoinGrant,
   JoinRequest,
   ModelBlob,
-  PullOutcome,
   ReceivedPull,
+  RequestAuth,
   SealedUpdate,
+  SignedHeartbeatAck,
+  SignedPullOutcome,
   UploadHeader,
   UploadVerdict,
 } from "./messages.js";
@@ -20,23 +24,33 @@ import type {
  * `shared/src/errors.ts`; adapters map them to and from their wire's status codes in one place.
  */
 
-/** What any transport calls on the coordinator. Every call but `getChallenge` and `join` needs a session. */
+/**
+ * What any transport calls on the coordinator. Every call but `getChallenge` and `join` belongs
+ * to a session and carries its `RequestAuth` (session-calls.ts says what its MAC covers); the
+ * transport adds what it knows of the caller's channel.
+ */
 export interface CoordinatorService {
-  getChallenge(siteId: string): JoinChallenge;
-  join(request: JoinRequest): JoinGrant;
+  getChallenge(request: ChallengeRequest & Caller): JoinChallenge;
+  join(request: JoinRequest & Caller): JoinGrant;
   /** Long-poll: resolves with a task as soon as there is one for this site, or after `waitMs`. */
-  pullTask(sessionToken: string, waitMs: number, signal?: AbortSignal): Promise<PullOutcome>;
-  heartbeat(sessionToken: string, beat: Heartbeat): HeartbeatAck;
+  pullTask(call: RequestAuth & Caller, waitMs: number, signal?: AbortSignal): Promise<SignedPullOutcome>;
+  heartbeat(call: RequestAuth & Caller, beat: Heartbeat): SignedHeartbeatAck;
   /** The bytes of a model version; FlError(NotFound) for a version that does not exist. */
-  model(sessionToken: string, version: number): ModelBlob;
+  model(call: RequestAuth & Caller, version: number): ModelBlob;
   /**
    * Starts receiving an update. The header is checked at once; a rejection throws FlError
-   * (recorded by the coordinator). The sink then takes the chunks in order.
+   * (recorded by the coordinator). The sink then takes the chunks in order. When the coordinator
+   * ends the upload itself (a chunk overdue, the upload's deadline, its round closed), it calls
+   * `onEnded` once with the reason, so that the transport can answer the stream.
    */
-  beginUpload(sessionToken: string, header: UploadHeader): UploadSink;
-  reportEvaluation(sessionToken: string, report: EvaluationReport): void;
-  /** Idempotent. */
-  leave(sessionToken: string, reason: string): void;
+  beginUpload(
+    call: RequestAuth & Caller,
+    header: UploadHeader,
+    onEnded?: (reason: FlError) => void,
+  ): UploadSink;
+  reportEvaluation(call: RequestAuth & Caller, report: EvaluationReport): void;
+  /** Idempotent: a session already gone is no error. */
+  leave(call: RequestAuth & Caller, reason: string): void;
 }
 
 /** An upload in progress on the coordinator. */
@@ -49,21 +63,29 @@ export interface UploadSink {
   abort(reason: string): void;
 }
 
-/** The hospital's port to its coordinator. */
+/**
+ * The hospital's port to its coordinator: it carries calls, and authenticates nothing itself
+ * (the site's session does, client/src/session.ts).
+ */
 export interface CoordinatorPort {
-  getChallenge(siteId: string): Promise<JoinChallenge>;
+  /**
+   * Hex SHA-256 of the TLS client certificate this port presents, "" without one: what the
+   * coordinator sees of the channel, so the site signs it into its join.
+   */
+  readonly channelBinding: string;
+  getChallenge(request: ChallengeRequest): Promise<JoinChallenge>;
   join(request: JoinRequest): Promise<JoinGrant>;
-  pullTask(sessionToken: string, waitMs: number): Promise<ReceivedPull>;
-  heartbeat(sessionToken: string, beat: Heartbeat): Promise<HeartbeatAck>;
-  /** Downloads a model version and checks it against the sha256 the task named. */
-  downloadModel(sessionToken: string, version: number, expectedSha256: string): Promise<Uint8Array>;
+  pullTask(auth: RequestAuth, waitMs: number): Promise<ReceivedPull>;
+  heartbeat(auth: RequestAuth, beat: Heartbeat): Promise<SignedHeartbeatAck>;
+  /** Downloads a model version and checks it against the sha256 the (signed) task named. */
+  downloadModel(auth: RequestAuth, version: number, expectedSha256: string): Promise<Uint8Array>;
   /** Sends a sealed update; a rejection resolves to a verdict, session errors reject. */
   uploadUpdate(
-    sessionToken: string,
+    auth: RequestAuth,
     update: SealedUpdate,
     trainMetrics: Readonly<Record<string, number>>,
   ): Promise<UploadVerdict>;
-  reportEvaluation(sessionToken: string, report: EvaluationReport): Promise<void>;
-  leave(sessionToken: string, reason: string): Promise<void>;
+  reportEvaluation(auth: RequestAuth, report: EvaluationReport): Promise<void>;
+  leave(auth: RequestAuth, reason: string): Promise<void>;
   close(): void;
 }

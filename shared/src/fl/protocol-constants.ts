@@ -10,3 +10,10 @@ export const LONG_POLL_MS = 20_000;
  * next pull to arrive (and for the coordinator's once-a-second sweep).
  */
 export const MIN_HEARTBEAT_TIMEOUT_MS = LONG_POLL_MS + 5_000;
+
+/**
+ * The reason a coordinator gives with "done" when its plan is complete. Any other reason (a
+ * failed federation, a coordinator shutting down) means the site did not see the federation
+ * finish, and `fl client` exits non-zero.
+ */
+export const PLAN_COMPLETE_REASON = "the plan is complete";

@@ -14,6 +14,7 @@ const STATUS_OF: Record<ErrorCode, status> = {
   [ErrorCode.HashMismatch]: status.DATA_LOSS,
   [ErrorCode.Replay]: status.ALREADY_EXISTS,
   [ErrorCode.WrongRound]: status.FAILED_PRECONDITION,
+  [ErrorCode.RateLimited]: status.RESOURCE_EXHAUSTED,
   [ErrorCode.WeightsShapeMismatch]: status.INVALID_ARGUMENT,
   [ErrorCode.NonFinite]: status.INVALID_ARGUMENT,
   [ErrorCode.NotEnoughClients]: status.UNAVAILABLE,

@@ -19,7 +19,7 @@ export function serializeWeights(weights: ModelWeights): Uint8Array {
       `Cannot serialise weights: ${values.length} values but the manifest declares ${manifest.totalLength}`,
     );
   }
-  const header = new TextEncoder().encode(JSON.stringify(manifestToJson(manifest)));
+  const header = headerBytes(manifest);
   const dataStart = alignTo4(PREFIX_BYTES + header.length);
   const out = new Uint8Array(dataStart + values.length * 4);
   out.set(MAGIC, 0);
@@ -32,6 +32,15 @@ export function serializeWeights(weights: ModelWeights): Uint8Array {
     for (let i = 0; i < values.length; i++) view.setFloat32(dataStart + i * 4, values[i] as number, true);
   }
   return out;
+}
+
+/** The exact length of what serializeWeights writes for weights laid out by `manifest`. */
+export function serializedLength(manifest: WeightsManifest): number {
+  return alignTo4(PREFIX_BYTES + headerBytes(manifest).length) + manifest.totalLength * 4;
+}
+
+function headerBytes(manifest: WeightsManifest): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(manifestToJson(manifest)));
 }
 
 /** Parses a blob written by serializeWeights. The values are copied into a fresh, aligned Float32Array. */

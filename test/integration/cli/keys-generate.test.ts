@@ -87,6 +87,7 @@ describe.skipIf(process.platform === "win32")("fl keys generate: key file permis
           stateDir: "state",
           identity: secretPath,
           sitesDir: out,
+          insecure: true,
           model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
           plan: { phases: [{ name: "p", task: "classify", rounds: 1 }], minSites: 1 },
         }),

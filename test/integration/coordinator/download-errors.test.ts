@@ -5,7 +5,9 @@ import { unlimitedSlots } from "../../../client/src/training-slots.js";
 import { GrpcCoordinatorPort } from "../../../client/src/transport/grpc/coordinator-client.js";
 import { publicIdentity } from "../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { RequestAuth } from "../../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../../shared/src/fl/ports.js";
+import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import { type Harness, startHarness } from "../../helpers/coordinator-harness.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 
@@ -57,7 +59,11 @@ describe("DownloadModel errors over real gRPC", () => {
     if (task === "done") throw new Error("unexpected done");
 
     const { error, ms } = await downloadError(() =>
-      site.connection.downloadModel("no-such-session", task.modelVersion, task.modelSha256),
+      site.connection.downloadModel(
+        { sessionToken: "no-such-session", sequence: 1, mac: new Uint8Array(32) },
+        task.modelVersion,
+        task.modelSha256,
+      ),
     );
 
     expect(error.code).toBe(ErrorCode.Unauthenticated);
@@ -72,7 +78,11 @@ describe("DownloadModel errors over real gRPC", () => {
     if (task === "done") throw new Error("unexpected done");
 
     const { error, ms } = await downloadError(() =>
-      site.connection.downloadModel(site.token, task.modelVersion + 41, task.modelSha256),
+      site.connection.downloadModel(
+        site.session.authorize(SessionMethod.DownloadModel, callBody.downloadModel(task.modelVersion + 41)),
+        task.modelVersion + 41,
+        task.modelSha256,
+      ),
     );
 
     expect(error.code).toBe(ErrorCode.NotFound);
@@ -84,14 +94,14 @@ describe("DownloadModel errors over real gRPC", () => {
       siteIds: ["a"],
       plan: { phases: [{ name: "p", task: "classify", rounds: 1 }] },
     });
-    const grpcPort = new GrpcCoordinatorPort(harness.address);
+    const grpcPort = new GrpcCoordinatorPort(harness.address, "insecure");
     closers.push(() => grpcPort.close());
     // The coordinator forgets the session between handing out the task and its download, as
     // after a restart or a missed sweep: the first download goes out with a token it never issued.
     let lapsed = false;
     const port: CoordinatorPort = Object.assign(Object.create(grpcPort) as GrpcCoordinatorPort, {
-      downloadModel: (token: string, version: number, sha256: string) => {
-        const sent = lapsed ? token : "lapsed-session";
+      downloadModel: (auth: RequestAuth, version: number, sha256: string) => {
+        const sent = lapsed ? auth : { ...auth, sessionToken: "lapsed-session" };
         lapsed = true;
         return grpcPort.downloadModel(sent, version, sha256);
       },
@@ -108,6 +118,7 @@ describe("DownloadModel errors over real gRPC", () => {
     const node = new SiteNode({
       identity: harness.sites.get("a")!,
       coordinator: publicIdentity(harness.coordinator),
+      federationId: "test",
       port,
       trainer,
       slots: unlimitedSlots,

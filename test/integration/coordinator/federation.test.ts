@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FederationClient } from "../../../proto/gen/fl/v1/federation.js";
 import { publicIdentity } from "../../../shared/src/crypto/index.js";
 import { isFlError } from "../../../shared/src/errors.js";
+import type { RequestAuth } from "../../../shared/src/fl/messages.js";
+import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import { createManifest } from "../../../shared/src/weights/index.js";
 import { type Harness, startHarness } from "../../helpers/coordinator-harness.js";
 import { FakeSite } from "../../helpers/fake-site.js";
@@ -266,21 +268,18 @@ describe("a federated run over real gRPC", () => {
     const [a, b] = await joinAll(harness, ["a", "b"]);
     const [ta, tb] = await Promise.all([a!.nextTask(), b!.nextTask()]);
     if (ta === "done" || tb === "done") throw new Error("unexpected done");
-    expect(
-      await b!.connection.heartbeat(b!.token, {
-        taskId: tb.taskId,
-        progress: 0.1,
-        status: "failed",
-        failure: "cannot read images",
-      }),
-    ).toEqual({ taskActive: false });
+    const gaveUp = { taskId: tb.taskId, progress: 0.1, status: "failed", failure: "cannot read images" };
+    const auth = b!.session.authorize(SessionMethod.Heartbeat, callBody.heartbeat(gaveUp));
+    expect(b!.session.checkHeartbeatAck(auth, await b!.connection.heartbeat(auth, gaveUp))).toEqual({
+      taskActive: false,
+    });
     expect(await a!.upload(a!.pack(ta, await a!.download(ta), 1, 1))).toMatchObject({ accepted: true });
     await waitFor(() => harness!.store.lastCompletedRound() === 1, 5_000);
     const round = harness.store.listRounds().find((r) => r.status === "completed")!;
     expect(round.failures).toEqual([{ siteId: "b", reason: "the site gave up: cannot read images" }]);
   });
 
-  it("refuses unknown sites and bad join signatures with clear errors", async () => {
+  it("refuses unknown sites and bad join signatures alike, so that nobody learns who is enrolled", async () => {
     harness = await startHarness({ siteIds: ["a"] });
     const { generateIdentity, signJoin } = await import("../../../shared/src/crypto/index.js");
     const stranger = new FakeSite(
@@ -291,13 +290,15 @@ describe("a federated run over real gRPC", () => {
     sites.push(stranger);
     const unknown = await stranger.join().catch((e: unknown) => e);
     expect(isFlError(unknown, "FL_UNKNOWN_SITE")).toBe(true);
-    expect((unknown as Error).message).toContain("not enrolled");
+    expect((unknown as Error).message).toContain(
+      "not enrolled with this coordinator, or its signature does not verify",
+    );
 
     // An impostor holding a different key for an enrolled id.
     const impostor = generateIdentity("a");
     const conn = new FakeSite(harness.address, impostor, publicIdentity(harness.coordinator));
     sites.push(conn);
-    const challenge = await conn.connection.getChallenge("a");
+    const challenge = await conn.connection.getChallenge({ siteId: "a", clientNonce: new Uint8Array(32) });
     const joined = await conn.connection
       .join({
         siteId: "a",
@@ -307,8 +308,11 @@ describe("a federated run over real gRPC", () => {
         ),
       })
       .catch((e: unknown) => e);
-    expect(isFlError(joined, "FL_SIGNATURE_INVALID")).toBe(true);
-    const noSession = await conn.connection.pullTask("not-a-token", 10).catch((e: unknown) => e);
+    expect(isFlError(joined, "FL_UNKNOWN_SITE")).toBe(true);
+    expect((joined as Error).message).toBe((unknown as Error).message.replace('"stranger"', '"a"'));
+    const noSession = await conn.connection
+      .pullTask({ sessionToken: "not-a-token", sequence: 1, mac: new Uint8Array(32) }, 10)
+      .catch((e: unknown) => e);
     expect(isFlError(noSession, "FL_UNAUTHENTICATED")).toBe(true);
   });
 
@@ -331,7 +335,12 @@ describe("a federated run over real gRPC", () => {
         part: {
           $case: "header",
           value: {
-            sessionToken: a!.token,
+            ...wireAuth(
+              a!.session.authorize(
+                SessionMethod.UploadUpdate,
+                callBody.uploadUpdate({ signature: packed.signature, trainMetrics: {} }),
+              ),
+            ),
             manifest: packed.manifest,
             signature: Buffer.from(packed.signature),
             trainMetrics: {},
@@ -377,4 +386,8 @@ async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<vo
     if (Date.now() > until) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function wireAuth(auth: RequestAuth): { sessionToken: string; sequence: number; mac: Buffer } {
+  return { sessionToken: auth.sessionToken, sequence: auth.sequence, mac: Buffer.from(auth.mac) };
 }

@@ -74,6 +74,7 @@ it("a coordinator killed mid-round resumes from the last committed round without
       stateDir: ".",
       identity: "coordinator.identity.json",
       sitesDir: "sites",
+      insecure: true,
       model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
       plan: {
         phases: [{ name: "p", task: "classify", rounds: 3 }],
@@ -146,6 +147,131 @@ it("a coordinator killed mid-round resumes from the last committed round without
     expect(store.strategyState(3)?.phase).toBe("p");
     // The update a sent before the crash is on record, tied to the aborted attempt only.
     expect(store.listUpdates({ round: 2, attempt: 1 }).map((u) => u.siteId)).toEqual(["a"]);
+  } finally {
+    store.close();
+  }
+});
+
+it("a coordinator killed after a commit and during the final evaluation evaluates every version in full on resume", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "fl-resume-eval-"));
+  dirs.push(dir);
+  const coordinator = generateIdentity("coordinator");
+  const identities = ["a", "b"].map((id) => generateIdentity(id));
+  mkdirSync(join(dir, "sites"));
+  writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinator), { mode: 0o600 });
+  for (const id of identities)
+    writeFileSync(join(dir, "sites", `${id.id}.public.json`), publicIdentityToJson(publicIdentity(id)));
+  writeFileSync(
+    join(dir, "coordinator.json"),
+    JSON.stringify({
+      federationId: "resume-eval",
+      listen: "127.0.0.1:0",
+      stateDir: ".",
+      identity: "coordinator.identity.json",
+      sitesDir: "sites",
+      insecure: true,
+      model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
+      plan: {
+        phases: [{ name: "p", task: "classify", rounds: 2 }],
+        minSites: 2,
+        roundTimeoutSec: 60,
+        evaluateEvery: 1,
+        evaluationTimeoutSec: 60,
+        maxRoundAttempts: 2,
+      },
+      limits: { heartbeatIntervalMs: 200, heartbeatTimeoutSec: 30 },
+    }),
+  );
+  const confusion: Record<string, number[][]> = {
+    a: [
+      [1, 0, 0, 0],
+      [0, 1, 0, 0],
+      [0, 0, 1, 0],
+      [0, 0, 0, 1],
+    ],
+    b: [
+      [0, 2, 0, 0],
+      [0, 1, 0, 0],
+      [0, 0, 0, 1],
+      [0, 0, 0, 0],
+    ],
+  };
+  const connect = async () => {
+    const address = await waitFor(() =>
+      existsSync(join(dir, "coordinator.addr"))
+        ? readFileSync(join(dir, "coordinator.addr"), "utf8").trim()
+        : undefined,
+    );
+    const connected = identities.map((id) => new FakeSite(address, id, publicIdentity(coordinator)));
+    for (const s of connected) await s.join();
+    sites.push(...connected);
+    return connected;
+  };
+  /** Does the site's next task: delta `fill` when it is a training task, its confusion matrix otherwise. */
+  const work = async (site: FakeSite, fill: number) => {
+    const task = await site.nextTask();
+    if (task === "done") throw new Error("unexpected done");
+    if (task.kind === "train") {
+      const global = await site.download(task);
+      expect(await site.upload(site.pack(task, global, fill, 1))).toMatchObject({ accepted: true });
+    } else await site.evaluate(task, confusion[site.identity.id]!);
+    return [task.kind, task.round, task.modelVersion] as const;
+  };
+
+  // First life: round 1 commits (mean delta (1 + 3) / 2 = 2); the coordinator dies before
+  // any evaluation report of v1.
+  let life = startCoordinator(dir);
+  let [a, b] = await connect();
+  const firstTask = await a!.nextTask();
+  if (firstTask === "done") throw new Error("unexpected done");
+  const initial = await a!.download(firstTask);
+  expect(await a!.upload(a!.pack(firstTask, initial, 1, 1))).toMatchObject({ accepted: true });
+  await work(b!, 3);
+  await waitFor(() => (completedRounds(dir) === 1 ? true : undefined));
+  life.child.kill("SIGKILL");
+  await life.exited;
+
+  // Second life: v1 is evaluated before round 2 (mean (10 + 20) / 2 = 15); a reports on the
+  // final model v2 and the coordinator dies before b does.
+  life = startCoordinator(dir);
+  [a, b] = await connect();
+  expect(await Promise.all([work(a!, 0), work(b!, 0)])).toEqual([
+    ["evaluate", 1, 1],
+    ["evaluate", 1, 1],
+  ]);
+  expect(await Promise.all([work(a!, 10), work(b!, 20)])).toEqual([
+    ["train", 2, 1],
+    ["train", 2, 1],
+  ]);
+  expect(await work(a!, 0)).toEqual(["evaluate", 2, 2]);
+  life.child.kill("SIGKILL");
+  await life.exited;
+
+  // Third life: only b is asked for the final evaluation; then the plan is complete.
+  life = startCoordinator(dir);
+  [a, b] = await connect();
+  expect(await work(b!, 0)).toEqual(["evaluate", 2, 2]);
+  expect(await life.exited).toBe(0);
+
+  const store = StateStore.open(join(dir, "state.db"), { federationId: "resume-eval" });
+  try {
+    for (const version of [1, 2]) {
+      expect(store.listEvaluations(version).map((e) => [e.siteId, e.confusion])).toEqual([
+        ["a", confusion.a],
+        ["b", confusion.b],
+      ]);
+      expect(store.evaluationRun(version)).toMatchObject({ expected: ["a", "b"], failures: [] });
+    }
+    const latest = store.latestCheckpoint()!;
+    expect(latest.version).toBe(2);
+    const final = deserializeWeights(new Uint8Array(readFileSync(latest.path)));
+    for (const [i, v] of initial.values.entries()) expect(final.values[i]).toBeCloseTo(v + 17, 4);
+    // The report files name the final evaluation with both sites in it.
+    const evaluation = JSON.parse(readFileSync(join(dir, "evaluation.json"), "utf8")) as {
+      modelVersion: number;
+      pooled: { count: number };
+    };
+    expect(evaluation).toMatchObject({ modelVersion: 2, pooled: { count: 8 } });
   } finally {
     store.close();
   }

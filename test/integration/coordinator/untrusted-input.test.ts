@@ -33,7 +33,7 @@ describe("oversized input over real gRPC", () => {
 
     const huge = "x".repeat(1 << 20);
     for (const call of [
-      () => site.connection.getChallenge(huge),
+      () => site.connection.getChallenge({ siteId: huge, clientNonce: new Uint8Array(32) }),
       () =>
         site.connection.join({ siteId: huge, challenge: new Uint8Array(32), signature: new Uint8Array(64) }),
     ]) {

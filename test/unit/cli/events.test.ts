@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
-import { parseEventTypes, registerEventsCommands } from "../../../cli/commands/events.js";
+import { authOfFlags, parseEventTypes, registerEventsCommands } from "../../../cli/commands/events.js";
 import { ErrorCode, isFlError } from "../../../shared/src/errors.js";
 
 describe("parseEventTypes", () => {
@@ -65,5 +65,25 @@ describe("fl events watch options", () => {
     const args = ["events", "watch", "--nats", "nats://127.0.0.1:1", "--federation", "f", "--count", "0"];
     await expect(cli.parseAsync(args, { from: "user" })).rejects.toBeInstanceOf(CommanderError);
     expect(errors.join("")).toContain("positive integer");
+  });
+});
+
+describe("fl events watch credentials", () => {
+  it("maps each kind of credential flag to the bus's auth, and none to anonymous", () => {
+    expect(authOfFlags({})).toBeUndefined();
+    expect(authOfFlags({ user: "watcher", passwordFile: "w.pass" })).toEqual({
+      user: "watcher",
+      passwordFile: "w.pass",
+    });
+    expect(authOfFlags({ tokenFile: "t" })).toEqual({ tokenFile: "t" });
+    expect(authOfFlags({ creds: "w.creds" })).toEqual({ credsFile: "w.creds" });
+    expect(authOfFlags({ nkeySeed: "w.nk" })).toEqual({ nkeySeedFile: "w.nk" });
+  });
+
+  it("refuses two kinds at once, or a user without a password file", () => {
+    expect(() => authOfFlags({ tokenFile: "t", creds: "c" })).toThrow(
+      "give one kind of NATS credentials, not --token-file and --creds",
+    );
+    expect(() => authOfFlags({ user: "watcher" })).toThrow("--user and --password-file go together");
   });
 });

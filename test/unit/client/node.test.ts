@@ -4,7 +4,10 @@ import type { EvaluateOutcome, SiteTrainer, TrainOutcome } from "../../../client
 import { type TrainingSlots, unlimitedSlots } from "../../../client/src/training-slots.js";
 import { InMemoryCoordinatorPort } from "../../../client/src/transport/in-memory/coordinator-port.js";
 import { generateIdentity, publicIdentity } from "../../../shared/src/crypto/index.js";
+import { ErrorCode } from "../../../shared/src/errors.js";
+import type { ReceivedPull, RequestAuth } from "../../../shared/src/fl/messages.js";
 import { DEFAULT_MODEL_SPEC } from "../../../shared/src/fl/model-spec.js";
+import type { CoordinatorPort } from "../../../shared/src/fl/ports.js";
 import type { StageConfig } from "../../../shared/src/fl/stages/index.js";
 import {
   buildEvaluateTask,
@@ -59,13 +62,20 @@ const site = generateIdentity("hospital-a", seededRandom(1));
 function federation(
   trainer: SiteTrainer,
   slots: (coordinator: ScriptedCoordinator) => TrainingSlots = () => unlimitedSlots,
+  options: {
+    coordinator?: ScriptedCoordinator;
+    /** What carries the calls; by default straight to the coordinator. */
+    port?: (coordinator: ScriptedCoordinator) => CoordinatorPort;
+    federationId?: string;
+  } = {},
 ) {
-  const coordinator = new ScriptedCoordinator([publicIdentity(site)]);
+  const coordinator = options.coordinator ?? new ScriptedCoordinator([publicIdentity(site)]);
   const lines: string[] = [];
   const node = new SiteNode({
     identity: site,
     coordinator: coordinator.publicIdentity,
-    port: new InMemoryCoordinatorPort(coordinator),
+    federationId: options.federationId ?? "scripted",
+    port: options.port?.(coordinator) ?? new InMemoryCoordinatorPort(coordinator),
     trainer,
     slots: slots(coordinator),
     siteInfo: {
@@ -282,5 +292,85 @@ describe("a hospital node over the in-memory port", () => {
     expect(coordinator.joins).toHaveLength(2);
     expect(lines).toContain("session no longer valid (coordinator restarted?): joining again");
     expect(Array.from(coordinator.uploads[0]?.delta.values ?? [])).toEqual(DELTA_1);
+  });
+});
+
+describe("a hospital node trusts only its configured coordinator", () => {
+  const scripted = new FixedTrainer([{ weights: TRAINED_1, numExamples: 6, metrics: { loss: 0.5 } }]);
+
+  it("refuses a coordinator that holds only the public keys: it says nothing about itself and trains nothing", async () => {
+    const trainer = new FixedTrainer([]);
+    // The impostor has coordinator.public.json (keys anyone may have) but signs with a key of its own.
+    const impostor = new ScriptedCoordinator([publicIdentity(site)], {
+      signingIdentity: generateIdentity("coordinator", seededRandom(5)),
+    });
+    const { node } = federation(trainer, undefined, { coordinator: impostor });
+    impostor.answerPulls({ kind: "task", task: trainTask(impostor, 1, 1, GLOBAL_V1) });
+
+    await expect(node.run()).rejects.toMatchObject({
+      code: ErrorCode.SignatureInvalid,
+      message: expect.stringContaining("join challenge is not signed by the configured coordinator key"),
+    });
+    expect(impostor.joins).toEqual([]);
+    expect(impostor.heartbeats).toEqual([]);
+    expect(impostor.uploads).toEqual([]);
+    expect(trainer.trained).toEqual([]);
+  });
+
+  it("refuses a coordinator that runs another federation, before joining it", async () => {
+    const { coordinator, node } = federation(scripted, undefined, { federationId: "cxr-2024" });
+    await expect(node.run()).rejects.toMatchObject({
+      code: ErrorCode.InvalidConfig,
+      message: expect.stringContaining(
+        'runs federation "scripted", but this hospital is configured for "cxr-2024"',
+      ),
+    });
+    expect(coordinator.joins).toEqual([]);
+  });
+
+  it("refuses a task altered on its way (another model hash), and runs nothing", async () => {
+    const trainer = new FixedTrainer([]);
+    const tamper = (coordinator: ScriptedCoordinator): CoordinatorPort => {
+      const honest = new InMemoryCoordinatorPort(coordinator);
+      return Object.assign(Object.create(honest) as InMemoryCoordinatorPort, {
+        pullTask: async (auth: RequestAuth, waitMs: number): Promise<ReceivedPull> => {
+          const pull = await honest.pullTask(auth, waitMs);
+          if (pull.kind !== "task") return pull;
+          const forged = "f".repeat(64);
+          return {
+            ...pull,
+            task: { ...pull.task, modelSha256: forged },
+            signed: { ...pull.signed, modelSha256: forged },
+          };
+        },
+      });
+    };
+    const { coordinator, node } = federation(trainer, undefined, { port: tamper });
+    coordinator.answerPulls({ kind: "task", task: trainTask(coordinator, 1, 1, GLOBAL_V1) });
+
+    await expect(node.run()).rejects.toMatchObject({
+      code: ErrorCode.SignatureInvalid,
+      message: expect.stringContaining("task task-1 is not signed by the configured coordinator key"),
+    });
+    expect(trainer.trained).toEqual([]);
+    expect(coordinator.uploads).toEqual([]);
+  });
+
+  it("does not take a forged end of the federation", async () => {
+    const forgeDone = (coordinator: ScriptedCoordinator): CoordinatorPort => {
+      const honest = new InMemoryCoordinatorPort(coordinator);
+      return Object.assign(Object.create(honest) as InMemoryCoordinatorPort, {
+        pullTask: async (): Promise<ReceivedPull> => ({
+          kind: "done",
+          reason: "finished",
+          signature: new Uint8Array(64),
+        }),
+      });
+    };
+    const { node } = federation(scripted, undefined, { port: forgeDone });
+    await expect(node.run()).rejects.toMatchObject({
+      code: ErrorCode.SignatureInvalid,
+      message: expect.stringContaining("end of the federation is not signed"),
+    });
   });
 });

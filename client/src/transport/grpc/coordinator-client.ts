@@ -8,27 +8,25 @@ import {
 } from "../../../../proto/gen/fl/v1/federation.js";
 import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
 import type {
+  ChallengeRequest,
   EvaluationReport,
   Heartbeat,
-  HeartbeatAck,
   JoinChallenge,
   JoinGrant,
   JoinRequest,
   ReceivedPull,
+  RequestAuth,
   SealedUpdate,
+  SignedHeartbeatAck,
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../../../shared/src/fl/ports.js";
+import { channelBindingOfCertificate } from "../../../../shared/src/transport/channel-binding.js";
 import { fromServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import { receiveTask } from "../receive-task.js";
-
-export interface ClientTls {
-  readonly ca: Buffer;
-  readonly cert?: Buffer;
-  readonly key?: Buffer;
-}
+import { type ChannelSecurity, channelCredentials } from "./credentials.js";
 
 /**
  * The hospital's port to its coordinator over gRPC: the only place on the client that sees the
@@ -36,26 +34,27 @@ export interface ClientTls {
  */
 export class GrpcCoordinatorPort implements CoordinatorPort {
   private readonly client: FederationClient;
+  readonly channelBinding: string;
 
-  constructor(address: string, tls?: ClientTls) {
-    const credentials = tls
-      ? grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
-      : grpc.credentials.createInsecure();
-    this.client = new FederationClient(address, credentials, GRPC_CHANNEL_OPTIONS);
+  constructor(address: string, security: ChannelSecurity) {
+    this.client = new FederationClient(address, channelCredentials(security), GRPC_CHANNEL_OPTIONS);
+    this.channelBinding = security === "insecure" ? "" : channelBindingOfCertificate(security.cert);
   }
 
   close(): void {
     this.client.close();
   }
 
-  async getChallenge(siteId: string): Promise<JoinChallenge> {
+  async getChallenge(request: ChallengeRequest): Promise<JoinChallenge> {
+    const wire = { siteId: request.siteId, clientNonce: Buffer.from(request.clientNonce) };
     const response = await this.unary<ChallengeResponse>((cb) =>
-      this.client.getChallenge({ siteId }, new grpc.Metadata(), this.deadline(30_000), cb),
+      this.client.getChallenge(wire, new grpc.Metadata(), this.deadline(30_000), cb),
     );
     return {
       challenge: new Uint8Array(response.challenge),
       federationId: response.federationId,
       expiresAtMs: response.expiresAtMs,
+      coordinatorSignature: new Uint8Array(response.coordinatorSignature),
     };
   }
 
@@ -77,22 +76,32 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
       coordinatorEncryptionPublicKey: new Uint8Array(response.coordinatorEncryptionPublicKey),
       coordinatorSigningPublicKey: new Uint8Array(response.coordinatorSigningPublicKey),
       heartbeatIntervalMs: response.heartbeatIntervalMs,
+      coordinatorSignature: new Uint8Array(response.coordinatorSignature),
     };
   }
 
   /** Long-polls for the next task; its spec is parsed here, once. */
-  async pullTask(sessionToken: string, waitMs: number): Promise<ReceivedPull> {
+  async pullTask(auth: RequestAuth, waitMs: number): Promise<ReceivedPull> {
     const response = await this.unary<PullTaskResponse>((cb) =>
-      this.client.pullTask({ sessionToken, waitMs }, new grpc.Metadata(), this.deadline(waitMs + 30_000), cb),
+      this.client.pullTask(
+        { ...authToWire(auth), waitMs },
+        new grpc.Metadata(),
+        this.deadline(waitMs + 30_000),
+        cb,
+      ),
     );
     const result = response.result;
     switch (result?.$case) {
       case "task": {
-        const { kind, configJson, ...envelope } = result.value;
-        return receiveTask(envelope, kind, configJson);
+        const { coordinatorSignature, ...signed } = result.value;
+        return receiveTask(signed, new Uint8Array(coordinatorSignature));
       }
       case "done":
-        return { kind: "done", reason: result.value.reason };
+        return {
+          kind: "done",
+          reason: result.value.reason,
+          signature: new Uint8Array(result.value.coordinatorSignature),
+        };
       case "wait":
         return { kind: "wait", retryAfterMs: result.value.retryAfterMs, reason: result.value.reason };
       default:
@@ -103,17 +112,17 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
     }
   }
 
-  async heartbeat(sessionToken: string, beat: Heartbeat): Promise<HeartbeatAck> {
-    const request = { sessionToken, ...beat, failure: beat.failure ?? "" };
+  async heartbeat(auth: RequestAuth, beat: Heartbeat): Promise<SignedHeartbeatAck> {
+    const request = { ...authToWire(auth), ...beat, failure: beat.failure ?? "" };
     const response = await this.unary<HeartbeatResponse>((cb) =>
       this.client.heartbeat(request, new grpc.Metadata(), this.deadline(15_000), cb),
     );
-    return { taskActive: response.taskActive };
+    return { taskActive: response.taskActive, mac: new Uint8Array(response.mac) };
   }
 
-  async reportEvaluation(sessionToken: string, report: EvaluationReport): Promise<void> {
+  async reportEvaluation(auth: RequestAuth, report: EvaluationReport): Promise<void> {
     const request = {
-      sessionToken,
+      ...authToWire(auth),
       taskId: report.taskId,
       round: report.round,
       modelVersion: report.modelVersion,
@@ -128,16 +137,16 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
     );
   }
 
-  async leave(sessionToken: string, reason: string): Promise<void> {
+  async leave(auth: RequestAuth, reason: string): Promise<void> {
     await this.unary((cb) =>
-      this.client.leave({ sessionToken, reason }, new grpc.Metadata(), this.deadline(5_000), cb),
+      this.client.leave({ ...authToWire(auth), reason }, new grpc.Metadata(), this.deadline(5_000), cb),
     );
   }
 
   /** Downloads a model version, checking offsets, total size and the final sha256. */
-  downloadModel(sessionToken: string, modelVersion: number, expectedSha256: string): Promise<Uint8Array> {
+  downloadModel(auth: RequestAuth, modelVersion: number, expectedSha256: string): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
-      const stream = this.client.downloadModel({ sessionToken, modelVersion }, this.deadline(600_000));
+      const stream = this.client.downloadModel({ ...authToWire(auth), modelVersion }, this.deadline(600_000));
       let buffer: Uint8Array | undefined;
       let filled = 0;
       let finalHash = "";
@@ -186,7 +195,7 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
 
   /** Streams header then encrypted chunks, honouring back-pressure, and returns the verdict. */
   uploadUpdate(
-    sessionToken: string,
+    auth: RequestAuth,
     update: SealedUpdate,
     trainMetrics: Readonly<Record<string, number>>,
   ): Promise<UploadVerdict> {
@@ -203,7 +212,7 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
           part: {
             $case: "header",
             value: {
-              sessionToken,
+              ...authToWire(auth),
               manifest: update.manifest,
               signature: Buffer.from(update.signature),
               trainMetrics: { ...trainMetrics },
@@ -241,4 +250,8 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
       start((error, response) => (error ? reject(fromServiceError(error)) : resolve(response)));
     });
   }
+}
+
+function authToWire(auth: RequestAuth): { sessionToken: string; sequence: number; mac: Buffer } {
+  return { sessionToken: auth.sessionToken, sequence: auth.sequence, mac: Buffer.from(auth.mac) };
 }

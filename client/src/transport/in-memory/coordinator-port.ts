@@ -1,17 +1,19 @@
 import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
 import type {
+  ChallengeRequest,
   EvaluationReport,
   Heartbeat,
-  HeartbeatAck,
   JoinChallenge,
   JoinGrant,
   JoinRequest,
   ReceivedPull,
+  RequestAuth,
   SealedUpdate,
+  SignedHeartbeatAck,
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
 import type { CoordinatorPort, CoordinatorService } from "../../../../shared/src/fl/ports.js";
-import { encodeTaskSpec } from "../../../../shared/src/fl/task.js";
+import { signedTaskFields } from "../../../../shared/src/fl/session-calls.js";
 import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import { receiveTask } from "../receive-task.js";
@@ -24,6 +26,8 @@ import { receiveTask } from "../receive-task.js";
  */
 export class InMemoryCoordinatorPort implements CoordinatorPort {
   private readonly closed = new AbortController();
+  /** No TLS in one process. */
+  readonly channelBinding = "";
 
   constructor(private readonly service: CoordinatorService) {}
 
@@ -31,10 +35,17 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
     this.closed.abort();
   }
 
-  getChallenge(siteId: string): Promise<JoinChallenge> {
+  getChallenge(request: ChallengeRequest): Promise<JoinChallenge> {
     return this.call(() => {
-      const challenge = this.service.getChallenge(siteId);
-      return { ...challenge, challenge: copy(challenge.challenge) };
+      const challenge = this.service.getChallenge({
+        siteId: request.siteId,
+        clientNonce: copy(request.clientNonce),
+      });
+      return {
+        ...challenge,
+        challenge: copy(challenge.challenge),
+        coordinatorSignature: copy(challenge.coordinatorSignature),
+      };
     });
   }
 
@@ -52,23 +63,32 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
         ...grant,
         coordinatorEncryptionPublicKey: copy(grant.coordinatorEncryptionPublicKey),
         coordinatorSigningPublicKey: copy(grant.coordinatorSigningPublicKey),
+        coordinatorSignature: copy(grant.coordinatorSignature),
       };
     });
   }
 
-  async pullTask(sessionToken: string, waitMs: number): Promise<ReceivedPull> {
-    const outcome = await this.call(() => this.service.pullTask(sessionToken, waitMs, this.closed.signal));
-    if (outcome.kind !== "task") return { ...outcome };
-    const { kind, spec: _, ...envelope } = outcome.task;
-    return receiveTask(envelope, kind, encodeTaskSpec(outcome.task));
+  async pullTask(auth: RequestAuth, waitMs: number): Promise<ReceivedPull> {
+    const outcome = await this.call(() => this.service.pullTask(copyAuth(auth), waitMs, this.closed.signal));
+    switch (outcome.kind) {
+      case "task":
+        return receiveTask(signedTaskFields(outcome.task), copy(outcome.signature));
+      case "done":
+        return { ...outcome, signature: copy(outcome.signature) };
+      case "wait":
+        return { ...outcome };
+    }
   }
 
-  heartbeat(sessionToken: string, beat: Heartbeat): Promise<HeartbeatAck> {
-    return this.call(() => ({ ...this.service.heartbeat(sessionToken, { ...beat }) }));
+  heartbeat(auth: RequestAuth, beat: Heartbeat): Promise<SignedHeartbeatAck> {
+    return this.call(() => {
+      const ack = this.service.heartbeat(copyAuth(auth), { ...beat });
+      return { taskActive: ack.taskActive, mac: copy(ack.mac) };
+    });
   }
 
-  async downloadModel(sessionToken: string, version: number, expectedSha256: string): Promise<Uint8Array> {
-    const blob = await this.call(() => this.service.model(sessionToken, version));
+  async downloadModel(auth: RequestAuth, version: number, expectedSha256: string): Promise<Uint8Array> {
+    const blob = await this.call(() => this.service.model(copyAuth(auth), version));
     const bytes = copy(blob.bytes);
     const hash = sha256Hex(bytes);
     if (hash !== expectedSha256 || (blob.sha256 && blob.sha256 !== hash)) {
@@ -81,12 +101,12 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
   }
 
   async uploadUpdate(
-    sessionToken: string,
+    auth: RequestAuth,
     update: SealedUpdate,
     trainMetrics: Readonly<Record<string, number>>,
   ): Promise<UploadVerdict> {
     try {
-      const sink = this.service.beginUpload(sessionToken, {
+      const sink = this.service.beginUpload(copyAuth(auth), {
         manifest: { ...update.manifest },
         signature: copy(update.signature),
         trainMetrics: { ...trainMetrics },
@@ -99,9 +119,9 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
     }
   }
 
-  reportEvaluation(sessionToken: string, report: EvaluationReport): Promise<void> {
+  reportEvaluation(auth: RequestAuth, report: EvaluationReport): Promise<void> {
     return this.call(() =>
-      this.service.reportEvaluation(sessionToken, {
+      this.service.reportEvaluation(copyAuth(auth), {
         ...report,
         confusion: report.confusion.map((row) => [...row]),
         metrics: { ...report.metrics },
@@ -109,8 +129,8 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
     );
   }
 
-  leave(sessionToken: string, reason: string): Promise<void> {
-    return this.call(() => this.service.leave(sessionToken, reason));
+  leave(auth: RequestAuth, reason: string): Promise<void> {
+    return this.call(() => this.service.leave(copyAuth(auth), reason));
   }
 
   /** Like a wire, answers asynchronously and with FlErrors only. */
@@ -125,4 +145,8 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
 
 function copy(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
+}
+
+function copyAuth(auth: RequestAuth): RequestAuth {
+  return { sessionToken: auth.sessionToken, sequence: auth.sequence, mac: copy(auth.mac) };
 }

@@ -20,29 +20,27 @@ import {
   type UploadVerdict,
 } from "../../../../proto/gen/fl/v1/federation.js";
 import { ErrorCode, errorMessage, FlError } from "../../../../shared/src/errors.js";
+import { INTERNAL_ERROR_MESSAGE } from "../../../../shared/src/fl/limits.js";
+import type { Caller, RequestAuth } from "../../../../shared/src/fl/messages.js";
 import type { CoordinatorService, UploadSink } from "../../../../shared/src/fl/ports.js";
 import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
+import { channelBindingOfFingerprint } from "../../../../shared/src/transport/channel-binding.js";
 import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
 import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
+import { type ServerSecurity, serverCredentials } from "./credentials.js";
 import {
   challengeToWire,
   evaluationFromWire,
+  heartbeatAckToWire,
   heartbeatFromWire,
   joinGrantToWire,
   joinRequestFromWire,
   pullOutcomeToWire,
+  requestAuthFromWire,
   uploadHeaderFromWire,
   verdictToWire,
 } from "./wire.js";
-
-export interface ServerTls {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-  /** CA that client certificates must chain to; with requireClientCert this is mutual TLS. */
-  readonly ca?: Buffer;
-  readonly requireClientCert: boolean;
-}
 
 /** Adapts a coordinator to the generated gRPC service: wire types in, domain calls, wire types out. */
 function createFederationServer(service: CoordinatorService, log: (line: string) => void): FederationServer {
@@ -65,23 +63,33 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
     };
 
   return {
-    getChallenge: unary<ChallengeRequest, ChallengeResponse>("GetChallenge", (request) =>
-      challengeToWire(service.getChallenge(request.siteId)),
+    getChallenge: unary<ChallengeRequest, ChallengeResponse>("GetChallenge", (request, call) =>
+      challengeToWire(
+        service.getChallenge({
+          siteId: request.siteId,
+          clientNonce: new Uint8Array(request.clientNonce),
+          channelBinding: channelBinding(call),
+        }),
+      ),
     ),
 
     join: unary<JoinRequest, JoinResponse>("Join", (request, call) => {
       assertCertificateMatches(call.getAuthContext(), request.siteId);
-      return joinGrantToWire(service.join(joinRequestFromWire(request)));
+      return joinGrantToWire(
+        service.join({ ...joinRequestFromWire(request), channelBinding: channelBinding(call) }),
+      );
     }),
 
     pullTask: unary<PullTaskRequest, PullTaskResponse>("PullTask", async (request, call) => {
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
-      return pullOutcomeToWire(await service.pullTask(request.sessionToken, request.waitMs, abort.signal));
+      return pullOutcomeToWire(
+        await service.pullTask(sessionCall(request, call), request.waitMs, abort.signal),
+      );
     }),
 
-    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>("Heartbeat", (request) =>
-      service.heartbeat(request.sessionToken, heartbeatFromWire(request)),
+    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>("Heartbeat", (request, call) =>
+      heartbeatAckToWire(service.heartbeat(sessionCall(request, call), heartbeatFromWire(request))),
     ),
 
     downloadModel: (call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>) => {
@@ -105,9 +113,15 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
         answered = true;
         callback(null, verdict);
       };
+      // Whatever ends the stream ends the upload with it, so no buffer outlives its stream.
+      const drop = (reason: string) => {
+        sink?.abort(reason);
+        sink = undefined;
+      };
       const rejectWith = (error: unknown) => {
+        drop("the upload was answered");
         try {
-          answer(verdictToWire(rejectionVerdict(error)));
+          answer(verdictToWire(rejectionVerdict(publicUploadError(error, log))));
         } catch (sessionError) {
           if (!answered) {
             answered = true;
@@ -123,7 +137,11 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
           const part = message.part;
           if (part?.$case === "header") {
             if (sink) throw new FlError(ErrorCode.InvalidArgument, "a second header arrived in one upload");
-            sink = service.beginUpload(part.value.sessionToken, uploadHeaderFromWire(part.value));
+            sink = service.beginUpload(
+              sessionCall(part.value, call),
+              uploadHeaderFromWire(part.value),
+              rejectWith,
+            );
           } else if (part?.$case === "chunk") {
             if (!sink)
               throw new FlError(ErrorCode.InvalidArgument, "a chunk arrived before the upload header");
@@ -138,32 +156,64 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
       call.on("end", () => {
         if (answered) return;
         if (call.cancelled) {
-          sink?.abort("client cancelled the upload");
+          drop("client cancelled the upload");
           return;
         }
         try {
           if (!sink) throw new FlError(ErrorCode.InvalidArgument, "upload stream ended without a header");
-          sink.finish();
+          const finishing = sink;
+          sink = undefined;
+          finishing.finish();
           answer(verdictToWire({ accepted: true }));
         } catch (error) {
           rejectWith(error);
         }
       });
-      call.on("error", (error) => sink?.abort(errorMessage(error)));
-      call.on("cancelled", () => sink?.abort("client cancelled the upload"));
+      call.on("error", (error) => drop(errorMessage(error)));
+      call.on("cancelled", () => drop("client cancelled the upload"));
     },
 
-    reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request) => {
-      service.reportEvaluation(request.sessionToken, evaluationFromWire(request));
+    reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request, call) => {
+      service.reportEvaluation(sessionCall(request, call), evaluationFromWire(request));
       return { accepted: true, message: "recorded" };
     }),
 
-    leave: unary<LeaveRequest, LeaveResponse>("Leave", (request) => {
-      service.leave(request.sessionToken, request.reason);
+    leave: unary<LeaveRequest, LeaveResponse>("Leave", (request, call) => {
+      service.leave(sessionCall(request, call), request.reason);
       return {};
     }),
   };
 }
+
+type AnyCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "getAuthContext">;
+
+function channelBinding(call: AnyCall): string {
+  return channelBindingOfFingerprint(call.getAuthContext().sslPeerCertificate?.fingerprint256);
+}
+
+function sessionCall(
+  request: { sessionToken: string; sequence: number; mac: Buffer },
+  call: AnyCall,
+): RequestAuth & Caller {
+  return { ...requestAuthFromWire(request), channelBinding: channelBinding(call) };
+}
+
+/**
+ * An upload's refusal as the site may see it: an internal failure (a store error, a bug) keeps its
+ * text in the coordinator's log and goes over the wire as FL_INTERNAL with a generic message.
+ */
+function publicUploadError(error: unknown, log: (line: string) => void): FlError {
+  const flError = FlError.from(error);
+  if (flError.code !== ErrorCode.Internal || flError.message === INTERNAL_ERROR_MESSAGE) return flError;
+  log(`UploadUpdate failed: ${errorMessage(error)}`);
+  return new FlError(ErrorCode.Internal, INTERNAL_ERROR_MESSAGE);
+}
+
+/**
+ * Streams one connection may have open at once. A site needs a handful (long-poll, heartbeat,
+ * download, upload); the cap keeps one connection from opening streams without end.
+ */
+export const MAX_CONCURRENT_STREAMS = 32;
 
 /**
  * Under mutual TLS the client certificate's common name must be the site that joins, so a stolen
@@ -189,7 +239,7 @@ async function streamModel(
   service: CoordinatorService,
   call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>,
 ): Promise<void> {
-  const { bytes, sha256 } = service.model(call.request.sessionToken, call.request.modelVersion);
+  const { bytes, sha256 } = service.model(sessionCall(call.request, call), call.request.modelVersion);
   const chunks = chunkBytes(bytes, DEFAULT_CHUNK_BYTES);
   let offset = 0;
   for (const [i, data] of chunks.entries()) {
@@ -216,17 +266,15 @@ export interface StartedServer {
 /** Binds the service; resolves once the port is bound (bindAsync's callback is readiness). */
 export function startGrpcServer(
   service: CoordinatorService,
-  options: { listen: string; tls?: ServerTls; log: (line: string) => void },
+  options: { listen: string; security: ServerSecurity; log: (line: string) => void },
 ): Promise<StartedServer> {
-  const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS, "grpc.keepalive_permit_without_calls": 1 });
+  const server = new grpc.Server({
+    ...GRPC_CHANNEL_OPTIONS,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
+  });
   server.addService(FederationService, createFederationServer(service, options.log));
-  const credentials = options.tls
-    ? grpc.ServerCredentials.createSsl(
-        options.tls.ca ?? null,
-        [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
-        options.tls.requireClientCert,
-      )
-    : grpc.ServerCredentials.createInsecure();
+  const credentials = serverCredentials(options.security);
   return new Promise((resolve, reject) => {
     server.bindAsync(options.listen, credentials, (error, port) => {
       if (error) {

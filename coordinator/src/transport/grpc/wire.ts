@@ -7,11 +7,13 @@ import type {
   JoinChallenge,
   JoinGrant,
   JoinRequest,
-  PullOutcome,
+  RequestAuth,
+  SignedHeartbeatAck,
+  SignedPullOutcome,
   UploadHeader,
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
-import { encodeTaskSpec } from "../../../../shared/src/fl/task.js";
+import { signedTaskFields } from "../../../../shared/src/fl/session-calls.js";
 
 /**
  * The generated protobuf types to and from the federation's domain messages, for the server
@@ -24,7 +26,17 @@ export function challengeToWire(challenge: JoinChallenge): wire.ChallengeRespons
     challenge: Buffer.from(challenge.challenge),
     federationId: challenge.federationId,
     expiresAtMs: challenge.expiresAtMs,
+    coordinatorSignature: Buffer.from(challenge.coordinatorSignature),
   };
+}
+
+/** The session fields every call after Join carries. */
+export function requestAuthFromWire(request: {
+  sessionToken: string;
+  sequence: number;
+  mac: Buffer;
+}): RequestAuth {
+  return { sessionToken: request.sessionToken, sequence: request.sequence, mac: new Uint8Array(request.mac) };
 }
 
 export function joinRequestFromWire(request: wire.JoinRequest): JoinRequest {
@@ -53,36 +65,30 @@ export function joinGrantToWire(grant: JoinGrant): wire.JoinResponse {
     coordinatorEncryptionPublicKey: Buffer.from(grant.coordinatorEncryptionPublicKey),
     coordinatorSigningPublicKey: Buffer.from(grant.coordinatorSigningPublicKey),
     heartbeatIntervalMs: grant.heartbeatIntervalMs,
+    coordinatorSignature: Buffer.from(grant.coordinatorSignature),
   };
 }
 
-export function pullOutcomeToWire(outcome: PullOutcome): wire.PullTaskResponse {
+export function pullOutcomeToWire(outcome: SignedPullOutcome): wire.PullTaskResponse {
   switch (outcome.kind) {
-    case "task": {
-      const { task } = outcome;
+    case "task":
       return {
         result: {
           $case: "task",
-          value: {
-            taskId: task.taskId,
-            round: task.round,
-            phase: task.phase,
-            kind: task.kind,
-            modelVersion: task.modelVersion,
-            modelSha256: task.modelSha256,
-            modelBytes: task.modelBytes,
-            configJson: encodeTaskSpec(task),
-            deadlineMs: task.deadlineMs,
-          },
+          value: { ...signedTaskFields(outcome.task), coordinatorSignature: Buffer.from(outcome.signature) },
         },
       };
-    }
     case "wait":
       return {
         result: { $case: "wait", value: { retryAfterMs: outcome.retryAfterMs, reason: outcome.reason } },
       };
     case "done":
-      return { result: { $case: "done", value: { reason: outcome.reason } } };
+      return {
+        result: {
+          $case: "done",
+          value: { reason: outcome.reason, coordinatorSignature: Buffer.from(outcome.signature) },
+        },
+      };
   }
 }
 
@@ -94,6 +100,10 @@ export function heartbeatFromWire(request: wire.HeartbeatRequest): Heartbeat {
     status: request.status,
     ...(request.failure && { failure: request.failure }),
   };
+}
+
+export function heartbeatAckToWire(ack: SignedHeartbeatAck): wire.HeartbeatResponse {
+  return { taskActive: ack.taskActive, mac: Buffer.from(ack.mac) };
 }
 
 export function uploadHeaderFromWire(header: wire.UploadHeader): UploadHeader {

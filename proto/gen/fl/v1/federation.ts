@@ -35,12 +35,19 @@ export const protobufFileName = "fl/v1/federation.proto";
 
 export interface ChallengeRequest {
   siteId: string;
+  /**
+   * 32 fresh random bytes from the client: the coordinator's signature over them proves it holds
+   * the pinned coordinator key now, before the client reveals anything about itself.
+   */
+  clientNonce: Buffer;
 }
 
 export interface ChallengeResponse {
   challenge: Buffer;
   federationId: string;
   expiresAtMs: number;
+  /** Ed25519 by the coordinator's signing key over the challenge message (docs/protocol.md). */
+  coordinatorSignature: Buffer;
 }
 
 /** What a site reports about itself: counts, never data. */
@@ -70,15 +77,24 @@ export interface JoinRequest {
 export interface JoinResponse {
   sessionToken: string;
   federationId: string;
+  /** Informational: a client trusts the coordinator keys it pinned, never these. */
   coordinatorEncryptionPublicKey: Buffer;
   coordinatorSigningPublicKey: Buffer;
   heartbeatIntervalMs: number;
+  /** Ed25519 by the coordinator's signing key over the grant message (docs/protocol.md). */
+  coordinatorSignature: Buffer;
 }
 
+/**
+ * Every call after Join carries its session token, a sequence number fresh within the session,
+ * and an HMAC-SHA256 of the call under the session key (docs/protocol.md, "Requests").
+ */
 export interface PullTaskRequest {
   sessionToken: string;
   /** How long the coordinator may hold the call open waiting for a task. */
   waitMs: number;
+  sequence: number;
+  mac: Buffer;
 }
 
 export interface Task {
@@ -93,6 +109,8 @@ export interface Task {
   /** Hyper-parameters and task options as a JSON object (validated by the client). */
   configJson: string;
   deadlineMs: number;
+  /** Ed25519 by the coordinator's signing key over the task message (docs/protocol.md). */
+  coordinatorSignature: Buffer;
 }
 
 export interface Wait {
@@ -102,6 +120,8 @@ export interface Wait {
 
 export interface Done {
   reason: string;
+  /** Ed25519 by the coordinator's signing key over the done message, bound to the request. */
+  coordinatorSignature: Buffer;
 }
 
 export interface PullTaskResponse {
@@ -119,16 +139,22 @@ export interface HeartbeatRequest {
    * records it as the site's failure for the round instead of waiting for the deadline.
    */
   failure: string;
+  sequence: number;
+  mac: Buffer;
 }
 
 export interface HeartbeatResponse {
   /** False when the task was cancelled (round closed): the client may stop working on it. */
   taskActive: boolean;
+  /** HMAC-SHA256 under the session key over the answer, bound to the request's sequence. */
+  mac: Buffer;
 }
 
 export interface DownloadModelRequest {
   sessionToken: string;
   modelVersion: number;
+  sequence: number;
+  mac: Buffer;
 }
 
 export interface ModelChunk {
@@ -161,6 +187,8 @@ export interface UploadHeader {
   signature: Buffer;
   /** Local training metrics (loss, accuracy...), informational. */
   trainMetrics: { [key: string]: number };
+  sequence: number;
+  mac: Buffer;
 }
 
 export interface UploadHeader_TrainMetricsEntry {
@@ -194,8 +222,10 @@ export interface EvaluationReport {
   numClasses: number;
   /** Row-major confusion matrix, rows = true class, columns = predicted class. */
   confusion: number[];
-  /** Per-example class probabilities are never sent; only aggregates leave the hospital. */
   metrics: { [key: string]: number };
+  sequence: number;
+  /** Per-example class probabilities are never sent; only aggregates leave the hospital. */
+  mac: Buffer;
 }
 
 export interface EvaluationReport_MetricsEntry {
@@ -211,19 +241,24 @@ export interface EvaluationAck {
 export interface LeaveRequest {
   sessionToken: string;
   reason: string;
+  sequence: number;
+  mac: Buffer;
 }
 
 export interface LeaveResponse {
 }
 
 function createBaseChallengeRequest(): ChallengeRequest {
-  return { siteId: "" };
+  return { siteId: "", clientNonce: Buffer.alloc(0) };
 }
 
 export const ChallengeRequest: MessageFns<ChallengeRequest> = {
   encode(message: ChallengeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.siteId !== "") {
       writer.uint32(10).string(message.siteId);
+    }
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(18).bytes(message.clientNonce);
     }
     return writer;
   },
@@ -249,6 +284,14 @@ export const ChallengeRequest: MessageFns<ChallengeRequest> = {
             message.siteId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -267,12 +310,13 @@ export const ChallengeRequest: MessageFns<ChallengeRequest> = {
   fromPartial(object: DeepPartial<ChallengeRequest>): ChallengeRequest {
     const message = createBaseChallengeRequest();
     message.siteId = object.siteId ?? "";
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseChallengeResponse(): ChallengeResponse {
-  return { challenge: Buffer.alloc(0), federationId: "", expiresAtMs: 0 };
+  return { challenge: Buffer.alloc(0), federationId: "", expiresAtMs: 0, coordinatorSignature: Buffer.alloc(0) };
 }
 
 export const ChallengeResponse: MessageFns<ChallengeResponse> = {
@@ -285,6 +329,9 @@ export const ChallengeResponse: MessageFns<ChallengeResponse> = {
     }
     if (message.expiresAtMs !== 0) {
       writer.uint32(24).int64(message.expiresAtMs);
+    }
+    if (message.coordinatorSignature.length !== 0) {
+      writer.uint32(34).bytes(message.coordinatorSignature);
     }
     return writer;
   },
@@ -326,6 +373,14 @@ export const ChallengeResponse: MessageFns<ChallengeResponse> = {
             message.expiresAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.coordinatorSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -346,6 +401,7 @@ export const ChallengeResponse: MessageFns<ChallengeResponse> = {
     message.challenge = object.challenge ?? Buffer.alloc(0);
     message.federationId = object.federationId ?? "";
     message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.coordinatorSignature = object.coordinatorSignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -584,6 +640,7 @@ function createBaseJoinResponse(): JoinResponse {
     coordinatorEncryptionPublicKey: Buffer.alloc(0),
     coordinatorSigningPublicKey: Buffer.alloc(0),
     heartbeatIntervalMs: 0,
+    coordinatorSignature: Buffer.alloc(0),
   };
 }
 
@@ -603,6 +660,9 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     }
     if (message.heartbeatIntervalMs !== 0) {
       writer.uint32(40).uint32(message.heartbeatIntervalMs);
+    }
+    if (message.coordinatorSignature.length !== 0) {
+      writer.uint32(50).bytes(message.coordinatorSignature);
     }
     return writer;
   },
@@ -660,6 +720,14 @@ export const JoinResponse: MessageFns<JoinResponse> = {
             message.heartbeatIntervalMs = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.coordinatorSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -682,12 +750,13 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     message.coordinatorEncryptionPublicKey = object.coordinatorEncryptionPublicKey ?? Buffer.alloc(0);
     message.coordinatorSigningPublicKey = object.coordinatorSigningPublicKey ?? Buffer.alloc(0);
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
+    message.coordinatorSignature = object.coordinatorSignature ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBasePullTaskRequest(): PullTaskRequest {
-  return { sessionToken: "", waitMs: 0 };
+  return { sessionToken: "", waitMs: 0, sequence: 0, mac: Buffer.alloc(0) };
 }
 
 export const PullTaskRequest: MessageFns<PullTaskRequest> = {
@@ -697,6 +766,12 @@ export const PullTaskRequest: MessageFns<PullTaskRequest> = {
     }
     if (message.waitMs !== 0) {
       writer.uint32(16).uint32(message.waitMs);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(24).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(34).bytes(message.mac);
     }
     return writer;
   },
@@ -730,6 +805,22 @@ export const PullTaskRequest: MessageFns<PullTaskRequest> = {
             message.waitMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -749,6 +840,8 @@ export const PullTaskRequest: MessageFns<PullTaskRequest> = {
     const message = createBasePullTaskRequest();
     message.sessionToken = object.sessionToken ?? "";
     message.waitMs = object.waitMs ?? 0;
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -764,6 +857,7 @@ function createBaseTask(): Task {
     modelBytes: 0,
     configJson: "",
     deadlineMs: 0,
+    coordinatorSignature: Buffer.alloc(0),
   };
 }
 
@@ -795,6 +889,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.deadlineMs !== 0) {
       writer.uint32(72).int64(message.deadlineMs);
+    }
+    if (message.coordinatorSignature.length !== 0) {
+      writer.uint32(82).bytes(message.coordinatorSignature);
     }
     return writer;
   },
@@ -884,6 +981,14 @@ export const Task: MessageFns<Task> = {
             message.deadlineMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.coordinatorSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -910,6 +1015,7 @@ export const Task: MessageFns<Task> = {
     message.modelBytes = object.modelBytes ?? 0;
     message.configJson = object.configJson ?? "";
     message.deadlineMs = object.deadlineMs ?? 0;
+    message.coordinatorSignature = object.coordinatorSignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -982,13 +1088,16 @@ export const Wait: MessageFns<Wait> = {
 };
 
 function createBaseDone(): Done {
-  return { reason: "" };
+  return { reason: "", coordinatorSignature: Buffer.alloc(0) };
 }
 
 export const Done: MessageFns<Done> = {
   encode(message: Done, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reason !== "") {
       writer.uint32(10).string(message.reason);
+    }
+    if (message.coordinatorSignature.length !== 0) {
+      writer.uint32(18).bytes(message.coordinatorSignature);
     }
     return writer;
   },
@@ -1014,6 +1123,14 @@ export const Done: MessageFns<Done> = {
             message.reason = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.coordinatorSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1032,6 +1149,7 @@ export const Done: MessageFns<Done> = {
   fromPartial(object: DeepPartial<Done>): Done {
     const message = createBaseDone();
     message.reason = object.reason ?? "";
+    message.coordinatorSignature = object.coordinatorSignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -1135,7 +1253,7 @@ export const PullTaskResponse: MessageFns<PullTaskResponse> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { sessionToken: "", taskId: "", progress: 0, status: "", failure: "" };
+  return { sessionToken: "", taskId: "", progress: 0, status: "", failure: "", sequence: 0, mac: Buffer.alloc(0) };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -1154,6 +1272,12 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.failure !== "") {
       writer.uint32(42).string(message.failure);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(48).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(58).bytes(message.mac);
     }
     return writer;
   },
@@ -1211,6 +1335,22 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.failure = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1233,18 +1373,23 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     message.progress = object.progress ?? 0;
     message.status = object.status ?? "";
     message.failure = object.failure ?? "";
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseHeartbeatResponse(): HeartbeatResponse {
-  return { taskActive: false };
+  return { taskActive: false, mac: Buffer.alloc(0) };
 }
 
 export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
   encode(message: HeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskActive !== false) {
       writer.uint32(8).bool(message.taskActive);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(18).bytes(message.mac);
     }
     return writer;
   },
@@ -1270,6 +1415,14 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
             message.taskActive = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1288,12 +1441,13 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
   fromPartial(object: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
     const message = createBaseHeartbeatResponse();
     message.taskActive = object.taskActive ?? false;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseDownloadModelRequest(): DownloadModelRequest {
-  return { sessionToken: "", modelVersion: 0 };
+  return { sessionToken: "", modelVersion: 0, sequence: 0, mac: Buffer.alloc(0) };
 }
 
 export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
@@ -1303,6 +1457,12 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
     }
     if (message.modelVersion !== 0) {
       writer.uint32(16).uint32(message.modelVersion);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(24).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(34).bytes(message.mac);
     }
     return writer;
   },
@@ -1336,6 +1496,22 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
             message.modelVersion = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1355,6 +1531,8 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
     const message = createBaseDownloadModelRequest();
     message.sessionToken = object.sessionToken ?? "";
     message.modelVersion = object.modelVersion ?? 0;
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -1651,7 +1829,14 @@ export const UpdateManifest: MessageFns<UpdateManifest> = {
 };
 
 function createBaseUploadHeader(): UploadHeader {
-  return { sessionToken: "", manifest: undefined, signature: Buffer.alloc(0), trainMetrics: {} };
+  return {
+    sessionToken: "",
+    manifest: undefined,
+    signature: Buffer.alloc(0),
+    trainMetrics: {},
+    sequence: 0,
+    mac: Buffer.alloc(0),
+  };
 }
 
 export const UploadHeader: MessageFns<UploadHeader> = {
@@ -1668,6 +1853,12 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     globalThis.Object.entries(message.trainMetrics).forEach(([key, value]: [string, number]) => {
       UploadHeader_TrainMetricsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.sequence !== 0) {
+      writer.uint32(40).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(50).bytes(message.mac);
+    }
     return writer;
   },
 
@@ -1719,6 +1910,22 @@ export const UploadHeader: MessageFns<UploadHeader> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1750,6 +1957,8 @@ export const UploadHeader: MessageFns<UploadHeader> = {
       },
       {},
     );
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2059,6 +2268,8 @@ function createBaseEvaluationReport(): EvaluationReport {
     numClasses: 0,
     confusion: [],
     metrics: {},
+    sequence: 0,
+    mac: Buffer.alloc(0),
   };
 }
 
@@ -2095,6 +2306,12 @@ export const EvaluationReport: MessageFns<EvaluationReport> = {
     globalThis.Object.entries(message.metrics).forEach(([key, value]: [string, number]) => {
       EvaluationReport_MetricsEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
     });
+    if (message.sequence !== 0) {
+      writer.uint32(80).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(90).bytes(message.mac);
+    }
     return writer;
   },
 
@@ -2196,6 +2413,22 @@ export const EvaluationReport: MessageFns<EvaluationReport> = {
             }
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2230,6 +2463,8 @@ export const EvaluationReport: MessageFns<EvaluationReport> = {
       },
       {},
     );
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2369,7 +2604,7 @@ export const EvaluationAck: MessageFns<EvaluationAck> = {
 };
 
 function createBaseLeaveRequest(): LeaveRequest {
-  return { sessionToken: "", reason: "" };
+  return { sessionToken: "", reason: "", sequence: 0, mac: Buffer.alloc(0) };
 }
 
 export const LeaveRequest: MessageFns<LeaveRequest> = {
@@ -2379,6 +2614,12 @@ export const LeaveRequest: MessageFns<LeaveRequest> = {
     }
     if (message.reason !== "") {
       writer.uint32(18).string(message.reason);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(24).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(34).bytes(message.mac);
     }
     return writer;
   },
@@ -2412,6 +2653,22 @@ export const LeaveRequest: MessageFns<LeaveRequest> = {
             message.reason = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2431,6 +2688,8 @@ export const LeaveRequest: MessageFns<LeaveRequest> = {
     const message = createBaseLeaveRequest();
     message.sessionToken = object.sessionToken ?? "";
     message.reason = object.reason ?? "";
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };

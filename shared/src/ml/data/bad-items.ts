@@ -10,7 +10,9 @@ export type BadItemKind =
   | "duplicate-id"
   | "box-outside-image"
   | "empty-site"
-  | "malformed-row";
+  | "malformed-row"
+  | "path-outside-root"
+  | "too-large";
 
 /** One rejected input, with enough to find and fix it. */
 export interface BadItem {

@@ -3,6 +3,7 @@
 // types: one module for both made config.ts and loaders/ import each other.
 import { z } from "zod";
 import { ErrorCode, FlError } from "../../errors.js";
+import { DEFAULT_MAX_IMAGE_BYTES } from "./image/limits.js";
 import { PRESET_NAMES } from "./synth/hospitals.js";
 
 const PartitionSchema = z.discriminatedUnion("kind", [
@@ -52,6 +53,13 @@ const fileCommon = {
   siteColumn: z.string().min(1).optional(),
   /** Keep images that have no label, with label -1 (for self-supervision), instead of reporting them. */
   includeUnlabelled: z.boolean().default(false),
+  /**
+   * Folders besides root that files the dataset names may lie in (relative to root or absolute);
+   * any other path, `../` or symbolic link leading out of them is a bad item.
+   */
+  allowedRoots: z.array(z.string().min(1)).default([]),
+  /** Bound on one decoded image, rows × columns × samples × bytes, checked before decoding. */
+  maxImageBytes: z.number().int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
 };
 
 const SyntheticSchema = z

@@ -105,6 +105,7 @@ export async function loadSiteSplits(
     maskSource: resolved.kind === "synthetic" ? resolved.maskSource : ("boxes" as const),
     resize: resolved.kind === "synthetic" ? ("stretch" as const) : resolved.resize,
     badItems: plan.badItems,
+    ...(resolved.kind !== "synthetic" ? { maxImageBytes: resolved.maxImageBytes } : {}),
     ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
     ...(options.log !== undefined ? { log: options.log } : {}),
   };

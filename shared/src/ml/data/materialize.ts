@@ -17,6 +17,8 @@ export interface MaterializeOptions {
   readonly badItems: BadItemLog;
   /** Preprocessed-image cache for file items. */
   readonly cacheDir?: string;
+  /** Bound on one decoded file image (default DEFAULT_MAX_IMAGE_BYTES). */
+  readonly maxImageBytes?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -71,11 +73,12 @@ async function loadFile(
   options: MaterializeOptions,
 ): Promise<{ image: Float32Array; mask: Uint8Array } | undefined> {
   try {
-    const loaded = await loadPreprocessed(
-      source.path,
-      { size: options.size, resize: options.resize },
-      options.cacheDir,
-    );
+    const params = {
+      size: options.size,
+      resize: options.resize,
+      ...(options.maxImageBytes !== undefined ? { maxImageBytes: options.maxImageBytes } : {}),
+    };
+    const loaded = await loadPreprocessed(source.path, params, options.cacheDir);
     for (const box of source.boxes) {
       const problem = boxProblem(box, loaded.width, loaded.height);
       if (problem) {
@@ -86,10 +89,7 @@ async function loadFile(
     const mapping = squareMapping(loaded.width, loaded.height, options.size, options.resize);
     const mask = rasterizeBoxes(source.boxes, mapping, options.size);
     if (source.maskPath) {
-      const maskImage = await loadPreprocessed(source.maskPath, {
-        size: options.size,
-        resize: options.resize,
-      });
+      const maskImage = await loadPreprocessed(source.maskPath, params);
       if (maskImage.width !== loaded.width || maskImage.height !== loaded.height) {
         options.badItems.report(
           "malformed-row",
@@ -102,6 +102,10 @@ async function loadFile(
     }
     return { image: loaded.image, mask };
   } catch (error) {
+    if (isFlError(error, ErrorCode.TooLarge)) {
+      options.badItems.report("too-large", source.path, error.message);
+      return undefined;
+    }
     if (isFlError(error, ErrorCode.Unsupported)) {
       options.badItems.report("unsupported-format", source.path, error.message);
       return undefined;

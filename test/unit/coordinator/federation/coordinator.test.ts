@@ -16,18 +16,16 @@ describe("the coordinator service", () => {
     fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const [a] = fed.join("a");
     const task = await a!.trainTask();
-    const v0 = fed.service.model(a!.token, task.modelVersion);
+    const v0 = a!.model(task.modelVersion);
     expect(v0.sha256).toBe(task.modelSha256);
     expect(sha256Hex(v0.bytes)).toBe(task.modelSha256);
     expect(v0.bytes.length).toBe(task.modelBytes);
     expect(a!.upload(a!.seal(task, 1, 1))).toEqual({ accepted: true });
     const evaluation = await a!.evaluateTask();
     expect(evaluation.modelVersion).toBe(1);
-    expect(Array.from(deserializeWeights(fed.service.model(a!.token, 1).bytes).values)).toEqual([
-      2, 3, 4, 5, 6, 7,
-    ]);
-    expect(fed.service.model(a!.token, 0)).toEqual(v0);
-    expectFlError(() => fed!.service.model(a!.token, 9), ErrorCode.NotFound, "current is v1");
+    expect(Array.from(deserializeWeights(a!.model(1).bytes).values)).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(a!.model(0)).toEqual(v0);
+    expectFlError(() => a!.model(9), ErrorCode.NotFound, "current is v1");
   });
 
   it("announces the federation's start and end", async () => {

@@ -49,9 +49,8 @@ describe("evaluation intake", () => {
 
   it("refuses reports for another task or model version, a second report, and malformed matrices", async () => {
     const { fed, a, b, ea, eb } = await evaluationOpen();
-    const { service } = fed;
     const report = (overrides: object) => () =>
-      service.reportEvaluation(a.token, {
+      a.report({
         taskId: ea.taskId,
         round: 1,
         modelVersion: 1,
@@ -97,7 +96,7 @@ describe("evaluation intake", () => {
     const task = await a!.trainTask();
     expectFlError(
       () =>
-        fed!.service.reportEvaluation(a!.token, {
+        a!.report({
           taskId: task.taskId,
           round: 1,
           modelVersion: 0,

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { signJoin } from "../../../../shared/src/crypto/index.js";
 import { ErrorCode } from "../../../../shared/src/errors.js";
+import { callBody, SessionMethod } from "../../../../shared/src/fl/session-calls.js";
 import { expectFlError } from "../../../helpers/expect-fl-error.js";
 import { InProcessFederation } from "../../../helpers/in-process-federation.js";
 
@@ -11,23 +12,26 @@ afterEach(async () => {
   fed = undefined;
 });
 
+const REPORT = {
+  taskId: "t",
+  round: 1,
+  modelVersion: 0,
+  split: "test",
+  numExamples: 0,
+  confusion: [],
+  metrics: {},
+};
+
 describe("sessions", () => {
-  it("lets only enrolled sites join, with a fresh challenge signed by their own key", async () => {
+  it("lets a site join with its own key, and records what it declared", async () => {
     fed = InProcessFederation.start({ siteIds: ["a", "b"] });
-    const { service } = fed;
-    expectFlError(() => service.getChallenge("stranger"), ErrorCode.UnknownSite, "not enrolled");
     const a = fed.site("a");
-    const { challenge } = service.getChallenge("a");
+    const { challenge } = fed.service.getChallenge({ siteId: "a", clientNonce: new Uint8Array(32) });
     const signedByB = fed.site("b").identity;
     expectFlError(
-      () => service.join({ siteId: "a", challenge, signature: signJoin(signedByB, "test", challenge) }),
-      ErrorCode.SignatureInvalid,
-    );
-    // The challenge was used up by the failed attempt.
-    expectFlError(
-      () => service.join({ siteId: "a", challenge, signature: signJoin(a.identity, "test", challenge) }),
-      ErrorCode.Unauthenticated,
-      "GetChallenge again",
+      () => fed!.service.join({ siteId: "a", challenge, signature: signJoin(signedByB, "test", challenge) }),
+      ErrorCode.UnknownSite,
+      "join refused",
     );
     a.join();
     expect(fed.events.find((e) => e.type === "site.joined")).toMatchObject({
@@ -41,16 +45,27 @@ describe("sessions", () => {
     fed = InProcessFederation.start({ siteIds: ["a"] });
     const { service } = fed;
     const a = fed.site("a").join();
-    const old = a.token;
+    const old = a.session;
     a.join();
+    const stale = (method: SessionMethod, body: unknown) => old.authorize(method, body);
+    const beat = { taskId: "t", progress: 0, status: "" };
     for (const call of [
-      () => service.heartbeat(old, { taskId: "t", progress: 0, status: "" }),
-      () => service.model(old, 0),
-      () => service.reportEvaluation("nobody", {} as never),
-      () => service.beginUpload("nobody", {} as never),
+      () => service.heartbeat(stale(SessionMethod.Heartbeat, callBody.heartbeat(beat)), beat),
+      () => service.model(stale(SessionMethod.DownloadModel, callBody.downloadModel(0)), 0),
+      () =>
+        service.reportEvaluation({ sessionToken: "nobody", sequence: 1, mac: new Uint8Array(32) }, REPORT),
+      () =>
+        service.beginUpload(
+          { sessionToken: "nobody", sequence: 1, mac: new Uint8Array(32) },
+          { manifest: {} as never, signature: new Uint8Array(64), trainMetrics: {} },
+        ),
     ])
       expectFlError(call, ErrorCode.Unauthenticated, "join again");
-    await expect(service.pullTask(old, 0)).rejects.toMatchObject({ code: ErrorCode.Unauthenticated });
+    await expect(
+      service.pullTask(stale(SessionMethod.PullTask, callBody.pullTask(0)), 0),
+    ).rejects.toMatchObject({
+      code: ErrorCode.Unauthenticated,
+    });
     expect(fed.events.filter((e) => e.type === "site.joined").map((e) => e.data.rejoined)).toEqual([
       false,
       true,

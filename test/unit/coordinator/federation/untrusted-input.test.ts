@@ -28,7 +28,11 @@ describe("what a site sends is bounded before the coordinator acts on it", () =>
     fed = InProcessFederation.start({ siteIds: ["a"] });
     const { service } = fed;
     for (const siteId of [MIB, "a\nround 99 completed"]) {
-      const error = expectFlError(() => service.getChallenge(siteId), ErrorCode.InvalidArgument, "site id");
+      const error = expectFlError(
+        () => service.getChallenge({ siteId, clientNonce: new Uint8Array(32) }),
+        ErrorCode.InvalidArgument,
+        "site id",
+      );
       expect(error.message.length).toBeLessThan(200);
       expect(error.message).not.toContain("\n");
       expectFlError(
@@ -49,7 +53,10 @@ describe("what a site sends is bounded before the coordinator acts on it", () =>
       [{ ...TEST_SITE_INFO, trainClassCounts: [1, -1] }, "class count 1"],
       [{ ...TEST_SITE_INFO, testCount: Number.NaN }, "test count"],
     ] as const) {
-      const { challenge, federationId } = fed.service.getChallenge("a");
+      const { challenge, federationId } = fed.service.getChallenge({
+        siteId: "a",
+        clientNonce: new Uint8Array(32),
+      });
       expectFlError(
         () =>
           fed!.service.join({

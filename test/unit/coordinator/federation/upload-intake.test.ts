@@ -125,13 +125,13 @@ describe("upload verdicts", () => {
     const { fed, a, b, ta, tb } = await openRound();
     const update = a.seal(ta, 1, 1);
     const header = { manifest: update.manifest, signature: update.signature, trainMetrics: {} };
-    const early = fed.service.beginUpload(a.token, header);
+    const early = a.beginUpload(header);
     expect(() => early.finish()).toThrow(FlError);
     expect(fed.store.listUpdates()).toEqual([]);
     expect(a.heartbeat(ta)).toEqual({ taskActive: true });
 
     const slow = b.seal(tb, 1, 1);
-    const sink = fed.service.beginUpload(b.token, {
+    const sink = b.beginUpload({
       manifest: slow.manifest,
       signature: slow.signature,
       trainMetrics: {},

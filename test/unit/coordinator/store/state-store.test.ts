@@ -29,41 +29,87 @@ const update = (uploadId: string, signed: UpdateRecord["signed"]): UpdateRecord 
   signed,
 });
 
-it("upgrades a v1 state database in place: old updates keep no signature, new ones keep theirs", () => {
-  dir = mkdtempSync(join(tmpdir(), "fl-store-"));
-  const path = join(dir, "state.db");
-  StateStore.open(path, { federationId: "f" }).close();
-  // What a v1 database looked like: no signed-manifest columns, schema_version 1, one update.
+/** The updates table as schema v1 and v2 created it (v2 added the two signed-manifest columns). */
+function oldDatabase(path: string, version: 1 | 2): void {
   const raw = new Database(path);
-  raw.exec("ALTER TABLE updates DROP COLUMN manifest_json");
-  raw.exec("ALTER TABLE updates DROP COLUMN signature");
-  raw.prepare("UPDATE meta SET value = '1' WHERE key = 'schema_version'").run();
-  raw
-    .prepare(
-      `INSERT INTO updates (upload_id, round, attempt, site_id, task_id, model_version, content_sha256,
-         num_examples, plaintext_bytes, status, reason, train_metrics_json, received_at_ms)
-       VALUES ('old', 1, 1, 'a', 't', 0, ?, 10, 100, 'accepted', NULL, '{}', 1)`,
-    )
-    .run("0".repeat(64));
+  raw.exec(`
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE updates (
+      upload_id TEXT PRIMARY KEY, round INTEGER NOT NULL, attempt INTEGER NOT NULL, site_id TEXT NOT NULL,
+      task_id TEXT NOT NULL, model_version INTEGER NOT NULL, content_sha256 TEXT NOT NULL,
+      num_examples INTEGER NOT NULL, plaintext_bytes INTEGER NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('accepted','rejected')), reason TEXT,
+      train_metrics_json TEXT NOT NULL DEFAULT '{}', received_at_ms INTEGER NOT NULL
+      ${version === 2 ? ", manifest_json TEXT, signature BLOB" : ""});
+    CREATE INDEX updates_by_round ON updates(round, attempt);
+  `);
+  const meta = raw.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+  meta.run("federation_id", "f");
+  meta.run("schema_version", String(version));
+  const insert = raw.prepare(
+    `INSERT INTO updates (upload_id, round, attempt, site_id, task_id, model_version, content_sha256,
+       num_examples, plaintext_bytes, status, reason, train_metrics_json, received_at_ms)
+     VALUES (?, 1, 1, ?, 't', 0, ?, 10, 100, 'accepted', NULL, '{}', 1)`,
+  );
+  // Same millisecond: their order is the order they were written in.
+  insert.run("old-z", "z", "0".repeat(64));
+  insert.run("old-a", "a", "0".repeat(64));
   raw.close();
+}
 
-  const store = StateStore.open(path, { federationId: "f" });
+function schemaVersion(path: string): string {
+  const check = new Database(path, { readonly: true });
+  const row = check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string };
+  check.close();
+  return row.value;
+}
+
+it.each([1, 2] as const)(
+  "upgrades a v%i state database in place: rows kept in order, upload ids unique per site only",
+  (version) => {
+    dir = mkdtempSync(join(tmpdir(), "fl-store-"));
+    const path = join(dir, "state.db");
+    oldDatabase(path, version);
+    const store = StateStore.open(path, { federationId: "f" });
+    try {
+      expect(store.listUpdates().map((u) => [u.uploadId, u.siteId, u.signed])).toEqual([
+        ["old-z", "z", null],
+        ["old-a", "a", null],
+      ]);
+      const signature = Uint8Array.from({ length: 64 }, (_, i) => i);
+      const manifest = { uploadId: "old-a", federationId: "f" } as unknown as NonNullable<
+        UpdateRecord["signed"]
+      >["manifest"];
+      // Site b may use the id site a used; a may not use it twice.
+      store.recordUpdate({ ...update("old-a", { manifest, signature }), siteId: "b" });
+      expect(() => store.recordUpdate(update("old-a", null))).toThrow(/UNIQUE/);
+      expect(store.hasUpload("b", "old-a")).toBe(true);
+      expect(store.hasUpload("c", "old-a")).toBe(false);
+      const byKey = new Map(store.listUpdates().map((u) => [`${u.siteId}/${u.uploadId}`, u]));
+      expect(byKey.get("b/old-a")?.signed).toEqual({ manifest, signature });
+    } finally {
+      store.close();
+    }
+    expect(schemaVersion(path)).toBe("3");
+  },
+);
+
+it("runs the fold inside the row's transaction: no row when it throws, no fold when the row fails", () => {
+  dir = mkdtempSync(join(tmpdir(), "fl-store-"));
+  const store = StateStore.open(join(dir, "state.db"), { federationId: "f" });
   try {
-    const signature = Uint8Array.from({ length: 64 }, (_, i) => i);
-    const manifest = { uploadId: "new", federationId: "f" } as unknown as NonNullable<
-      UpdateRecord["signed"]
-    >["manifest"];
-    store.recordUpdate(update("new", { manifest, signature }));
-    const byId = new Map(store.listUpdates().map((u) => [u.uploadId, u]));
-    expect(byId.get("old")?.signed).toBeNull();
-    expect(byId.get("new")?.signed).toEqual({ manifest, signature });
+    expect(() =>
+      store.recordUpdate(update("u1", null), () => {
+        throw new Error("refused");
+      }),
+    ).toThrow("refused");
+    expect(store.listUpdates()).toEqual([]);
+    let folds = 0;
+    store.recordUpdate(update("u1", null), () => folds++);
+    expect(() => store.recordUpdate(update("u1", null), () => folds++)).toThrow(/UNIQUE/);
+    expect(folds).toBe(1);
+    expect(store.listUpdates()).toHaveLength(1);
   } finally {
     store.close();
   }
-  const check = new Database(path, { readonly: true });
-  const version = check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as {
-    value: string;
-  };
-  check.close();
-  expect(version.value).toBe("2");
 });

@@ -17,9 +17,9 @@ const intruder = generateIdentity("hospital-a", seededRandom(12));
 const challenge = createJoinChallenge(seededRandom(13));
 
 describe("joinMessage", () => {
-  it("is the domain tag followed by length-prefixed federation, site and challenge", () => {
+  it("is the domain tag followed by length-prefixed federation, site, challenge and channel binding", () => {
     const shortChallenge = new Uint8Array(16).fill(0xaa);
-    const expected = [
+    const expected = (binding: number[]) => [
       ...new TextEncoder().encode("fl.v1/join"),
       0,
       ...[0, 0, 0, 1],
@@ -29,8 +29,11 @@ describe("joinMessage", () => {
       "1".charCodeAt(0),
       ...[0, 0, 0, 16],
       ...shortChallenge,
+      ...[0, 0, 0, binding.length],
+      ...binding,
     ];
-    expect(Array.from(joinMessage("f", "s1", shortChallenge))).toEqual(expected);
+    expect(Array.from(joinMessage("f", "s1", shortChallenge))).toEqual(expected([]));
+    expect(Array.from(joinMessage("f", "s1", shortChallenge, "ab"))).toEqual(expected([0x61, 0x62]));
   });
 
   it("does not let field boundaries shift", () => {

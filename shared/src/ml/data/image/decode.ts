@@ -2,6 +2,8 @@ import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { ErrorCode, errorMessage, FlError } from "../../../errors.js";
 import { decodeDicom, dicomToDisplay } from "../dicom/decode.js";
+import { jpegMemoryOptions, readJpegStreamInfo, streamIsYcbcr } from "./jpeg-info.js";
+import { checkDecodedSize, DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./limits.js";
 
 /** A decoded grey image with display values in [0, 1]. */
 export interface GreyImage {
@@ -33,20 +35,57 @@ function sniffFormat(bytes: Uint8Array, file: string): ImageFormat | undefined {
 /**
  * Decodes a DICOM, PNG or JPEG file into display values in [0, 1]. Colour becomes luminance;
  * 16-bit PNGs are scaled by their own min..max (they rarely use the full range).
- * Throws FlError(DataError) naming the file for anything unreadable.
+ * Throws FlError(DataError) naming the file for anything unreadable, FlError(TooLarge) for an
+ * image whose header declares more than `limits` allows (checked before decoding).
  */
-export async function decodeImage(bytes: Uint8Array, file: string): Promise<GreyImage> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  file: string,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Promise<GreyImage> {
   const format = sniffFormat(bytes, file);
   if (format === "dicom") {
-    const decoded = await decodeDicom(bytes, file);
+    const decoded = await decodeDicom(bytes, file, limits);
     return { width: decoded.width, height: decoded.height, pixels: dicomToDisplay(decoded) };
   }
-  if (format === "png") return decodePng(bytes, file);
-  if (format === "jpeg") return decodeJpeg(bytes, file);
+  if (format === "png") return decodePng(bytes, file, limits);
+  if (format === "jpeg") return decodeJpeg(bytes, file, limits);
   throw new FlError(ErrorCode.DataError, `${file}: not a DICOM, PNG or JPEG file (unrecognised content)`);
 }
 
-function decodePng(bytes: Uint8Array, file: string): GreyImage {
+/** Samples per pixel of each PNG colour type (ISO 15948 11.2.2). */
+const PNG_CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * The geometry from the IHDR chunk, which must come first (ISO 15948 5.6): pngjs sizes its
+ * buffers from it, so it is checked against the bound before pngjs sees the file.
+ */
+function checkPngHeader(
+  bytes: Uint8Array,
+  file: string,
+  limits: DecodeLimits,
+): { width: number; height: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const isIhdr = bytes.length >= 33 && String.fromCharCode(...bytes.subarray(12, 16)) === "IHDR";
+  if (!isIhdr || view.getUint32(8) !== 13) {
+    throw new FlError(ErrorCode.DataError, `${file}: PNG does not start with an IHDR chunk (damaged file)`);
+  }
+  const width = view.getUint32(16);
+  const height = view.getUint32(20);
+  const depth = bytes[24] as number;
+  const channels = PNG_CHANNELS[bytes[25] as number];
+  if (width === 0 || height === 0 || channels === undefined || ![1, 2, 4, 8, 16].includes(depth)) {
+    throw new FlError(
+      ErrorCode.DataError,
+      `${file}: PNG header is invalid (${width}x${height}, bit depth ${depth}, colour type ${bytes[25]})`,
+    );
+  }
+  checkDecodedSize(file, { width, height, samples: channels, bytesPerSample: depth > 8 ? 2 : 1 }, limits);
+  return { width, height };
+}
+
+function decodePng(bytes: Uint8Array, file: string, limits: DecodeLimits): GreyImage {
+  const declared = checkPngHeader(bytes, file, limits);
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { skipRescale: true });
@@ -56,6 +95,12 @@ function decodePng(bytes: Uint8Array, file: string): GreyImage {
     });
   }
   const { width, height } = png;
+  if (width !== declared.width || height !== declared.height) {
+    throw new FlError(
+      ErrorCode.DataError,
+      `${file}: PNG decoded to ${width}x${height}, its IHDR says ${declared.width}x${declared.height}`,
+    );
+  }
   const data = png.data as unknown as ArrayLike<number>;
   const pixels = new Float32Array(width * height);
   const deep = (png as unknown as { depth?: number }).depth === 16;
@@ -74,10 +119,27 @@ function decodePng(bytes: Uint8Array, file: string): GreyImage {
   return { width, height, pixels };
 }
 
-function decodeJpeg(bytes: Uint8Array, file: string): GreyImage {
+function decodeJpeg(bytes: Uint8Array, file: string, limits: DecodeLimits): GreyImage {
+  const info = readJpegStreamInfo(bytes);
+  if (!info)
+    throw new FlError(ErrorCode.DataError, `${file}: JPEG has no readable frame header (damaged file)`);
+  if (info.width === 0 || info.height === 0) {
+    throw new FlError(
+      ErrorCode.DataError,
+      `${file}: JPEG frame header declares ${info.width}x${info.height}`,
+    );
+  }
+  const samples = info.componentIds.length;
+  checkDecodedSize(file, { width: info.width, height: info.height, samples, bytesPerSample: 1 }, limits);
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
-    decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+    decoded = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      // Unmarked three-component JPEG files are JFIF, hence YCbCr; an Adobe marker says otherwise.
+      colorTransform: samples === 3 ? (streamIsYcbcr(info) ?? true) : false,
+      ...jpegMemoryOptions(info.width, info.height),
+    });
   } catch (error) {
     throw new FlError(ErrorCode.DataError, `${file}: JPEG does not decode (${errorMessage(error)})`, {
       cause: error,

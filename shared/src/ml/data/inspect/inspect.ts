@@ -54,6 +54,7 @@ export async function inspectDataset(config: DataConfig, options: InspectOptions
       maskSource: plan.config.kind === "synthetic" ? plan.config.maskSource : "boxes",
       resize: plan.config.kind === "synthetic" ? "stretch" : plan.config.resize,
       badItems: plan.badItems,
+      ...(plan.config.kind !== "synthetic" ? { maxImageBytes: plan.config.maxImageBytes } : {}),
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
     });
     const path = join(options.out, "contact-sheets", `${site.replace(/[^A-Za-z0-9._-]/g, "_")}.png`);

@@ -1,5 +1,4 @@
-import { access } from "node:fs/promises";
-import { isAbsolute, normalize, resolve } from "node:path";
+import { normalize, resolve } from "node:path";
 import { ErrorCode, FlError } from "../../../errors.js";
 import type { BadItemLog } from "../bad-items.js";
 import type { CatalogItem } from "../catalog.js";
@@ -8,28 +7,22 @@ import type { Box } from "../types.js";
 import { parseCsv } from "./csv.js";
 import { listImageFiles, readTextFile } from "./files.js";
 import { parseBoxesCell, parseClassName } from "./labels.js";
+import { DatasetPaths } from "./paths.js";
 import { DEFAULT_SITE } from "./siim.js";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Reads a plain folder of PNG/JPEG/DICOM images with a labels CSV: one row per image with its
  * path (relative to root) and class (name, key or index), optionally study, patient, site,
  * boxes (JSON or SIIM literal, in the image's pixels) and a mask image path.
  * Images under root that no row names are reported (or kept unlabelled with includeUnlabelled).
+ * Every path is confined to root (and `allowedRoots`), symbolic links resolved.
  */
 export async function buildFolderCatalog(
   config: FolderDataConfig,
   badItems: BadItemLog,
 ): Promise<CatalogItem[]> {
   const root = resolve(config.root);
+  const paths = await DatasetPaths.create(root, config.allowedRoots);
   const labelsPath = resolve(root, config.labels);
   const table = parseCsv(await readTextFile(labelsPath, "labels CSV"));
   const needed = [
@@ -48,7 +41,7 @@ export async function buildFolderCatalog(
     );
   }
   const hasBoxes = table.header.includes(config.boxesColumn);
-  const onDisk = new Set(await listImageFiles(root));
+  const onDisk = new Set(await listImageFiles(root, paths, badItems));
   const maskFiles = new Set<string>();
   const seen = new Set<string>();
   const items: CatalogItem[] = [];
@@ -65,14 +58,19 @@ export async function buildFolderCatalog(
       continue;
     }
     const rel = normalize(rawImage).split("\\").join("/");
-    const path = isAbsolute(rel) ? rel : resolve(root, rel);
+    const image = await paths.locate(rel);
+    if (image.kind === "outside") {
+      badItems.report("path-outside-root", origin, `image ${image.reason}`);
+      continue;
+    }
+    const path = image.path;
     if (seen.has(path)) {
       badItems.report("duplicate-id", origin, `image ${rawImage} is listed twice`);
       continue;
     }
     seen.add(path);
     onDisk.delete(rel);
-    if (!(await exists(path))) {
+    if (image.kind === "missing") {
       badItems.report("label-without-image", origin, `image ${rawImage} does not exist under ${root}`);
       continue;
     }
@@ -111,12 +109,17 @@ export async function buildFolderCatalog(
     const maskRel = cell(config.maskColumn);
     let maskPath: string | undefined;
     if (maskRel !== "") {
-      maskPath = resolve(root, maskRel);
+      const mask = await paths.locate(maskRel);
       maskFiles.add(normalize(maskRel).split("\\").join("/"));
-      if (!(await exists(maskPath))) {
+      if (mask.kind === "outside") {
+        badItems.report("path-outside-root", origin, `mask ${mask.reason}`);
+        continue;
+      }
+      if (mask.kind === "missing") {
         badItems.report("label-without-image", origin, `mask ${maskRel} does not exist under ${root}`);
         continue;
       }
+      maskPath = mask.path;
     }
     const studyId = cell(config.studyColumn) || rel;
     const site = config.siteColumn ? cell(config.siteColumn) : DEFAULT_SITE;
@@ -135,7 +138,12 @@ export async function buildFolderCatalog(
   }
   for (const rel of onDisk) {
     if (maskFiles.has(rel)) continue;
-    const path = resolve(root, rel);
+    const located = await paths.locate(rel);
+    // The walk listed it inside the allowed folders (it may have changed since); a file that a
+    // row or another link already named is the same image, and is not added twice.
+    if (located.kind !== "inside" || seen.has(located.path)) continue;
+    const path = located.path;
+    seen.add(path);
     if (!config.includeUnlabelled) {
       badItems.report("image-without-label", path, `no row in ${labelsPath} names it`);
       continue;

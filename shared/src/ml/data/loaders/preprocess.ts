@@ -4,15 +4,18 @@ import { dirname, join } from "node:path";
 import { ErrorCode, errorMessage, FlError } from "../../../errors.js";
 import type { ResizeMode } from "../image/boxes.js";
 import { decodeImage } from "../image/decode.js";
+import { DEFAULT_MAX_IMAGE_BYTES } from "../image/limits.js";
 import { resizeToSquare } from "../image/resize.js";
 
 /** Bump when decoding or resizing changes, so that old cache entries are not reused. */
-const PREPROCESS_VERSION = 1;
+const PREPROCESS_VERSION = 2;
 const MAGIC = 0x31434c46; // "FLC1"
 
 export interface PreprocessParams {
   readonly size: number;
   readonly resize: ResizeMode;
+  /** Bound on the decoded file (default DEFAULT_MAX_IMAGE_BYTES); not part of the cache key. */
+  readonly maxImageBytes?: number;
 }
 
 /** A file's image at training size, and the size it had (for mapping boxes). */
@@ -56,7 +59,9 @@ export async function loadPreprocessed(
     const cached = await readCache(cachePath, params.size);
     if (cached) return cached;
   }
-  const grey = await decodeImage(bytes, path);
+  const grey = await decodeImage(bytes, path, {
+    maxImageBytes: params.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
+  });
   const image = resizeToSquare(grey.pixels, grey.width, grey.height, params.size, params.resize);
   if (cacheDir) await writeCache(cachePath, image, grey.width, grey.height, params.size);
   return { image, width: grey.width, height: grey.height, fromCache: false };

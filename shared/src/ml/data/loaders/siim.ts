@@ -8,6 +8,7 @@ import { CLASS_NAMES } from "../types.js";
 import { parseCsv } from "./csv.js";
 import { listImageFiles, readDicomHeaderFromFile, readTextFile } from "./files.js";
 import { parseBoxesCell, parseSiimLabelBoxes } from "./labels.js";
+import { DatasetPaths } from "./paths.js";
 
 /** The site of items when a real dataset names none. */
 export const DEFAULT_SITE = "all";
@@ -30,6 +31,7 @@ export async function buildSiimCatalog(config: SiimDataConfig, badItems: BadItem
   const studyPath = resolve(root, config.studyCsv);
   const imagePath = resolve(root, config.imageCsv);
   const imageDir = resolve(root, config.imageDir);
+  const paths = await DatasetPaths.create(root, config.allowedRoots);
   const studies = readStudies(await readTextFile(studyPath, "study-level CSV"), studyPath, config, badItems);
   const imageTable = parseCsv(await readTextFile(imagePath, "image-level CSV"));
   for (const column of ["id", "StudyInstanceUID"]) {
@@ -43,7 +45,7 @@ export async function buildSiimCatalog(config: SiimDataConfig, badItems: BadItem
 
   // imageId -> relative path under imageDir; files are named <image>.dcm anywhere below it.
   const files = new Map<string, string>();
-  for (const rel of await listImageFiles(imageDir)) {
+  for (const rel of await listImageFiles(imageDir, paths, badItems)) {
     const id = basename(rel).replace(/\.(dcm|dicom|png|jpe?g)$/i, "");
     if (files.has(id))
       badItems.report("duplicate-id", resolve(imageDir, rel), `image id ${id} also at ${files.get(id)}`);
@@ -96,7 +98,10 @@ export async function buildSiimCatalog(config: SiimDataConfig, badItems: BadItem
       badItems.report("malformed-row", origin, (error as Error).message);
       continue;
     }
-    const path = resolve(imageDir, rel);
+    const located = await paths.locate(rel, imageDir);
+    // The walk listed it inside the allowed folders; it may have changed since.
+    if (located.kind !== "inside") continue;
+    const path = located.path;
     const patientId = study?.patientId ?? (await patientFromHeader(path, badItems));
     if (patientId === null) continue;
     items.push({
@@ -110,7 +115,9 @@ export async function buildSiimCatalog(config: SiimDataConfig, badItems: BadItem
   }
   // Files nobody labelled.
   for (const [id, rel] of files) {
-    const path = resolve(imageDir, rel);
+    const located = await paths.locate(rel, imageDir);
+    if (located.kind !== "inside") continue;
+    const path = located.path;
     if (!config.includeUnlabelled) {
       badItems.report("image-without-label", path, `image ${id} is not in ${imagePath}`);
       continue;

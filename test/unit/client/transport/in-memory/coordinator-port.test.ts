@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InMemoryCoordinatorPort } from "../../../../../client/src/transport/in-memory/coordinator-port.js";
 import { ErrorCode, FlError } from "../../../../../shared/src/errors.js";
-import type { PullOutcome, SealedUpdate } from "../../../../../shared/src/fl/messages.js";
+import type { RequestAuth, SealedUpdate, SignedPullOutcome } from "../../../../../shared/src/fl/messages.js";
 import { DEFAULT_MODEL_SPEC } from "../../../../../shared/src/fl/model-spec.js";
 import type { CoordinatorService } from "../../../../../shared/src/fl/ports.js";
 import { buildEvaluateTask, type EvaluateTask, type FlTask } from "../../../../../shared/src/fl/task.js";
@@ -17,6 +17,10 @@ function serviceWith(calls: Partial<CoordinatorService>): CoordinatorService {
     },
   });
 }
+
+/** The port carries authentication; it checks none of it (the session and the service do). */
+const AUTH: RequestAuth = { sessionToken: "s", sequence: 1, mac: new Uint8Array(32) };
+const SIGNATURE = new Uint8Array(64).fill(7);
 
 const ENVELOPE = {
   taskId: "t1",
@@ -60,13 +64,13 @@ function refusingUpload(error: Error): InMemoryCoordinatorPort {
 describe("the in-memory coordinator port", () => {
   it("answers a refused upload with a verdict, and fails the call on a session error", async () => {
     const replay = new FlError(ErrorCode.Replay, "already uploaded");
-    expect(await refusingUpload(replay).uploadUpdate("s", UPDATE, {})).toEqual({
+    expect(await refusingUpload(replay).uploadUpdate(AUTH, UPDATE, {})).toEqual({
       accepted: false,
       reasonCode: ErrorCode.Replay,
       message: "already uploaded",
     });
     const expired = new FlError(ErrorCode.Unauthenticated, "unknown session");
-    await expect(refusingUpload(expired).uploadUpdate("s", UPDATE, {})).rejects.toBe(expired);
+    await expect(refusingUpload(expired).uploadUpdate(AUTH, UPDATE, {})).rejects.toBe(expired);
   });
 
   it("hands the sink copies of the chunks, in order", async () => {
@@ -81,7 +85,7 @@ describe("the in-memory coordinator port", () => {
       }),
     );
     const update = { ...UPDATE, chunks: [new Uint8Array([1]), new Uint8Array([2, 3])] };
-    expect(await port.uploadUpdate("s", update, { loss: 1 })).toEqual({ accepted: true });
+    expect(await port.uploadUpdate(AUTH, update, { loss: 1 })).toEqual({ accepted: true });
     expect(received.map(([i, c]) => [i, Array.from(c)])).toEqual([
       [0, [1]],
       [1, [2, 3]],
@@ -94,35 +98,44 @@ describe("the in-memory coordinator port", () => {
     const port = new InMemoryCoordinatorPort(
       serviceWith({ model: () => ({ bytes, sha256: sha256Hex(bytes) }) }),
     );
-    const downloaded = await port.downloadModel("s", 1, sha256Hex(bytes));
+    const downloaded = await port.downloadModel(AUTH, 1, sha256Hex(bytes));
     expect(Array.from(downloaded)).toEqual([5, 6, 7]);
     expect(downloaded).not.toBe(bytes);
-    await expect(port.downloadModel("s", 1, sha256Hex(new Uint8Array([0])))).rejects.toMatchObject({
+    await expect(port.downloadModel(AUTH, 1, sha256Hex(new Uint8Array([0])))).rejects.toMatchObject({
       code: ErrorCode.HashMismatch,
     });
   });
 
   it("parses the task after a trip as JSON, and names a spec it cannot run", async () => {
     const spec = buildEvaluateTask({ model: DEFAULT_MODEL_SPEC });
-    const pulls: PullOutcome[] = [
-      { kind: "task", task: { ...ENVELOPE, kind: "evaluate", spec } },
+    const pulls: SignedPullOutcome[] = [
+      { kind: "task", task: { ...ENVELOPE, kind: "evaluate", spec }, signature: SIGNATURE },
       {
         kind: "task",
         task: { ...ENVELOPE, kind: "evaluate", spec: { ...spec, split: "train" } } as unknown as FlTask,
+        signature: SIGNATURE,
       },
     ];
     const port = new InMemoryCoordinatorPort(
-      serviceWith({ pullTask: async () => pulls.shift() as PullOutcome }),
+      serviceWith({ pullTask: async () => pulls.shift() as SignedPullOutcome }),
     );
 
-    const received = await port.pullTask("s", 10);
-    expect(received).toEqual({ kind: "task", task: { ...ENVELOPE, kind: "evaluate", spec } });
+    const received = await port.pullTask(AUTH, 10);
+    const signed = { ...ENVELOPE, kind: "evaluate", configJson: JSON.stringify(spec) };
+    expect(received).toEqual({
+      kind: "task",
+      task: { ...ENVELOPE, kind: "evaluate", spec },
+      signed,
+      signature: SIGNATURE,
+    });
     expect(received.kind === "task" && (received.task.spec as EvaluateTask).model).not.toBe(spec.model);
-    expect(await port.pullTask("s", 10)).toEqual({
+    expect(await port.pullTask(AUTH, 10)).toEqual({
       kind: "unrunnable",
       taskId: "t1",
       round: 2,
       reason: expect.stringContaining("split"),
+      signed: { ...signed, configJson: JSON.stringify({ ...spec, split: "train" }) },
+      signature: SIGNATURE,
     });
   });
 
@@ -134,6 +147,6 @@ describe("the in-memory coordinator port", () => {
         },
       }),
     );
-    await expect(port.leave("s", "bye")).rejects.toMatchObject({ code: ErrorCode.Internal, message: "bug" });
+    await expect(port.leave(AUTH, "bye")).rejects.toMatchObject({ code: ErrorCode.Internal, message: "bug" });
   });
 });

@@ -24,10 +24,12 @@ describe("the gRPC server's wire mapping", () => {
       kind: "train",
       spec: buildTrainTask({ model: DEFAULT_MODEL_SPEC, task: "classify", train: {}, seed: 7 }),
     };
-    const response = pullOutcomeToWire({ kind: "task", task });
+    const signature = new Uint8Array(64).fill(3);
+    const response = pullOutcomeToWire({ kind: "task", task, signature });
     expect(response.result?.$case).toBe("task");
     if (response.result?.$case !== "task") return;
-    const { configJson, ...envelope } = response.result.value;
+    const { configJson, coordinatorSignature, ...envelope } = response.result.value;
+    expect(Array.from(coordinatorSignature)).toEqual(Array.from(signature));
     expect(envelope).toEqual({
       taskId: "t",
       round: 3,
@@ -45,6 +47,8 @@ describe("the gRPC server's wire mapping", () => {
     const report = (numClasses: number, confusion: number[]) =>
       evaluationFromWire({
         sessionToken: "s",
+        sequence: 1,
+        mac: Buffer.alloc(32),
         taskId: "t",
         round: 1,
         modelVersion: 1,
@@ -66,14 +70,30 @@ describe("the gRPC server's wire mapping", () => {
 
   it("reads proto3's empty strings and missing messages as absent", () => {
     expect(
-      heartbeatFromWire({ sessionToken: "s", taskId: "t", progress: 0.5, status: "x", failure: "" }),
+      heartbeatFromWire({
+        sessionToken: "s",
+        sequence: 1,
+        mac: Buffer.alloc(32),
+        taskId: "t",
+        progress: 0.5,
+        status: "x",
+        failure: "",
+      }),
     ).toEqual({
       taskId: "t",
       progress: 0.5,
       status: "x",
     });
     expect(
-      heartbeatFromWire({ sessionToken: "s", taskId: "t", progress: 0, status: "", failure: "no data" }),
+      heartbeatFromWire({
+        sessionToken: "s",
+        sequence: 1,
+        mac: Buffer.alloc(32),
+        taskId: "t",
+        progress: 0,
+        status: "",
+        failure: "no data",
+      }),
     ).toMatchObject({
       failure: "no data",
     });
@@ -81,7 +101,14 @@ describe("the gRPC server's wire mapping", () => {
       joinRequestFromWire({ siteId: "a", challenge: Buffer.from([1]), signature: Buffer.from([2]) }),
     ).toEqual({ siteId: "a", challenge: new Uint8Array([1]), signature: new Uint8Array([2]) });
     expectFlError(
-      () => uploadHeaderFromWire({ sessionToken: "s", signature: Buffer.alloc(0), trainMetrics: {} }),
+      () =>
+        uploadHeaderFromWire({
+          sessionToken: "s",
+          sequence: 1,
+          mac: Buffer.alloc(32),
+          signature: Buffer.alloc(0),
+          trainMetrics: {},
+        }),
       ErrorCode.InvalidArgument,
       "no manifest",
     );
