@@ -7,6 +7,8 @@ import { registerDataCommands } from "./commands/data.js";
 import { registerEventsCommands } from "./commands/events.js";
 import { registerKeysCommands } from "./commands/keys.js";
 import { registerSimulateCommand } from "./commands/simulate.js";
+import { registerSitesCommands } from "./commands/sites.js";
+import { registerStatusCommand } from "./commands/status.js";
 
 const program = new Command()
   .name("fl")
@@ -21,6 +23,8 @@ registerClientCommand(program);
 registerKeysCommands(program);
 registerDataCommands(program);
 registerEventsCommands(program);
+registerStatusCommand(program);
+registerSitesCommands(program);
 registerBenchCommands(program);
 
 try {

@@ -3,6 +3,7 @@ import { loadClientConfig } from "../../client/src/config.js";
 import { runClient } from "../../client/src/main.js";
 import { ipcSlots, unlimitedSlots } from "../../client/src/training-slots.js";
 import { lineLogger } from "../log.js";
+import { stopWhenParentDies } from "../parent-watch.js";
 
 export function registerClientCommand(program: Command): void {
   program
@@ -24,19 +25,28 @@ export function registerClientCommand(program: Command): void {
       const loaded = loadClientConfig(options.config, { insecure: options.insecure });
       const config = options.backend ? { ...loaded, backend: options.backend } : loaded;
       const ipc = options.ipc && process.send ? (message: unknown) => process.send?.(message) : undefined;
-      const result = await runClient(config, {
-        log: lineLogger(config.siteId),
-        slots: ipc ? ipcSlots() : unlimitedSlots,
-        ...(ipc && {
-          onProgress: (progress) => ipc({ type: "progress", siteId: config.siteId, progress }),
-          onReady: (info) => ipc({ type: "ready", siteId: config.siteId, ...info }),
-        }),
-        onStarted: (stop) => {
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-        },
-      });
-      process.exitCode = result.exitCode;
-      if (process.channel) process.disconnect();
+      let stopRun: (() => void) | undefined;
+      const unwatch = ipc ? stopWhenParentDies(() => stopRun?.()) : undefined;
+      // The channel is closed however the run ends (a failed start included): an open one
+      // would keep this process alive after its error.
+      try {
+        const result = await runClient(config, {
+          log: lineLogger(config.siteId),
+          slots: ipc ? ipcSlots() : unlimitedSlots,
+          ...(ipc && {
+            onProgress: (progress) => ipc({ type: "progress", siteId: config.siteId, progress }),
+            onReady: (info) => ipc({ type: "ready", siteId: config.siteId, ...info }),
+          }),
+          onStarted: (stop) => {
+            process.once("SIGINT", stop);
+            process.once("SIGTERM", stop);
+            stopRun = stop;
+          },
+        });
+        process.exitCode = result.exitCode;
+      } finally {
+        unwatch?.();
+        if (process.channel) process.disconnect();
+      }
     });
 }

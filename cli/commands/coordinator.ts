@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { loadCoordinatorConfig } from "../../coordinator/src/config.js";
-import { runCoordinator } from "../../coordinator/src/main.js";
-import { lineLogger } from "../log.js";
+import { COORDINATOR_EXIT, runCoordinator } from "../../coordinator/src/main.js";
+import { structuredLogger } from "../log.js";
+import { stopWhenParentDies } from "../parent-watch.js";
 
 export function registerCoordinatorCommand(program: Command): void {
   program
@@ -17,20 +18,33 @@ export function registerCoordinatorCommand(program: Command): void {
     .action(async (options: { config: string; insecure: boolean; ipc: boolean }) => {
       const config = loadCoordinatorConfig(options.config, { insecure: options.insecure });
       const ipc = options.ipc && process.send ? (message: unknown) => process.send?.(message) : undefined;
-      const result = await runCoordinator(config, {
-        log: lineLogger("coordinator"),
-        ...(ipc && {
-          onEvent: (event) => ipc({ type: "event", event }),
-          onProgress: (progress) => ipc({ type: "progress", progress }),
-          onListening: (address) => ipc({ type: "listening", address }),
-        }),
-        onStarted: (stop) => {
-          const onSignal = () => stop();
-          process.once("SIGINT", onSignal);
-          process.once("SIGTERM", onSignal);
-        },
-      });
-      process.exitCode = result.status === "completed" ? 0 : 1;
-      if (process.channel) process.disconnect();
+      let stopRun: (() => void) | undefined;
+      const unwatch = ipc ? stopWhenParentDies(() => stopRun?.()) : undefined;
+      // The channel is closed however the run ends (a failed start included): an open one
+      // would keep this process alive after its error.
+      try {
+        const result = await runCoordinator(config, {
+          log: structuredLogger("coordinator", config.log),
+          ...(ipc && {
+            onEvent: (event) => ipc({ type: "event", event }),
+            onProgress: (progress) => ipc({ type: "progress", progress }),
+            onListening: (address) => ipc({ type: "listening", address }),
+            onAlreadyCompleted: (completedAt) => ipc({ type: "already-completed", completedAt }),
+          }),
+          onStarted: (stop) => {
+            // A signal drains: no new rounds, the state written, the port closed, then the exit.
+            const onSignal = () => stop();
+            process.once("SIGINT", onSignal);
+            process.once("SIGTERM", onSignal);
+            stopRun = stop;
+          },
+        });
+        ipc?.({ type: "result", status: result.status, reason: result.reason });
+        process.exitCode =
+          result.status === "completed" ? COORDINATOR_EXIT.completed : COORDINATOR_EXIT.failed;
+      } finally {
+        unwatch?.();
+        if (process.channel) process.disconnect();
+      }
     });
 }

@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { SECRET_FILE_MODE } from "../../shared/src/config/key-files.js";
+import { readPublicIdentityFile, SECRET_FILE_MODE } from "../../shared/src/config/key-files.js";
 import {
   generateIdentity,
   identityToJson,
   keyFingerprint,
+  type PublicIdentity,
   publicIdentity,
   publicIdentityToJson,
 } from "../../shared/src/crypto/index.js";
@@ -55,4 +56,19 @@ export function registerKeysCommands(program: Command): void {
         `identity ${options.id} (signing key ${fingerprint})\n  secret: ${secretPath}  (keep private, mode 600)\n  public: ${publicPath}  (copy to the coordinator's sitesDir, or give to clients if this is the coordinator)\n`,
       );
     });
+  keys
+    .command("fingerprint")
+    .description(
+      "print the fingerprints of public identity files, to compare with what their owner read out over another channel",
+    )
+    .argument("<files...>", "<id>.public.json files")
+    .action((files: string[]) => {
+      for (const file of files)
+        process.stdout.write(`${describePublicIdentity(readPublicIdentityFile(file))}  ${file}\n`);
+    });
+}
+
+/** One line an operator compares with the owner's: id, signing and encryption key fingerprints. */
+export function describePublicIdentity(site: PublicIdentity): string {
+  return `${site.id}  signing ${keyFingerprint(site.signingPublicKey)}  encryption ${keyFingerprint(site.encryptionPublicKey)}`;
 }

@@ -35,13 +35,39 @@ interface SimulateFlags {
   restartClients?: number;
 }
 
+/** `fl simulate`'s exit status: 130 (as for Ctrl-C) when a signal stopped it before the end. */
+const SIMULATE_EXIT = { completed: 0, failed: 1, interrupted: 130 } as const;
+
+/**
+ * Flags whose setting the config replaces: the default phase takes rounds, epochs and learning
+ * rate from them, a config with `phases` does not, so such a flag would be silently ignored.
+ */
+const REPLACED_BY_PHASES = [
+  ["rounds", "--rounds"],
+  ["epochs", "--epochs"],
+  ["learningRate", "--learning-rate"],
+] as const;
+
+function refuseOverriddenFlags(flags: SimulateFlags, fromFile: Record<string, unknown>): void {
+  if (!("phases" in fromFile)) return;
+  const given = REPLACED_BY_PHASES.filter(([key]) => flags[key] !== undefined).map(([, flag]) => flag);
+  if (given.length === 0) return;
+  throw new FlError(
+    ErrorCode.InvalidConfig,
+    `${given.join(", ")} ${given.length === 1 ? "has" : "have"} no effect: ${flags.config} has phases, which set rounds and training per phase; change them in its phases instead`,
+  );
+}
+
 export function registerSimulateCommand(program: Command): void {
   program
     .command("simulate")
     .description(
       "run a whole federation on this machine: a coordinator and one process per hospital over real gRPC, on synthetic chest X-rays (or a real dataset)",
     )
-    .option("-c, --config <file>", "simulation config (YAML or JSON); flags override it")
+    .option(
+      "-c, --config <file>",
+      "simulation config (YAML or JSON); flags override it, except those its phases replace (refused)",
+    )
     .option("-n, --sites <n>", "number of hospitals (3, 4, 5 or 1 with synthetic data)", int)
     .option("--preset <name>", "synthetic hospitals preset: 3-hospitals, 5-hospitals, 4-iid, 1-central")
     .option("-r, --rounds <n>", "federated rounds", int)
@@ -83,6 +109,7 @@ export function registerSimulateCommand(program: Command): void {
         restartClients: flags.restartClients,
         ...(flags.data && { data: readConfigFile(flags.data) }),
       };
+      refuseOverriddenFlags(flags, fromFile);
       const merged = {
         ...fromFile,
         ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
@@ -121,6 +148,6 @@ export function registerSimulateCommand(program: Command): void {
         runDir,
         interactive: Boolean(process.stdout.isTTY) && !process.env.CI,
       });
-      process.exitCode = result.status === "completed" ? 0 : 1;
+      process.exitCode = SIMULATE_EXIT[result.status];
     });
 }

@@ -1,14 +1,28 @@
-import cliProgress from "cli-progress";
 import type { FlEvent } from "../../shared/src/events/types.js";
+import { LiveRegion } from "./live-region.js";
+
+const BAR_WIDTH = 30;
+
+interface Bar {
+  name: string;
+  value: number;
+  total: number;
+  status: string;
+}
+
+function drawBar(bar: Bar): string {
+  const filled = bar.total > 0 ? Math.round((BAR_WIDTH * Math.min(bar.value, bar.total)) / bar.total) : 0;
+  return ` ${bar.name.padEnd(12)} |${"\u2588".repeat(filled)}${"\u2591".repeat(BAR_WIDTH - filled)}| ${bar.value}/${bar.total} ${bar.status}`;
+}
 
 /**
- * Shows a federation's progress: on a terminal, one bar for the rounds and one per client;
- * elsewhere (CI, pipes), one line per event.
+ * Shows a federation's progress: on a terminal, one bar for the rounds and one per client kept
+ * below the log lines; elsewhere (CI, pipes), one line per event and no escape codes.
  */
 export class SimulationProgress {
-  private readonly multi: cliProgress.MultiBar | undefined;
-  private readonly roundBar: cliProgress.SingleBar | undefined;
-  private readonly siteBars = new Map<string, cliProgress.SingleBar>();
+  private readonly region: LiveRegion | undefined;
+  private readonly roundBar: Bar;
+  private readonly siteBars = new Map<string, Bar>();
 
   constructor(
     private readonly options: {
@@ -18,32 +32,35 @@ export class SimulationProgress {
       write: (line: string) => void;
     },
   ) {
-    if (!options.interactive) return;
-    this.multi = new cliProgress.MultiBar(
-      {
-        format: " {name} |{bar}| {value}/{total} {status}",
-        barsize: 30,
-        hideCursor: true,
-        clearOnComplete: false,
-        autopadding: true,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    this.roundBar = this.multi.create(options.totalRounds, 0, {
-      name: "rounds".padEnd(12),
-      status: "waiting for clients",
-    });
+    this.roundBar = { name: "rounds", value: 0, total: options.totalRounds, status: "waiting for clients" };
     for (const site of options.sites)
-      this.siteBars.set(site, this.multi.create(100, 0, { name: site.padEnd(12), status: "starting" }));
+      this.siteBars.set(site, { name: site, value: 0, total: 100, status: "starting" });
+    if (!options.interactive) return;
+    this.region = new LiveRegion(process.stdout);
+    this.redraw();
   }
 
   line(text: string): void {
-    if (this.multi) this.multi.log(`${text}\n`);
+    if (this.region) this.region.log(text);
     else this.options.write(`${text}\n`);
   }
 
   site(siteId: string, percent: number, status: string): void {
-    this.siteBars.get(siteId)?.update(Math.round(percent), { status });
+    const bar = this.siteBars.get(siteId);
+    if (!bar) return;
+    bar.value = Math.round(percent);
+    bar.status = status;
+    this.redraw();
+  }
+
+  private rounds(status: string, completed?: number): void {
+    this.roundBar.status = status;
+    if (completed !== undefined) this.roundBar.value = completed;
+    this.redraw();
+  }
+
+  private redraw(): void {
+    this.region?.update([this.roundBar, ...this.siteBars.values()].map(drawBar));
   }
 
   event(event: FlEvent): void {
@@ -54,7 +71,7 @@ export class SimulationProgress {
         this.site(event.siteId ?? "", 0, "joined");
         break;
       case "round.started":
-        this.roundBar?.update({ status: `round ${event.round} training` });
+        this.rounds(`round ${event.round} training`);
         this.line(`round ${event.round}: started with ${(d.sampled as string[]).join(", ")}`);
         break;
       case "update.accepted": {
@@ -73,7 +90,7 @@ export class SimulationProgress {
         break;
       }
       case "round.completed":
-        this.roundBar?.update(event.round ?? 0, { status: `model v${String(d.modelVersion)}` });
+        this.rounds(`model v${String(d.modelVersion)}`, event.round ?? 0);
         this.line(
           `round ${event.round}: completed, model v${String(d.modelVersion)} from ${String(d.accepted)} updates`,
         );
@@ -92,7 +109,7 @@ export class SimulationProgress {
         this.line(`  ${event.siteId} left (${String(d.reason)})`);
         break;
       case "federation.completed":
-        this.roundBar?.update({ status: "done" });
+        this.rounds("done");
         break;
       default:
         break;
@@ -100,6 +117,6 @@ export class SimulationProgress {
   }
 
   stop(): void {
-    this.multi?.stop();
+    this.region?.stop();
   }
 }

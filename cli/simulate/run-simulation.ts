@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,12 +17,14 @@ import { writeFederationCertificates } from "./certificates.js";
 import type { SimulationConfig } from "./config.js";
 import { SimulationProgress } from "./progress.js";
 import { LineTail, restartDelayMs } from "./restarts.js";
+import { freePort, previousPort, refuseChangedSettings, removeFailedStart } from "./run-folder.js";
 import { SlotHolder, SlotPool } from "./slots.js";
 
 const FL_ENTRY = fileURLToPath(new URL("../fl.ts", import.meta.url));
 
 export interface SimulationResult {
-  readonly status: "completed" | "failed";
+  /** `interrupted`: stopped by a signal before the plan's end (the same command resumes it). */
+  readonly status: "completed" | "failed" | "interrupted";
   readonly runDir: string;
   readonly durationSec: number;
 }
@@ -44,20 +46,8 @@ export async function runSimulation(
 ): Promise<SimulationResult> {
   const runDir = resolve(options.runDir);
   const write = options.write ?? ((text: string) => process.stdout.write(text));
-  const started = Date.now();
+  const startedAt = Date.now();
   const say = (line: string) => write(`${line}\n`);
-  if (existsSync(join(runDir, "state.db"))) say(`resuming the federation in ${runDir}`);
-  mkdirSync(join(runDir, "logs"), { recursive: true });
-  mkdirSync(join(runDir, "clients"), { recursive: true });
-  const keysDir = join(runDir, "keys");
-  if (!existsSync(join(keysDir, "coordinator.identity.json"))) {
-    writeIdentityFiles("coordinator", keysDir);
-    for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
-  }
-  // Every start issues a fresh CA whose key is never stored: all processes start anew with it,
-  // so nothing but this run can hold a certificate the federation trusts.
-  const tls = config.insecure ? undefined : await writeFederationCertificates(join(runDir, "tls"), sites);
-
   const modelSpec = config.model ?? {
     architecture: "small-cnn" as const,
     imageSize: config.imageSize,
@@ -65,12 +55,13 @@ export async function runSimulation(
     numClasses: 4,
     seed: config.seed + 1,
   };
-  const coordinatorConfig = {
+  const federationConfig = {
     federationId: config.federationId,
-    listen: "127.0.0.1:0",
     stateDir: ".",
     identity: "keys/coordinator.identity.json",
     sitesDir: "keys/sites",
+    // The operator endpoint, for `fl status --run <runDir>` while the simulation runs.
+    admin: { listen: "127.0.0.1:0", tokenFile: "admin.token" },
     model: modelSpec,
     plan: {
       phases: config.phases ?? [
@@ -103,6 +94,43 @@ export async function runSimulation(
       maxUpdateBytes: 512 << 20,
     },
     ...(config.natsUrl && { nats: { url: config.natsUrl, jetstream: false } }),
+  };
+  // Checked before anything is written, so that a mistake leaves no half-made run folder, and in
+  // the config's own words rather than in a child process's log.
+  const checked = parseConfig(
+    CoordinatorConfigSchema,
+    { ...federationConfig, listen: "127.0.0.1:0", insecure: true },
+    "the simulation's coordinator config",
+  );
+  const problems = planProblems(checked.plan, checked.model);
+  if (problems.length > 0)
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `invalid simulation config:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+  const settings = { simulation: config, sites };
+  refuseChangedSettings(runDir, settings);
+
+  const resuming = existsSync(join(runDir, "state.db"));
+  const freshRun = !existsSync(runDir) || readdirSync(runDir).length === 0;
+  const createdRunDir = !existsSync(runDir);
+  if (resuming) say(`resuming the federation in ${runDir}`);
+  mkdirSync(join(runDir, "logs"), { recursive: true });
+  mkdirSync(join(runDir, "clients"), { recursive: true });
+  const keysDir = join(runDir, "keys");
+  if (!existsSync(join(keysDir, "coordinator.identity.json"))) {
+    writeIdentityFiles("coordinator", keysDir);
+    for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
+  }
+  // Every start issues a fresh CA whose key is never stored: all processes start anew with it,
+  // so nothing but this run can hold a certificate the federation trusts.
+  const tls = config.insecure ? undefined : await writeFederationCertificates(join(runDir, "tls"), sites);
+  // A real port, written down, so that a coordinator restarted by hand is found where the client
+  // configs say; the previous one is kept while it is free.
+  const listen = `127.0.0.1:${await freePort(previousPort(join(runDir, "coordinator.yaml")))}`;
+  const coordinatorConfig = {
+    ...federationConfig,
+    listen,
     ...(tls
       ? {
           tls: {
@@ -114,21 +142,9 @@ export async function runSimulation(
         }
       : { insecure: true }),
   };
-  // Fail here, with the config's own words, rather than in a child process's log.
-  const checked = parseConfig(
-    CoordinatorConfigSchema,
-    coordinatorConfig,
-    "the simulation's coordinator config",
-  );
-  const problems = planProblems(checked.plan, checked.model);
-  if (problems.length > 0)
-    throw new FlError(
-      ErrorCode.InvalidConfig,
-      `invalid simulation config:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
-    );
   const totalRounds = totalRoundsOf(checked.plan);
   writeFileAtomic(join(runDir, "coordinator.yaml"), YAML.stringify(coordinatorConfig));
-  writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify({ simulation: config, sites }, null, 2)}\n`);
+  writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(settings, null, 2)}\n`);
 
   const cores = availableParallelism();
   const slots = new SlotPool(Math.max(1, Math.min(cores, sites.length)));
@@ -149,6 +165,7 @@ export async function runSimulation(
       : "a hospital process that crashes fails the run (--restart-clients 0)",
   );
   say(`run folder: ${runDir}`);
+  say(`watch it from another terminal: fl status --run ${runDir}`);
 
   const progress = new SimulationProgress({
     sites,
@@ -189,28 +206,63 @@ export async function runSimulation(
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const address = await new Promise<string>((resolveAddress, reject) => {
-    coordinator.on(
-      "message",
-      (message: {
-        type: string;
-        address?: string;
-        event?: FlEvent;
-        progress?: { siteId: string; progress: number; status: string; kind: string };
-      }) => {
-        if (message.type === "listening" && message.address) resolveAddress(message.address);
-        if (message.type === "event" && message.event) {
-          progress.event(message.event);
-          if (message.event.type === "federation.completed") finalEvent = message.event;
-        }
-      },
+  let coordinatorResult: { status?: string; reason?: string } = {};
+  const started = await new Promise<{ address: string } | { completedAt: string } | { exit: number | null }>(
+    (settle) => {
+      coordinator.on(
+        "message",
+        (message: {
+          type: string;
+          address?: string;
+          completedAt?: string;
+          status?: string;
+          reason?: string;
+          event?: FlEvent;
+          progress?: { siteId: string; progress: number; status: string; kind: string };
+        }) => {
+          if (message.type === "listening" && message.address) settle({ address: message.address });
+          if (message.type === "already-completed" && message.completedAt)
+            settle({ completedAt: message.completedAt });
+          if (message.type === "result") coordinatorResult = message;
+          if (message.type === "event" && message.event) {
+            progress.event(message.event);
+            if (message.event.type === "federation.completed") finalEvent = message.event;
+          }
+        },
+      );
+      coordinator.once("exit", (code) => settle({ exit: code }));
+    },
+  );
+  if ("exit" in started || "completedAt" in started) {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    progress.stop();
+    // Its pipes end the log once its last output is in: that output is quoted below.
+    await new Promise((resolve) => {
+      if (coordinatorLog.writableFinished) return resolve(null);
+      coordinatorLog.once("finish", () => resolve(null));
+      setTimeout(resolve, 4 * LAST_OUTPUT_WAIT_MS);
+    });
+  }
+  if ("completedAt" in started) {
+    say(`federation "${config.federationId}" already completed at ${started.completedAt}; nothing to do`);
+    if (existsSync(join(runDir, "report.md"))) say(readFileSync(join(runDir, "report.md"), "utf8"));
+    return { status: "completed", runDir, durationSec: (Date.now() - startedAt) / 1000 };
+  }
+  if ("exit" in started) {
+    const lastLines = readFileSync(logPath("coordinator"), "utf8")
+      .trimEnd()
+      .split("\n")
+      .slice(-CLIENT_TAIL_LINES);
+    if (!resuming && freshRun) removeFailedStart(runDir, createdRunDir);
+    throw new FlError(
+      ErrorCode.FailedPrecondition,
+      `the coordinator exited (code ${started.exit}) before listening; its last output:\n${lastLines.map((l) => `    ${l}`).join("\n")}${
+        !resuming && freshRun ? `\nnothing was kept in ${runDir}` : `\nfull log: ${logPath("coordinator")}`
+      }`,
     );
-    coordinator.once("exit", (code) =>
-      reject(
-        new Error(`the coordinator exited (code ${code}) before listening; see ${logPath("coordinator")}`),
-      ),
-    );
-  });
+  }
+  const { address } = started;
   const coordinatorExit = new Promise<number | null>((done) =>
     coordinator.once("exit", (code) => {
       coordinatorExited = true;
@@ -344,12 +396,25 @@ export async function runSimulation(
   process.off("SIGTERM", onSignal);
   progress.stop();
 
-  const durationSec = (Date.now() - started) / 1000;
-  const status = coordinatorCode === 0 && finalEvent && failed.length === 0 ? "completed" : "failed";
+  const durationSec = (Date.now() - startedAt) / 1000;
+  const status =
+    coordinatorCode === 0 && finalEvent && failed.length === 0
+      ? "completed"
+      : stopping && failed.length === 0
+        ? "interrupted"
+        : "failed";
   const run = {
     status,
+    ...(status !== "completed" && {
+      reason:
+        status === "interrupted"
+          ? "stopped by a signal before the plan's end; the same command resumes it"
+          : failed.length > 0
+            ? `${failed.map((f) => f.siteId).join(", ")} failed`
+            : (coordinatorResult.reason ?? `the coordinator exited (code ${coordinatorCode})`),
+    }),
     federationId: config.federationId,
-    startedAt: new Date(started).toISOString(),
+    startedAt: new Date(startedAt).toISOString(),
     durationSec,
     cores,
     trainingSlots: slots.capacity,
@@ -362,7 +427,7 @@ export async function runSimulation(
   say("");
   if (existsSync(join(runDir, "report.md"))) say(readFileSync(join(runDir, "report.md"), "utf8"));
   say(
-    `${status === "completed" ? "finished" : "FAILED"} in ${durationSec.toFixed(1)} s; backends: ${Object.entries(
+    `${status === "completed" ? "finished" : status === "interrupted" ? "INTERRUPTED" : "FAILED"} in ${durationSec.toFixed(1)} s${"reason" in run ? ` (${run.reason})` : ""}; backends: ${Object.entries(
       backends,
     )
       .map(([s, b]) => `${s}=${b.backend}`)
@@ -370,7 +435,9 @@ export async function runSimulation(
   );
   for (const failure of failed) say(describeFailure(failure, config.restartClients, logPath(failure.siteId)));
   say(
-    `results: ${join(runDir, "report.md")}, evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`,
+    status === "completed"
+      ? `results: ${join(runDir, "report.md")}, evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`
+      : `no final model (the plan did not complete); reports up to the last committed round: ${join(runDir, "report.md")}; logs in ${join(runDir, "logs")}`,
   );
   return { status, runDir, durationSec };
 }

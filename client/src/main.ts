@@ -5,6 +5,7 @@ import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { PLAN_COMPLETE_REASON } from "../../shared/src/fl/protocol-constants.js";
 import { type ClientConfig, PLAINTEXT_EXPOSES } from "./config.js";
 import { SiteNode } from "./node.js";
+import { diagnoseTls } from "./tls-diagnosis.js";
 import { siteInfoOf, TrainerHost } from "./training/trainer-host.js";
 import type { TrainingSlots } from "./training-slots.js";
 import { GrpcCoordinatorPort } from "./transport/grpc/coordinator-client.js";
@@ -69,6 +70,7 @@ export async function runClient(
       `trainer ready on backend ${ready.backend} (${ready.backendDetail}); ${ready.trainClassCounts.reduce((a, b) => a + b, 0)} training images, class counts ${ready.trainClassCounts.join("/")}`,
     );
     hooks.onReady?.({ backend: ready.backend, backendDetail: ready.backendDetail });
+    const tls = config.tls;
     const node = new SiteNode({
       identity,
       coordinator,
@@ -80,6 +82,14 @@ export async function runClient(
       reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
       log: hooks.log,
       ...(hooks.onProgress && { onProgress: hooks.onProgress }),
+      ...(tls && {
+        diagnoseUnreachable: (error) =>
+          diagnoseTls(error, {
+            coordinator: config.coordinator,
+            ca: tls.ca,
+            ...(tls.cert && { cert: tls.cert }),
+          }),
+      }),
     });
     let stoppedHere = false;
     hooks.onStarted?.(() => {

@@ -32,6 +32,23 @@ export interface SiteNodeOptions {
   readonly reconnectTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly onProgress?: (p: { round: number; kind: string; fraction: number; status: string }) => void;
+  /**
+   * Says whether an unreachable coordinator is in fact a configuration that no retry mends (a TLS
+   * certificate or host name that does not fit): the error to stop with, naming the settings.
+   */
+  readonly diagnoseUnreachable?: (error: FlError) => FlError | undefined;
+  /** Pause before the n-th consecutive refused join (default: doubling from 0.5 s to 8 s). */
+  readonly rejoinDelayMs?: (failedJoins: number) => number;
+}
+
+/**
+ * Joins refused in a row before the site gives up: a coordinator that restarted accepts the next
+ * join, so a refusal that persists (a certificate of another site, say) will not change.
+ */
+export const MAX_FAILED_JOINS = 5;
+
+function defaultRejoinDelayMs(failedJoins: number): number {
+  return Math.min(500 * 2 ** (failedJoins - 1), 8000);
 }
 
 /** What a running task tells the coordinator on each heartbeat. */
@@ -50,6 +67,7 @@ export class SiteNode {
   /** This site's weights after its last training round, local tensors included. */
   private localWeights: ModelWeights | undefined;
   private unreachableSince: number | undefined;
+  private failedJoins = 0;
   private stopped = false;
 
   constructor(private readonly options: SiteNodeOptions) {}
@@ -62,8 +80,11 @@ export class SiteNode {
   async run(): Promise<{ reason: string }> {
     const { port, log } = this.options;
     while (!this.stopped) {
+      let joining = false;
       try {
+        joining = this.session === undefined;
         const session = this.session ?? (await this.join());
+        joining = false;
         const auth = session.authorize(SessionMethod.PullTask, callBody.pullTask(LONG_POLL_MS));
         const outcome = session.checkPull(auth, await port.pullTask(auth, LONG_POLL_MS));
         this.unreachableSince = undefined;
@@ -74,7 +95,7 @@ export class SiteNode {
         }
         await this.handle(session, outcome);
       } catch (error) {
-        await this.recover(error);
+        await this.recover(error, joining);
       }
     }
     if (this.session) await this.leave(this.session, "client stopped");
@@ -124,19 +145,39 @@ export class SiteNode {
   private async join(): Promise<SiteSession> {
     const { port, identity, coordinator, federationId, siteInfo, log } = this.options;
     this.session = await joinFederation({ port, identity, coordinator, federationId, siteInfo });
+    this.failedJoins = 0;
     log(`joined federation "${federationId}" as ${identity.id}`);
     return this.session;
   }
 
   /** Decides what an error means: rejoin, retry later, or give up. */
-  private async recover(error: unknown): Promise<void> {
+  private async recover(error: unknown, joining: boolean): Promise<void> {
     const { log, reconnectTimeoutMs } = this.options;
     if (isFlError(error, ErrorCode.Unauthenticated)) {
-      log("session no longer valid (coordinator restarted?): joining again");
       this.session = undefined;
+      if (!joining) {
+        log("session no longer valid (coordinator restarted?): joining again");
+        return;
+      }
+      this.failedJoins++;
+      if (this.failedJoins >= MAX_FAILED_JOINS)
+        throw new FlError(
+          ErrorCode.Unauthenticated,
+          `the coordinator refused this site's join ${this.failedJoins} times in a row; giving up: ${error.message}`,
+          { cause: error },
+        );
+      const delayMs = (this.options.rejoinDelayMs ?? defaultRejoinDelayMs)(this.failedJoins);
+      log(
+        `the coordinator refused the join: ${error.message}; trying again in ${delayMs / 1000} s (${this.failedJoins} of ${MAX_FAILED_JOINS})`,
+      );
+      await sleep(delayMs);
       return;
     }
     if (isFlError(error, ErrorCode.Timeout)) {
+      const misconfigured = this.options.diagnoseUnreachable?.(error);
+      if (misconfigured) throw misconfigured;
+      if (this.unreachableSince === undefined)
+        log(`${error.message}; retrying for up to ${Math.round(reconnectTimeoutMs / 1000)} s`);
       this.unreachableSince ??= Date.now();
       if (Date.now() - this.unreachableSince > reconnectTimeoutMs) {
         throw new FlError(

@@ -66,6 +66,11 @@ export const CoordinatorConfigSchema = z
         /** The CA that issued the sites' client certificates. */
         ca: z.string().optional(),
         requireClientCert: z.boolean().default(true),
+        /**
+         * A CRL (PEM) signed by `ca`: client certificates it lists are refused, checked on every
+         * call and re-read when the file changes.
+         */
+        crl: z.string().optional(),
       })
       .strict()
       .superRefine((tls, ctx) => {
@@ -78,8 +83,33 @@ export const CoordinatorConfigSchema = z
               "be verified: set ca to the CA that issued the sites' certificates (deploy/tls/make-certs.sh " +
               "writes ca.crt), or set requireClientCert: false to accept sites without certificates",
           });
+        if (tls.crl !== undefined && tls.ca === undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: ["crl"],
+            message: "a crl needs the ca that signed it: set ca too",
+          });
       })
       .optional(),
+    // Operator surface and logging (docs/configuration.md, "admin and log").
+    /** The operator endpoint (`fl status`, Prometheus `/metrics`): off unless configured. */
+    admin: z
+      .object({
+        /** host:port of its HTTP server; port 0 picks a free port (written to <stateDir>/admin.addr). */
+        listen: z.string().default("127.0.0.1:9464"),
+        /** The bearer token every request must carry; created (mode 600) when the file is missing. */
+        tokenFile: z.string(),
+      })
+      .strict()
+      .optional(),
+    log: z
+      .object({
+        level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+        /** json: one JSON object a line; text: timestamped lines; auto: text on a terminal, else json. */
+        format: z.enum(["auto", "json", "text"]).default("auto"),
+      })
+      .strict()
+      .default({ level: "info", format: "auto" }),
     /** Serve plaintext gRPC without TLS: for a lab on a trusted network only (also `--insecure`). */
     insecure: z.boolean().default(false),
     nats: z
@@ -173,9 +203,11 @@ export function loadCoordinatorConfig(path: string, options: { insecure?: boolea
         cert: resolveFrom(path, config.tls.cert),
         key: resolveFrom(path, config.tls.key),
         ...(config.tls.ca && { ca: resolveFrom(path, config.tls.ca) }),
+        ...(config.tls.crl && { crl: resolveFrom(path, config.tls.crl) }),
       },
     }),
     ...(config.nats && { nats: resolveNatsFiles(path, config.nats) }),
+    ...(config.admin && { admin: { ...config.admin, tokenFile: resolveFrom(path, config.admin.tokenFile) } }),
   });
 }
 

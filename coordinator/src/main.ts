@@ -1,21 +1,28 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readIdentityFile } from "../../shared/src/config/key-files.js";
 import { readFileBytes } from "../../shared/src/config/load.js";
 import { toBase64 } from "../../shared/src/crypto/index.js";
+import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { EventBus, FlEvent } from "../../shared/src/events/index.js";
+import { PLAN_COMPLETE_REASON } from "../../shared/src/fl/protocol-constants.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
+import { OperatorView, startOperatorEndpoint } from "./admin/operator.js";
+import type { AdminServer } from "./admin/server.js";
+import { siteRoutes } from "./admin/site-routes.js";
 import { finalReports, subscribeBookkeeping } from "./bookkeeping.js";
 import { type CoordinatorConfig, PLAINTEXT_EXPOSES, uploadLimitsOf } from "./config.js";
+import { configDrift } from "./config-drift.js";
 import { openCoordinatorEventBus } from "./event-bus.js";
 import { Coordinator } from "./federation/coordinator.js";
 import type { TaskProgress } from "./federation/task-board.js";
-import { readEnrolledSites } from "./keys.js";
+import { readEnrolledSites, sitesDirFiles } from "./keys.js";
 import { initialModelWeights } from "./model-init.js";
 import { CheckpointFiles } from "./store/checkpoints.js";
 import { StateStore } from "./store/state-store.js";
 import { namingDatabaseFile } from "./store/storage-errors.js";
 import { createStrategy } from "./strategy/registry.js";
+import { loadRevocationList } from "./transport/grpc/revocation.js";
 import { startGrpcServer } from "./transport/grpc/service.js";
 
 export interface CoordinatorHooks {
@@ -25,6 +32,47 @@ export interface CoordinatorHooks {
   readonly onListening?: (address: string) => void;
   /** Fires once the coordinator is running; `stop` ends the run (used for signals). */
   readonly onStarted?: (stop: () => void) => void;
+  /** Fires instead of starting when the state says the federation completed before. */
+  readonly onAlreadyCompleted?: (completedAt: string) => void;
+}
+
+/**
+ * `fl coordinator`'s exit status, for supervisors: 0 when the plan completed (now, or before: a
+ * restarted completed coordinator does nothing and exits 0 at once), 1 when the federation failed,
+ * was stopped before its end (starting it again resumes it) or could not start.
+ */
+export const COORDINATOR_EXIT = { completed: 0, failed: 1 } as const;
+
+/** The state store's meta key for the settings a federation started with. */
+const STARTED_WITH = "config";
+
+/**
+ * A federation is continued only with the plan and model it started with: a checkpoint of other
+ * shapes fails every site, and a changed plan rewrites history. Records them on the first start.
+ */
+function checkStartedWith(store: StateStore, config: CoordinatorConfig, statePath: string): void {
+  const now = { model: config.model, plan: config.plan };
+  const recorded = store.getMeta(STARTED_WITH);
+  if (recorded === undefined) {
+    store.setMeta(STARTED_WITH, JSON.stringify(now));
+    return;
+  }
+  const drift = configDrift(JSON.parse(recorded), JSON.parse(JSON.stringify(now)));
+  if (drift.length === 0) return;
+  throw new FlError(
+    ErrorCode.InvalidConfig,
+    `federation "${config.federationId}" in ${statePath} was started with another plan or model; changed:\n${drift.map((d) => `  ${d}`).join("\n")}\nrestore those settings to continue it, or point stateDir at a new folder to start a new federation with them`,
+  );
+}
+
+/**
+ * Removes what a start that failed before listening created (the state database, its journal),
+ * so that the next start is a first start again rather than a resume of nothing.
+ */
+function removeFreshState(stateDir: string, statePath: string, createdDir: boolean): void {
+  for (const suffix of ["", "-wal", "-shm"]) rmSync(`${statePath}${suffix}`, { force: true });
+  rmSync(join(stateDir, "checkpoints"), { recursive: true, force: true });
+  if (createdDir && readdirSync(stateDir).length === 0) rmSync(stateDir, { recursive: true });
 }
 
 /**
@@ -34,21 +82,34 @@ export interface CoordinatorHooks {
 export async function runCoordinator(
   config: CoordinatorConfig,
   hooks: CoordinatorHooks,
-): Promise<{ status: "completed" | "failed"; reason: string }> {
+): Promise<{ status: "completed" | "failed"; reason: string; alreadyCompletedAt?: string }> {
   const { log } = hooks;
   if (config.insecure)
     log(`WARNING: insecure: true: plaintext gRPC without TLS: ${PLAINTEXT_EXPOSES}. For a lab only.`);
-  mkdirSync(config.stateDir, { recursive: true });
   const identity = readIdentityFile(config.identity);
   const enrolled = readEnrolledSites(config.sitesDir);
+  const createdDir = !existsSync(config.stateDir);
+  mkdirSync(config.stateDir, { recursive: true });
   const statePath = join(config.stateDir, "state.db");
+  const freshState = !existsSync(statePath);
   const store = namingDatabaseFile(
     StateStore.open(statePath, { federationId: config.federationId }),
     statePath,
   );
   let bus: EventBus | undefined;
   let server: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
+  let admin: AdminServer | undefined;
+  let listening = false;
   try {
+    checkStartedWith(store, config, statePath);
+    const completedAt = store.completedAt();
+    if (completedAt !== undefined) {
+      log(
+        `federation "${config.federationId}" already completed at ${completedAt}; nothing to do (its reports are in ${config.stateDir})`,
+      );
+      hooks.onAlreadyCompleted?.(completedAt);
+      return { status: "completed", reason: PLAN_COMPLETE_REASON, alreadyCompletedAt: completedAt };
+    }
     for (const site of enrolled.values()) {
       store.upsertSite({
         siteId: site.id,
@@ -56,7 +117,6 @@ export async function runCoordinator(
         encryptionPublicKey: toBase64(site.encryptionPublicKey),
       });
     }
-    store.setMeta("config", JSON.stringify({ model: config.model, plan: config.plan }));
     bus = await openCoordinatorEventBus(config, log);
     const bookkeeping = {
       store,
@@ -68,6 +128,9 @@ export async function runCoordinator(
     };
     subscribeBookkeeping(bus, bookkeeping);
     if (hooks.onEvent) bus.subscribe(hooks.onEvent);
+    // The operator's view (fl status, /metrics): fed by the events, task progress and transport calls.
+    const operator = new OperatorView(config.federationId, [...enrolled.keys()]);
+    bus.subscribe((event) => operator.event(event));
 
     const coordinator = new Coordinator({
       federationId: config.federationId,
@@ -75,6 +138,7 @@ export async function runCoordinator(
       model: config.model,
       identity,
       enrolled,
+      enrolmentFiles: sitesDirFiles(config.sitesDir),
       store,
       checkpoints: new CheckpointFiles(join(config.stateDir, "checkpoints")),
       createStrategy: () => createStrategy(config.plan.strategy),
@@ -85,9 +149,12 @@ export async function runCoordinator(
       heartbeatIntervalMs: config.limits.heartbeatIntervalMs,
       heartbeatTimeoutMs: config.limits.heartbeatTimeoutSec * 1000,
       log,
-      ...(hooks.onProgress && { onProgress: hooks.onProgress }),
+      onProgress: (progress) => {
+        operator.progress(progress);
+        hooks.onProgress?.(progress);
+      },
     });
-    server = await startGrpcServer(coordinator, {
+    server = await startGrpcServer(operator.observe(coordinator), {
       listen: config.listen,
       log,
       security: config.tls
@@ -98,6 +165,13 @@ export async function runCoordinator(
             requireClientCert: config.tls.requireClientCert,
           }
         : "insecure",
+      ...(config.tls?.crl &&
+        config.tls.ca && {
+          revocation: await loadRevocationList(
+            config.tls.crl,
+            readFileBytes(config.tls.ca, "TLS CA certificate"),
+          ),
+        }),
     });
     const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
     const address = `${host}:${server.port}`;
@@ -110,15 +184,30 @@ export async function runCoordinator(
     log(
       `coordinator for federation "${config.federationId}" listening on ${address} (${security}); ${enrolled.size} sites enrolled`,
     );
+    if (config.admin)
+      admin = await startOperatorEndpoint(
+        config.admin,
+        config.stateDir,
+        operator,
+        log,
+        siteRoutes(coordinator),
+      );
+    listening = true;
     hooks.onListening?.(address);
     hooks.onStarted?.(() => coordinator.stop());
-    const result = finalReports(await coordinator.run(), bookkeeping);
+    const outcome = await coordinator.run();
+    operator.finished(outcome);
+    server.setServing(false);
+    if (outcome.status === "completed") store.markCompleted(new Date());
+    const result = finalReports(outcome, bookkeeping);
     // Give clients a moment to hear "done" from their long-poll before the port closes.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     return result;
   } finally {
+    await admin?.close();
     await server?.shutdown(3000);
     await bus?.close();
     store.close();
+    if (freshState && !listening) removeFreshState(config.stateDir, statePath, createdDir);
   }
 }

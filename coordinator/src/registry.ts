@@ -10,10 +10,11 @@ import {
 import { deriveSessionKey, macEquals, requestMac } from "../../shared/src/crypto/session-auth.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import type { RequestAuth } from "../../shared/src/fl/messages.js";
+import type { EnrolledSites } from "./federation/enrolment.js";
 
 export interface RegistryOptions {
   readonly federationId: string;
-  readonly enrolled: ReadonlyMap<string, PublicIdentity>;
+  readonly enrolled: EnrolledSites;
   /** The coordinator's X25519 secret key: with a site's public key it gives their session keys. */
   readonly encryptionSecretKey: Uint8Array;
   readonly now: () => number;
@@ -186,6 +187,13 @@ export class SiteRegistry {
       );
     }
     return session;
+  }
+
+  /** Ends the site's session, if it has one (it was revoked): true when there was one. */
+  endSessionOf(siteId: string): boolean {
+    const session = this.bySite.get(siteId);
+    if (session) this.drop(session);
+    return session !== undefined;
   }
 
   leave(token: string): string | undefined {

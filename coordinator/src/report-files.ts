@@ -18,8 +18,9 @@ function writing(path: string, write: () => void): void {
 
 /**
  * Writes the run's reports next to the state: rounds.json (per-round metrics), evaluation.json
- * (final evaluation per site and pooled), report.md, and model/final.flw. Rewritten after every
- * round, so a stopped run still has its reports up to the last committed round. They are derived
+ * (final evaluation per site and pooled), report.md, and, once the plan has completed,
+ * model/final.flw. Rewritten after every round, so a stopped run still has its reports up to the
+ * last committed round, saying that it stopped early, and no final model. They are derived
  * from the database only, so a failed write loses nothing: the next call writes them whole.
  * Throws an `FlError` naming the file that could not be written.
  */
@@ -36,9 +37,17 @@ export function writeReports(store: StateStore, outDir: string, federationId: st
   file("rounds.json", `${JSON.stringify(rounds, null, 2)}\n`);
   file("evaluations.json", `${JSON.stringify(evaluations, null, 2)}\n`);
   if (final) file("evaluation.json", `${JSON.stringify(final, null, 2)}\n`);
-  file("report.md", renderMarkdownReport({ federationId, rounds, final, sites: store.listSites() }));
-  if (latest) {
-    const modelDir = join(outDir, "model");
+  const completedAt = store.completedAt();
+  file(
+    "report.md",
+    renderMarkdownReport({ federationId, rounds, final, sites: store.listSites(), completedAt }),
+  );
+  const modelDir = join(outDir, "model");
+  if (completedAt === undefined) {
+    // Only a completed plan has a final model; the last committed one stays in checkpoints/.
+    for (const name of ["final.flw", "final.json"])
+      writing(join(modelDir, name), () => rmSync(join(modelDir, name), { force: true }));
+  } else if (latest) {
     const finalPath = join(modelDir, "final.flw");
     const tmp = join(modelDir, ".final.flw.tmp");
     writing(finalPath, () => {

@@ -130,8 +130,17 @@ export function renderMarkdownReport(input: {
   rounds: readonly RoundSummary[];
   final: EvaluationSummary | undefined;
   sites: readonly SiteRecord[];
+  /** When the plan completed; undefined while it runs or after it stopped early. */
+  completedAt: string | undefined;
 }): string {
   const lines = [`# Federation ${input.federationId}`, ""];
+  const lastRound = input.rounds.filter((r) => r.modelVersion !== null).at(-1)?.round ?? 0;
+  lines.push(
+    input.completedAt !== undefined
+      ? `Completed at ${input.completedAt}.`
+      : `**Not completed**: the plan stopped early (or is still running) after committed round ${lastRound}; there is no final model. Starting the coordinator again resumes it.`,
+    "",
+  );
   lines.push("## Sites", "", "| site | backend | train images per class |", "|---|---|---|");
   for (const s of input.sites) {
     const info = s.info ?? {};
@@ -156,7 +165,9 @@ export function renderMarkdownReport(input: {
     const f = input.final;
     lines.push(
       "",
-      `## Final evaluation (model v${f.modelVersion})`,
+      input.completedAt !== undefined
+        ? `## Final evaluation (model v${f.modelVersion})`
+        : `## Evaluation of the last committed model (v${f.modelVersion})`,
       "",
       `| | accuracy | macro-F1 | ${CLASS_NAMES.map((c) => `F1 ${c}`).join(" | ")} | images |`,
     );

@@ -4,6 +4,7 @@
 #   coordinator.crt / .key       the coordinator's gRPC server certificate, with the SANs clients dial
 #   <site>.crt / <site>.key      one client certificate per hospital, for mutual TLS (CN = site id)
 #   nats.crt / nats.key          optional: a server certificate for nats-server (--nats-san)
+#   ca.crl                       with --revoke: the CA's revocation list, for the coordinator's tls.crl
 #
 # Re-running it with the same --out reuses the CA and skips certificates that already exist, so a
 # new hospital can be added later without re-issuing the others (use --force to re-issue).
@@ -12,11 +13,13 @@
 #   deploy/tls/make-certs.sh --out ./secrets/tls \
 #     --coordinator-san DNS:fl.example.org,DNS:coordinator,IP:10.20.0.5 \
 #     --site st-marys --site riverside
+#   deploy/tls/make-certs.sh --out ./secrets/tls --revoke riverside   # then the coordinator refuses it
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
 Usage: make-certs.sh --out DIR --site ID [--site ID ...] [options]
+       make-certs.sh --out DIR --revoke ID [--revoke ID ...]
 
   --out DIR                 where certificates and keys are written (created, mode 700)
   --site ID                 a hospital site id (as given to `fl keys generate --id`); repeatable
@@ -28,6 +31,9 @@ Usage: make-certs.sh --out DIR --site ID [--site ID ...] [options]
   --ca-days N               CA validity in days (default: 3650)
   --days N                  leaf certificate validity in days (default: 825)
   --force                   re-issue leaf certificates that already exist (the CA is kept)
+  --revoke ID               revoke the hospital's certificate DIR/ID.crt and rewrite DIR/ca.crl,
+                            signed by the CA, listing every certificate revoked so far (the
+                            coordinator's tls.crl; it re-reads the file, no restart needed)
   -h, --help                this help
 EOF
 }
@@ -45,6 +51,7 @@ CA_NAME="FL Federation CA"
 CA_DAYS=3650
 DAYS=825
 FORCE=0
+REVOKE=()
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -56,6 +63,7 @@ while [[ $# -gt 0 ]]; do
     --ca-days) CA_DAYS="${2:?--ca-days needs a number}"; shift 2 ;;
     --days) DAYS="${2:?--days needs a number}"; shift 2 ;;
     --force) FORCE=1; shift ;;
+    --revoke) REVOKE+=("${2:?--revoke needs a site id}"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -63,7 +71,40 @@ done
 
 command -v openssl >/dev/null || die "openssl is not installed (apt-get install -y openssl)"
 [[ -n "$OUT" ]] || { usage >&2; die "--out is required"; }
-[[ ${#SITES[@]} -gt 0 ]] || { usage >&2; die "at least one --site is required"; }
+[[ ${#SITES[@]} -gt 0 || ${#REVOKE[@]} -gt 0 ]] || { usage >&2; die "at least one --site (or --revoke) is required"; }
+
+# --- revocation -------------------------------------------------------------------------------
+# openssl ca keeps the revoked certificates in an index file; it and the CRL number live in DIR,
+# so that each run adds to the list instead of replacing it.
+if [[ ${#REVOKE[@]} -gt 0 ]]; then
+  [[ ${#SITES[@]} -eq 0 ]] || die "--revoke cannot be combined with --site: revoke first, then issue"
+  [[ -f "$OUT/ca.crt" && -f "$OUT/ca.key" ]] || die "$OUT has no ca.crt and ca.key: revoke with the CA that issued the certificate"
+  umask 077
+  touch "$OUT/crl-index.txt"
+  [[ -f "$OUT/crl-number" ]] || echo 01 >"$OUT/crl-number"
+  WORK="$(mktemp -d)"
+  trap 'rm -rf "$WORK"' EXIT
+  printf '[ca]\ndefault_ca = fl_ca\n[fl_ca]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha256\ndefault_crl_days = 30\n' \
+    "$OUT/crl-index.txt" "$OUT/crl-number" >"$WORK/ca.cnf"
+  for site in "${REVOKE[@]}"; do
+    [[ -f "$OUT/$site.crt" ]] || die "no certificate $OUT/$site.crt to revoke"
+    serial="$(openssl x509 -in "$OUT/$site.crt" -noout -serial | cut -d= -f2)"
+    if grep -q "	$serial	" "$OUT/crl-index.txt"; then
+      echo "$site ($serial) is already revoked"
+      continue
+    fi
+    expiry="$(date -u -d "$(openssl x509 -in "$OUT/$site.crt" -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)"
+    subject="$(openssl x509 -in "$OUT/$site.crt" -noout -subject -nameopt compat | sed 's/^subject=//')"
+    printf 'R\t%s\t%s\t%s\tunknown\t%s\n' "$expiry" "$(date -u +%y%m%d%H%M%SZ)" "$serial" "$subject" >>"$OUT/crl-index.txt"
+    echo "revoked $OUT/$site.crt (serial $serial)"
+  done
+  openssl ca -config "$WORK/ca.cnf" -gencrl -keyfile "$OUT/ca.key" -cert "$OUT/ca.crt" -out "$OUT/ca.crl" 2>/dev/null
+  chmod 644 "$OUT/ca.crl"
+  openssl crl -in "$OUT/ca.crl" -CAfile "$OUT/ca.crt" -noout 2>/dev/null ||
+    die "the new $OUT/ca.crl does not verify against $OUT/ca.crt"
+  echo "wrote $OUT/ca.crl ($(grep -c '^R' "$OUT/crl-index.txt") revoked); set the coordinator's tls.crl to it"
+  exit 0
+fi
 [[ "$CA_DAYS" =~ ^[1-9][0-9]*$ && "$DAYS" =~ ^[1-9][0-9]*$ ]] || die "--days and --ca-days must be positive integers"
 
 check_san_list() {

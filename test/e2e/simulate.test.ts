@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,6 +49,11 @@ it("fl simulate runs a 3-hospital federation over gRPC and writes a complete run
     requireClientCert: true,
   });
   expect(coordinatorConfig.insecure).toBeUndefined();
+  // The operator endpoint is on in every simulation; its token is the run owner's alone.
+  expect(coordinatorConfig.admin).toEqual({ listen: "127.0.0.1:0", tokenFile: "admin.token" });
+  expect(statSync(join(out, "admin.token")).mode & 0o777).toBe(0o600);
+  expect(readFileSync(join(out, "admin.addr"), "utf8")).toMatch(/^127\.0\.0\.1:\d+\n$/);
+  expect(run.stdout).toContain(`watch it from another terminal: fl status --run ${out}`);
   const clientConfig = YAML.parse(readFileSync(join(out, "clients", "community.yaml"), "utf8")) as Record<
     string,
     unknown

@@ -7,6 +7,7 @@ import { CheckpointFiles } from "../../coordinator/src/store/checkpoints.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import { createStrategy } from "../../coordinator/src/strategy/registry.js";
 import type { ServerTls } from "../../coordinator/src/transport/grpc/credentials.js";
+import type { RevocationList } from "../../coordinator/src/transport/grpc/revocation.js";
 import { type StartedServer, startGrpcServer } from "../../coordinator/src/transport/grpc/service.js";
 import {
   generateIdentity,
@@ -42,6 +43,7 @@ export async function startHarness(options: {
   maxUpdateBytes?: number;
   bus?: EventBus;
   tls?: ServerTls;
+  revocation?: RevocationList;
 }): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
@@ -79,6 +81,7 @@ export async function startHarness(options: {
     listen: "127.0.0.1:0",
     log: () => {},
     security: options.tls ?? "insecure",
+    ...(options.revocation && { revocation: options.revocation }),
   });
   const run = service.run();
   return {

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import type { Identity, PublicIdentity } from "../../../shared/src/crypto/index.js";
-import type { FlError } from "../../../shared/src/errors.js";
+import { type Identity, keyFingerprint, type PublicIdentity } from "../../../shared/src/crypto/index.js";
+import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { EventBus } from "../../../shared/src/events/types.js";
+import { MAX_REASON_CHARS, sanitiseText } from "../../../shared/src/fl/limits.js";
 import type {
   Caller,
   ChallengeRequest,
@@ -25,8 +26,9 @@ import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import type { Plan } from "../plan.js";
 import type { Strategy } from "../strategy/strategy.js";
 import { type Clock, systemClock } from "./clock.js";
+import { Enrolment, type EnrolmentFiles } from "./enrolment.js";
 import { EvaluationIntake } from "./evaluation-intake.js";
-import { federationEvents } from "./events.js";
+import { type FederationEvents, federationEvents } from "./events.js";
 import { GlobalModel } from "./global-model.js";
 import { RoundRunner, type RunResult } from "./round-runner.js";
 import { Sessions } from "./sessions.js";
@@ -39,8 +41,10 @@ export interface CoordinatorOptions {
   readonly plan: Plan;
   readonly model: ModelSpec;
   readonly identity: Identity;
-  /** The allowlist: only these sites can join, and their keys check what they sign. */
+  /** The allowlist at start: only these sites can join, and their keys check what they sign. */
   readonly enrolled: ReadonlyMap<string, PublicIdentity>;
+  /** Where enrolments and revocations made while running are kept (the sitesDir); default: nowhere. */
+  readonly enrolmentFiles?: EnrolmentFiles;
   readonly store: FederationStore;
   readonly checkpoints: ModelFiles;
   /** Makes the aggregation strategy; a fresh one starts with each phase (its shared tensors differ). */
@@ -77,17 +81,23 @@ export class Coordinator implements CoordinatorService {
   private readonly evaluations: EvaluationIntake;
   private readonly global: GlobalModel;
   private readonly runner: RoundRunner;
+  private readonly enrolment: Enrolment;
+  private readonly events: FederationEvents;
+  private readonly log: (line: string) => void;
 
   constructor(options: CoordinatorOptions) {
     const clock = options.clock ?? systemClock;
     const log = options.log ?? (() => {});
     const { federationId, store } = options;
     const events = federationEvents({ federationId, bus: options.bus, clock, log });
+    this.events = events;
+    this.log = log;
+    this.enrolment = new Enrolment(options.enrolled, options.enrolmentFiles);
     this.board = new TaskBoard({ clock, log, ...(options.onProgress && { onProgress: options.onProgress }) });
     this.sessions = new Sessions({
       federationId,
       identity: options.identity,
-      enrolled: options.enrolled,
+      enrolled: this.enrolment,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       store,
@@ -99,7 +109,7 @@ export class Coordinator implements CoordinatorService {
     this.uploads = new UploadIntake({
       federationId,
       encryptionSecretKey: options.identity.encryption.secretKey,
-      enrolled: options.enrolled,
+      enrolled: this.enrolment,
       maxUpdateBytes: options.maxUpdateBytes,
       ...(options.uploadLimits && { limits: options.uploadLimits }),
       declaredTrainingExamples: (siteId) => this.sessions.declaredTrainingExamples(siteId),
@@ -145,6 +155,39 @@ export class Coordinator implements CoordinatorService {
   /** Stops waiting; the current round is left uncommitted and will run again after a restart. */
   stop(): void {
     this.runner.stop();
+  }
+
+  /** The sites enrolled now, sorted by id. */
+  enrolledSites(): PublicIdentity[] {
+    return this.enrolment.list();
+  }
+
+  /**
+   * Enrols a site while the federation runs: it can join at once. The same key again changes
+   * nothing (false); another key for an enrolled id is refused (revoke it first).
+   */
+  enrol(site: PublicIdentity): boolean {
+    if (!this.enrolment.add(site)) return false;
+    const fingerprint = keyFingerprint(site.signingPublicKey);
+    void this.events.publish("site.enrolled", { siteId: site.id, data: { fingerprint } });
+    this.log(`${site.id} enrolled (signing key ${fingerprint})`);
+    return true;
+  }
+
+  /**
+   * Revokes a site at once: no more joins, its session ends, its open task fails, and an upload
+   * of it in flight is refused. FlError(NotFound) for a site that is not enrolled.
+   */
+  revoke(siteId: string, reason: string): void {
+    this.enrolment.revoke(siteId);
+    const why = sanitiseText(reason, MAX_REASON_CHARS) || "revoked by the operator";
+    this.uploads.endUploadsOf(
+      siteId,
+      new FlError(ErrorCode.UnknownSite, `site "${siteId}" was revoked: ${why}`),
+    );
+    this.sessions.revoked(siteId, why);
+    void this.events.publish("site.revoked", { siteId, data: { reason: why } });
+    this.log(`${siteId} revoked: ${why}`);
   }
 
   getChallenge(request: ChallengeRequest & Caller): JoinChallenge {

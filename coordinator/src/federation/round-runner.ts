@@ -194,7 +194,7 @@ export class RoundRunner {
         return;
       }
       store.failRound({ round, attempt, acceptedCount: accepted, failures, endedAtMs: clock.now() });
-      const reason = `only ${accepted} of the required ${plan.minSites} updates arrived`;
+      const reason = `only ${accepted} of the required ${plan.minSites} updates arrived${whyMissing(failures)}`;
       log(`round ${round} attempt ${attempt} failed: ${reason}`);
       await this.options.events.publish("round.failed", { round, data: { attempt, reason, failures } });
       if (attempt >= plan.maxRoundAttempts) {
@@ -219,6 +219,7 @@ export class RoundRunner {
   }): Promise<void> {
     const { store, global, clock } = this.options;
     const { round, attempt, phase, aggregation, failures } = r;
+    const aggregationStartMs = clock.now();
     const aggregate = runAggregateStages(
       r.pipeline.aggregate,
       { ...aggregation.aggregate(), manifest: r.sharedGlobal.manifest, metrics: {} },
@@ -250,7 +251,15 @@ export class RoundRunner {
     this.options.log(`round ${round} completed: ${accepted} updates, model v${version}`);
     await this.options.events.publish("round.completed", {
       round,
-      data: { attempt, modelVersion: version, accepted, failures, metrics: roundMetrics },
+      data: {
+        attempt,
+        modelVersion: version,
+        accepted,
+        failures,
+        metrics: roundMetrics,
+        // Aggregate, server step, checkpoint and commit: the coordinator's own share of the round.
+        aggregationMs: clock.now() - aggregationStartMs,
+      },
     });
   }
 
@@ -411,4 +420,15 @@ export class RoundRunner {
 
 function prefixKeys(prefix: string, values: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [prefix + k, v]));
+}
+
+/**
+ * The first failure of each site, so that the console and the log say why a round failed without
+ * anyone opening a site's log (a shape mismatch, a data error, a lost connection).
+ */
+function whyMissing(failures: readonly TaskFailure[]): string {
+  const first = new Map<string, string>();
+  for (const { siteId, reason } of failures) if (!first.has(siteId)) first.set(siteId, reason);
+  if (first.size === 0) return "";
+  return `: ${[...first].map(([siteId, reason]) => `${siteId}: ${reason}`).join("; ")}`;
 }

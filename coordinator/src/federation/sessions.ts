@@ -1,4 +1,4 @@
-import type { Identity, PublicIdentity } from "../../../shared/src/crypto/index.js";
+import type { Identity } from "../../../shared/src/crypto/index.js";
 import {
   CLIENT_NONCE_BYTES,
   challengeMessage,
@@ -30,6 +30,7 @@ import {
 } from "../../../shared/src/fl/session-calls.js";
 import { SiteRegistry } from "../registry.js";
 import type { Cancel, Clock } from "./clock.js";
+import type { EnrolledSites } from "./enrolment.js";
 import type { FederationEvents } from "./events.js";
 import { Notifier } from "./notifier.js";
 import type { FederationStore } from "./store.js";
@@ -41,7 +42,7 @@ const SITE_POLL_MS = 1000;
 export interface SessionsOptions {
   readonly federationId: string;
   readonly identity: Identity;
-  readonly enrolled: ReadonlyMap<string, PublicIdentity>;
+  readonly enrolled: EnrolledSites;
   /** A site silent for this long is gone and its task fails. */
   readonly heartbeatTimeoutMs: number;
   /** How often a working client should heartbeat (told to each site when it joins). */
@@ -218,6 +219,12 @@ export class Sessions {
     void this.options.events.publish("site.left", { siteId, data: { reason: reason || "left" } });
     this.options.log(`${siteId} left: ${reason || "no reason given"}`);
     this.options.board.fail(siteId, `client left: ${reason || "no reason given"}`);
+  }
+
+  /** A revoked site: its session ends at once and its open task fails. */
+  revoked(siteId: string, reason: string): void {
+    if (this.registry.endSessionOf(siteId)) this.options.log(`${siteId}: session ended: site revoked`);
+    this.options.board.fail(siteId, `site revoked: ${reason}`);
   }
 
   /** Sweeps for lost sites until cancelled. */

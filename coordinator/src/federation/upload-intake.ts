@@ -10,6 +10,7 @@ import type { WeightsManifest } from "../../../shared/src/weights/types.js";
 import type { UpdateRecord } from "../store/records.js";
 import type { RoundAggregation } from "../strategy/strategy.js";
 import type { Cancel, Clock } from "./clock.js";
+import type { EnrolledSites } from "./enrolment.js";
 import type { FederationEvents } from "./events.js";
 import type { FederationStore } from "./store.js";
 import type { PostedTask, TaskBoard } from "./task-board.js";
@@ -60,7 +61,7 @@ export interface UploadIntakeOptions {
   readonly federationId: string;
   /** The coordinator's encryption key pair opens the sites' updates. */
   readonly encryptionSecretKey: Uint8Array;
-  readonly enrolled: ReadonlyMap<string, PublicIdentity>;
+  readonly enrolled: EnrolledSites;
   readonly maxUpdateBytes: number;
   readonly limits?: UploadLimits;
   /**
@@ -127,6 +128,11 @@ export class UploadIntake {
         ),
       );
     return weightedAverage(current?.metrics ?? []);
+  }
+
+  /** Ends every upload of a site in flight (it was revoked): none of them can count. */
+  endUploadsOf(siteId: string, reason: FlError): void {
+    for (const upload of [...this.inFlight.values()]) if (upload.siteId === siteId) upload.end(reason);
   }
 
   /**

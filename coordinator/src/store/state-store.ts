@@ -193,6 +193,15 @@ export class StateStore implements FederationStore {
       ?.value;
   }
 
+  /** When the plan completed (an ISO time), once it has: the federation is then done for good. */
+  completedAt(): string | undefined {
+    return this.getMeta("completed_at");
+  }
+
+  markCompleted(at: Date): void {
+    this.setMeta("completed_at", at.toISOString());
+  }
+
   setMeta(key: string, value: string): void {
     this.db
       .prepare(

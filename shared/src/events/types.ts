@@ -10,6 +10,8 @@ export const EVENT_TYPES = [
   "federation.completed",
   "site.joined",
   "site.left",
+  "site.enrolled",
+  "site.revoked",
   "round.started",
   "round.completed",
   "round.failed",

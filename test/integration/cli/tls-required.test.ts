@@ -40,8 +40,9 @@ it("fl coordinator refuses a config without tls, and with --insecure starts with
   // Past the config check it warns first, then stops at the next problem (the missing identity).
   const insecure = fl(["coordinator", "--config", path, "--insecure"]);
   expect(insecure.status).toBe(1);
+  // Not a terminal, so the coordinator's log is JSON (cli/log.ts): the warning is a record's msg.
   expect(insecure.stderr).toMatch(
-    /coordinator +WARNING: insecure: true: plaintext gRPC without TLS: .*For a lab only\./,
+    /"level":"warn",.*"name":"coordinator","msg":"WARNING: insecure: true: plaintext gRPC without TLS: .*For a lab only\."/,
   );
   expect(insecure.stderr).toContain("cannot read identity file");
   expect(insecure.stderr).not.toContain("no tls configured");

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { publicIdentity } from "../../../shared/src/crypto/index.js";
+import { ErrorCode } from "../../../shared/src/errors.js";
 import { type Harness, startHarness } from "../../helpers/coordinator-harness.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 
@@ -62,7 +63,11 @@ it("runs a round over mutual TLS and refuses clients without a certificate from 
     { ca: read("ca.crt"), cert: read("a.crt"), key: read("a.key") },
   );
   open.push(borrowed);
-  await expect(borrowed.join()).rejects.toThrow(/issued to "a" but the client joins as "b"/);
+  // Not FL_UNAUTHENTICATED, which a client answers by joining again: this never changes.
+  await expect(borrowed.join()).rejects.toMatchObject({
+    code: ErrorCode.UnknownSite,
+    message: expect.stringMatching(/issued to "a" but the client joins as "b"/),
+  });
 
   const good = site({ ca: read("ca.crt"), cert: read("a.crt"), key: read("a.key") });
   await good.join();

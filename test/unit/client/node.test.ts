@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { SiteNode } from "../../../client/src/node.js";
+import { MAX_FAILED_JOINS, SiteNode, type SiteNodeOptions } from "../../../client/src/node.js";
 import type { EvaluateOutcome, SiteTrainer, TrainOutcome } from "../../../client/src/training/trainer.js";
 import { type TrainingSlots, unlimitedSlots } from "../../../client/src/training-slots.js";
 import { InMemoryCoordinatorPort } from "../../../client/src/transport/in-memory/coordinator-port.js";
 import { generateIdentity, publicIdentity } from "../../../shared/src/crypto/index.js";
-import { ErrorCode } from "../../../shared/src/errors.js";
+import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { ReceivedPull, RequestAuth } from "../../../shared/src/fl/messages.js";
 import { DEFAULT_MODEL_SPEC } from "../../../shared/src/fl/model-spec.js";
 import type { CoordinatorPort } from "../../../shared/src/fl/ports.js";
@@ -67,6 +67,7 @@ function federation(
     /** What carries the calls; by default straight to the coordinator. */
     port?: (coordinator: ScriptedCoordinator) => CoordinatorPort;
     federationId?: string;
+    node?: Pick<SiteNodeOptions, "rejoinDelayMs" | "diagnoseUnreachable">;
   } = {},
 ) {
   const coordinator = options.coordinator ?? new ScriptedCoordinator([publicIdentity(site)]);
@@ -88,6 +89,7 @@ function federation(
     },
     reconnectTimeoutMs: 1000,
     log: (line) => lines.push(line),
+    ...options.node,
   });
   return { coordinator, node, lines };
 }
@@ -292,6 +294,56 @@ describe("a hospital node over the in-memory port", () => {
     expect(coordinator.joins).toHaveLength(2);
     expect(lines).toContain("session no longer valid (coordinator restarted?): joining again");
     expect(Array.from(coordinator.uploads[0]?.delta.values ?? [])).toEqual(DELTA_1);
+  });
+});
+
+describe("a hospital node refused for good stops instead of joining again without end", () => {
+  /** Passes everything on to the coordinator except the join, which is refused as given. */
+  function refusingJoins(coordinator: ScriptedCoordinator, refusal: () => Error): CoordinatorPort {
+    const inner = new InMemoryCoordinatorPort(coordinator);
+    return Object.assign(Object.create(inner) as CoordinatorPort, {
+      join: async () => {
+        throw refusal();
+      },
+    });
+  }
+
+  it("gives up after MAX_FAILED_JOINS refused joins in a row, waiting longer before each", async () => {
+    const delays: number[] = [];
+    const { node, lines } = federation(new FixedTrainer([]), undefined, {
+      port: (c) =>
+        refusingJoins(c, () => new FlError(ErrorCode.Unauthenticated, "the join challenge has expired")),
+      node: {
+        rejoinDelayMs: (n) => {
+          delays.push(n);
+          return 1;
+        },
+      },
+    });
+    await expect(node.run()).rejects.toMatchObject({
+      code: ErrorCode.Unauthenticated,
+      message: `the coordinator refused this site's join ${MAX_FAILED_JOINS} times in a row; giving up: the join challenge has expired`,
+    });
+    expect(delays).toEqual([1, 2, 3, 4]);
+    expect(lines.filter((l) => l.includes("session no longer valid"))).toEqual([]);
+  });
+
+  it("stops at once on another hospital's certificate (FL_UNKNOWN_SITE), with the coordinator's reason", async () => {
+    const reason = 'the client certificate is issued to "a" but the client joins as "b"';
+    const { node } = federation(new FixedTrainer([]), undefined, {
+      port: (c) => refusingJoins(c, () => new FlError(ErrorCode.UnknownSite, reason)),
+    });
+    await expect(node.run()).rejects.toMatchObject({ code: ErrorCode.UnknownSite, message: reason });
+  });
+
+  it("stops when an unreachable coordinator is in fact a TLS setting that does not fit", async () => {
+    const unreachable = new FlError(ErrorCode.Timeout, "coordinator unreachable: alert certificate required");
+    const named = new FlError(ErrorCode.InvalidConfig, "set tls.cert and tls.key");
+    const { node } = federation(new FixedTrainer([]), undefined, {
+      port: (c) => refusingJoins(c, () => unreachable),
+      node: { diagnoseUnreachable: (error) => (error === unreachable ? named : undefined) },
+    });
+    await expect(node.run()).rejects.toBe(named);
   });
 });
 

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
 import {
   type ChallengeRequest,
   type ChallengeResponse,
@@ -29,6 +30,7 @@ import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js"
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
 import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
 import { type ServerSecurity, serverCredentials } from "./credentials.js";
+import type { RevocationList } from "./revocation.js";
 import {
   challengeToWire,
   evaluationFromWire,
@@ -43,7 +45,21 @@ import {
 } from "./wire.js";
 
 /** Adapts a coordinator to the generated gRPC service: wire types in, domain calls, wire types out. */
-function createFederationServer(service: CoordinatorService, log: (line: string) => void): FederationServer {
+function createFederationServer(
+  service: CoordinatorService,
+  log: (line: string) => void,
+  revocation?: RevocationList,
+): FederationServer {
+  // Every call names its channel; a revoked client certificate is refused before anything else.
+  const bound = (call: AnyCall): string => {
+    revocation?.check(call.getAuthContext().sslPeerCertificate?.serialNumber);
+    return channelBinding(call);
+  };
+  const session = (request: WireAuth, call: AnyCall): RequestAuth & Caller => ({
+    ...requestAuthFromWire(request),
+    channelBinding: bound(call),
+  });
+
   const unary =
     <Req, Res>(
       name: string,
@@ -68,32 +84,28 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
         service.getChallenge({
           siteId: request.siteId,
           clientNonce: new Uint8Array(request.clientNonce),
-          channelBinding: channelBinding(call),
+          channelBinding: bound(call),
         }),
       ),
     ),
 
     join: unary<JoinRequest, JoinResponse>("Join", (request, call) => {
       assertCertificateMatches(call.getAuthContext(), request.siteId);
-      return joinGrantToWire(
-        service.join({ ...joinRequestFromWire(request), channelBinding: channelBinding(call) }),
-      );
+      return joinGrantToWire(service.join({ ...joinRequestFromWire(request), channelBinding: bound(call) }));
     }),
 
     pullTask: unary<PullTaskRequest, PullTaskResponse>("PullTask", async (request, call) => {
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
-      return pullOutcomeToWire(
-        await service.pullTask(sessionCall(request, call), request.waitMs, abort.signal),
-      );
+      return pullOutcomeToWire(await service.pullTask(session(request, call), request.waitMs, abort.signal));
     }),
 
     heartbeat: unary<HeartbeatRequest, HeartbeatResponse>("Heartbeat", (request, call) =>
-      heartbeatAckToWire(service.heartbeat(sessionCall(request, call), heartbeatFromWire(request))),
+      heartbeatAckToWire(service.heartbeat(session(request, call), heartbeatFromWire(request))),
     ),
 
     downloadModel: (call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>) => {
-      void streamModel(service, call).catch((error: unknown) => {
+      void streamModel(service, call, session).catch((error: unknown) => {
         if (!(error instanceof FlError)) log(`DownloadModel failed: ${errorMessage(error)}`);
         // grpc-js turns an "error" event on a server stream into its status and ends the call;
         // destroy() would tear the stream down without any status, and the client would wait
@@ -138,7 +150,7 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
           if (part?.$case === "header") {
             if (sink) throw new FlError(ErrorCode.InvalidArgument, "a second header arrived in one upload");
             sink = service.beginUpload(
-              sessionCall(part.value, call),
+              session(part.value, call),
               uploadHeaderFromWire(part.value),
               rejectWith,
             );
@@ -174,12 +186,12 @@ function createFederationServer(service: CoordinatorService, log: (line: string)
     },
 
     reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request, call) => {
-      service.reportEvaluation(sessionCall(request, call), evaluationFromWire(request));
+      service.reportEvaluation(session(request, call), evaluationFromWire(request));
       return { accepted: true, message: "recorded" };
     }),
 
     leave: unary<LeaveRequest, LeaveResponse>("Leave", (request, call) => {
-      service.leave(sessionCall(request, call), request.reason);
+      service.leave(session(request, call), request.reason);
       return {};
     }),
   };
@@ -191,12 +203,7 @@ function channelBinding(call: AnyCall): string {
   return channelBindingOfFingerprint(call.getAuthContext().sslPeerCertificate?.fingerprint256);
 }
 
-function sessionCall(
-  request: { sessionToken: string; sequence: number; mac: Buffer },
-  call: AnyCall,
-): RequestAuth & Caller {
-  return { ...requestAuthFromWire(request), channelBinding: channelBinding(call) };
-}
+type WireAuth = { sessionToken: string; sequence: number; mac: Buffer };
 
 /**
  * An upload's refusal as the site may see it: an internal failure (a store error, a bug) keeps its
@@ -227,9 +234,10 @@ function assertCertificateMatches(
   if (!certificate || Object.keys(certificate).length === 0) return;
   const commonName = certificate.subject?.CN;
   if (commonName !== siteId) {
+    // Not Unauthenticated: that tells a client to join again, and this will not change by retrying.
     throw new FlError(
-      ErrorCode.Unauthenticated,
-      `the client certificate is issued to "${String(commonName)}" but the client joins as "${siteId}"`,
+      ErrorCode.UnknownSite,
+      `the client certificate is issued to "${String(commonName)}" but the client joins as "${siteId}": each hospital's tls.cert must be its own`,
     );
   }
 }
@@ -238,8 +246,9 @@ function assertCertificateMatches(
 async function streamModel(
   service: CoordinatorService,
   call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>,
+  session: (request: WireAuth, call: AnyCall) => RequestAuth & Caller,
 ): Promise<void> {
-  const { bytes, sha256 } = service.model(sessionCall(call.request, call), call.request.modelVersion);
+  const { bytes, sha256 } = service.model(session(call.request, call), call.request.modelVersion);
   const chunks = chunkBytes(bytes, DEFAULT_CHUNK_BYTES);
   let offset = 0;
   for (const [i, data] of chunks.entries()) {
@@ -257,23 +266,38 @@ async function streamModel(
   call.end();
 }
 
+/** The names the standard health service (grpc.health.v1) answers for: the server, and the federation service. */
+const HEALTH_SERVICES = ["", "fl.v1.Federation"] as const;
+
 export interface StartedServer {
   readonly port: number;
   readonly server: grpc.Server;
+  /** grpc.health.v1: SERVING from the start; `false` once the federation is done or failed. */
+  setServing(serving: boolean): void;
   shutdown(graceMs?: number): Promise<void>;
 }
 
 /** Binds the service; resolves once the port is bound (bindAsync's callback is readiness). */
 export function startGrpcServer(
   service: CoordinatorService,
-  options: { listen: string; security: ServerSecurity; log: (line: string) => void },
+  options: {
+    listen: string;
+    security: ServerSecurity;
+    log: (line: string) => void;
+    /** Client certificates revoked under mutual TLS (tls.crl). */
+    revocation?: RevocationList;
+  },
 ): Promise<StartedServer> {
   const server = new grpc.Server({
     ...GRPC_CHANNEL_OPTIONS,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
   });
-  server.addService(FederationService, createFederationServer(service, options.log));
+  server.addService(FederationService, createFederationServer(service, options.log, options.revocation));
+  const health = new HealthImplementation(
+    Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),
+  );
+  health.addToServer(server);
   const credentials = serverCredentials(options.security);
   return new Promise((resolve, reject) => {
     server.bindAsync(options.listen, credentials, (error, port) => {
@@ -288,6 +312,9 @@ export function startGrpcServer(
       resolve({
         port,
         server,
+        setServing: (serving) => {
+          for (const name of HEALTH_SERVICES) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+        },
         shutdown: (graceMs = 5000) =>
           new Promise<void>((done) => {
             const timer = setTimeout(() => {

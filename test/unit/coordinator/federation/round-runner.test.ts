@@ -132,8 +132,12 @@ describe("retries and failures", () => {
     const [a] = fed.join("a", "b");
     await a!.trainTask();
     await fed.clock.advance(60_000);
-    const reason = "round 1 failed 1 times: only 0 of the required 2 updates arrived";
+    // Each site's first failure is in the reason, so the console says why without a site's log.
+    const why =
+      "only 0 of the required 2 updates arrived: a: no result before the deadline (still working); b: no result before the deadline (task never picked up)";
+    const reason = `round 1 failed 1 times: ${why}`;
     expect(await fed.run).toEqual({ status: "failed", reason });
+    expect(fed.events.find((e) => e.type === "round.failed")?.data.reason).toBe(why);
     expect(fed.store.listRounds()[0]?.failures.map((f) => f.reason)).toEqual([
       "no result before the deadline (still working)",
       "no result before the deadline (task never picked up)",

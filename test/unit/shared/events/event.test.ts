@@ -77,8 +77,23 @@ describe("makeEvent", () => {
 });
 
 describe("event types", () => {
-  it("recognises exactly the ten listed types", () => {
-    expect(EVENT_TYPES).toHaveLength(10);
+  it("recognises exactly the twelve listed types", () => {
+    expect([...EVENT_TYPES].sort()).toEqual(
+      [
+        "federation.started",
+        "federation.completed",
+        "site.joined",
+        "site.left",
+        "site.enrolled",
+        "site.revoked",
+        "round.started",
+        "round.completed",
+        "round.failed",
+        "update.accepted",
+        "update.rejected",
+        "evaluation.completed",
+      ].sort(),
+    );
     expect(EVENT_TYPES.every(isFlEventType)).toBe(true);
     expect(isFlEventType("round")).toBe(false);
     expect(isFlEventType(3)).toBe(false);
