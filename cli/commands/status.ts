@@ -184,9 +184,13 @@ export function registerStatusCommand(program: Command): void {
     .option("--run <dir>", "a run folder of fl simulate: reads its admin.addr and admin.token")
     .option("--json", "print the status as JSON", false)
     .action(async (options: { url?: string; tokenFile?: string; run?: string; json: boolean }) => {
-      const status = await fetchStatus(statusTarget(options));
+      const target = statusTarget(options);
+      const status = await fetchStatus(target);
       process.stdout.write(
-        options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, Date.now()),
+        options.json
+          ? `${JSON.stringify(status, null, 2)}\n`
+          : // The token stays in its file, off the screen and out of shell history.
+            `${formatStatus(status, Date.now())}\ndashboard: ${new URL("/dashboard", target.url)}?token=<the token in ${target.tokenFile}>\n`,
       );
     });
 }

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Creates everything the compose federation needs under ./secrets (idempotent: existing keys and
-# certificates are kept, so re-running it after adding a --site only provisions the new site):
+# Creates everything the compose federation needs under ./secrets, the way a real federation is
+# provisioned: each hospital makes its own keys in its own folder and hands over only public files
+# (idempotent: existing keys and kits are kept, so re-running it after adding a --site only
+# provisions the new site):
 #
-#   secrets/tls/                       CA, coordinator server cert, one client cert per hospital
-#   secrets/coordinator/               coordinator.identity.json (secret) + coordinator.public.json
-#   secrets/<site>/                    <site>.identity.json (secret) + <site>.public.json
-#   secrets/sites/<site>.public.json   the coordinator's allowlist (enrolment = copying a file here)
+#   secrets/tls/                       operator: CA and the coordinator's server certificate
+#   secrets/coordinator/               operator: coordinator.identity.json (secret) + .public.json
+#   secrets/<site>/                    hospital: <site>.identity.json and <site>.tls.key (secrets,
+#                                      from `fl keys request`), <site>.request.json (sent to the
+#                                      operator), then the start-up kit copied in (<site>.crt, ...)
+#   secrets/kits/<site>/               operator: the start-up kit `fl provision` wrote (public only)
+#   secrets/sites/<site>.public.json   the coordinator's allowlist (`fl provision` enrols here)
 #
 # Usage: ./provision.sh [--site ID ...] [--coordinator-san LIST]
 #   defaults: --site hospital-a --site hospital-b
 #             --coordinator-san DNS:coordinator,DNS:localhost,IP:127.0.0.1
-# The `fl` command used for key generation can be overridden, e.g. to run it from the image:
+# The `fl` command used can be overridden, e.g. to run it from the image:
 #   FL="docker run --rm -u $(id -u):$(id -g) -v $PWD/secrets:$PWD/secrets cxr-fl:cpu" ./provision.sh
 set -euo pipefail
 
@@ -20,6 +25,9 @@ SECRETS="$HERE/secrets"
 FL="${FL:-node $REPO/bin/fl.js}"
 SITES=()
 SAN="DNS:coordinator,DNS:localhost,IP:127.0.0.1"
+# What config/coordinator.yaml says, and the address in config/hospital-*.yaml.
+FEDERATION_ID="cxr-demo"
+COORDINATOR_ADDRESS="coordinator:50051"
 # The uid:gid the images run as (see deploy/docker/Dockerfile.*).
 CONTAINER_OWNER="10001:10001"
 
@@ -27,39 +35,47 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --site) SITES+=("${2:?--site needs an id}"); shift 2 ;;
     --coordinator-san) SAN="${2:?--coordinator-san needs a list}"; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "provision: unknown argument $1" >&2; exit 1 ;;
   esac
 done
 [[ ${#SITES[@]} -gt 0 ]] || SITES=(hospital-a hospital-b)
 
 umask 077
-mkdir -p "$SECRETS/sites"
+mkdir -p "$SECRETS/sites" "$SECRETS/kits"
 
-cert_args=(--out "$SECRETS/tls" --coordinator-san "$SAN")
-for site in "${SITES[@]}"; do cert_args+=(--site "$site"); done
-bash "$REPO/deploy/tls/make-certs.sh" "${cert_args[@]}"
+# --- operator: CA, coordinator certificate and identity ----------------------------------------
+bash "$REPO/deploy/tls/make-certs.sh" --out "$SECRETS/tls" --coordinator-san "$SAN"
+if [[ -f "$SECRETS/coordinator/coordinator.identity.json" ]]; then
+  echo "keeping identity $SECRETS/coordinator/coordinator.identity.json"
+else
+  $FL keys generate --id coordinator --out "$SECRETS/coordinator"
+fi
 
-# generate_identity ID: one Ed25519 + X25519 identity, generated where it will live.
-generate_identity() {
-  local id="$1" dir="$SECRETS/$1"
-  if [[ -f "$dir/$id.identity.json" ]]; then
-    echo "keeping identity $dir/$id.identity.json"
-  else
-    mkdir -p "$dir"
-    $FL keys generate --id "$id" --out "$dir"
-  fi
-  [[ -f "$dir/$id.identity.json" && -f "$dir/$id.public.json" ]] ||
-    { echo "provision: '$FL keys generate' did not write $dir/$id.identity.json and $id.public.json" >&2; exit 1; }
-}
-
-generate_identity coordinator
+requests=()
 for site in "${SITES[@]}"; do
-  generate_identity "$site"
-  # Enrolment: the coordinator trusts exactly the public keys in sites/.
-  cp "$SECRETS/$site/$site.public.json" "$SECRETS/sites/$site.public.json"
+  dir="$SECRETS/$site"
+  # --- hospital: its own keys, in its own folder; only the request file goes to the operator ---
+  if [[ -f "$dir/$site.tls.key" ]]; then
+    echo "keeping $site's keys in $dir"
+  elif [[ -f "$dir/$site.identity.json" ]]; then
+    echo "provision: $dir has an identity but no $site.tls.key (made by an older provision.sh, which issued TLS keys centrally); move $dir and $SECRETS/sites/$site.public.json away and run again" >&2
+    exit 1
+  else
+    $FL keys request --id "$site" --out "$dir"
+  fi
+  [[ -d "$SECRETS/kits/$site" ]] || requests+=("$dir/$site.request.json")
   mkdir -p "$HERE/data/$site"
 done
+
+# --- operator: sign the CSRs, enrol the identities, write the kits ------------------------------
+if [[ ${#requests[@]} -gt 0 ]]; then
+  $FL provision --ca "$SECRETS/tls" --coordinator "$COORDINATOR_ADDRESS" --federation-id "$FEDERATION_ID" \
+    --coordinator-public-key "$SECRETS/coordinator/coordinator.public.json" \
+    --sites-dir "$SECRETS/sites" --out "$SECRETS/kits" "${requests[@]}"
+fi
+# --- hospital: the kit goes next to the keys it kept (the compose files mount it from there) -----
+for site in "${SITES[@]}"; do cp "$SECRETS/kits/$site/"* "$SECRETS/$site/"; done
 
 chmod -R go-rwx "$SECRETS"
 if [[ $EUID -eq 0 ]]; then

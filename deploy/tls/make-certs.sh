@@ -18,11 +18,13 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: make-certs.sh --out DIR --site ID [--site ID ...] [options]
+Usage: make-certs.sh --out DIR [--site ID ...] [options]
        make-certs.sh --out DIR --revoke ID [--revoke ID ...]
 
   --out DIR                 where certificates and keys are written (created, mode 700)
-  --site ID                 a hospital site id (as given to `fl keys generate --id`); repeatable
+  --site ID                 a hospital site id (as given to `fl keys generate --id`); repeatable.
+                            Without any, only the CA and the coordinator's certificate are made:
+                            hospitals then send CSRs (`fl keys request`) for `fl provision`
   --coordinator-san LIST    SANs of the coordinator certificate, comma-separated, each DNS:<name>
                             or IP:<address>; must include the host clients put in `coordinator:`
                             (default: DNS:localhost,DNS:coordinator,IP:127.0.0.1)
@@ -71,7 +73,6 @@ done
 
 command -v openssl >/dev/null || die "openssl is not installed (apt-get install -y openssl)"
 [[ -n "$OUT" ]] || { usage >&2; die "--out is required"; }
-[[ ${#SITES[@]} -gt 0 || ${#REVOKE[@]} -gt 0 ]] || { usage >&2; die "at least one --site (or --revoke) is required"; }
 
 # --- revocation -------------------------------------------------------------------------------
 # openssl ca keeps the revoked certificates in an index file; it and the CRL number live in DIR,

@@ -44,10 +44,14 @@ export async function startHarness(options: {
   bus?: EventBus;
   tls?: ServerTls;
   revocation?: RevocationList;
+  /** Site identities made elsewhere (e.g. by `fl keys request`); the other ids get new ones. */
+  identities?: readonly Identity[];
 }): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
-  const sites = new Map(options.siteIds.map((id) => [id, generateIdentity(id)]));
+  const sites = new Map(
+    options.siteIds.map((id) => [id, options.identities?.find((i) => i.id === id) ?? generateIdentity(id)]),
+  );
   const publicSites = new Map([...sites].map(([id, identity]) => [id, publicIdentity(identity)]));
   const store = StateStore.open(join(stateDir, "state.db"), { federationId: "test" });
   const events: FlEvent[] = [];

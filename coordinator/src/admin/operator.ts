@@ -4,10 +4,11 @@ import type { CoordinatorService } from "../../../shared/src/fl/ports.js";
 import { writeFileAtomic } from "../../../shared/src/io/atomic-file.js";
 import type { CoordinatorConfig } from "../config.js";
 import type { TaskProgress } from "../federation/task-board.js";
+import type { LiveFeed } from "./dashboard/http.js";
 import { FederationMetrics } from "./metrics.js";
 import { observedService } from "./observed-service.js";
 import { type AdminServer, loadOrCreateAdminToken, type SiteRoutes, startAdminServer } from "./server.js";
-import { type FederationStatus, StatusTracker } from "./status.js";
+import { type FederationHistory, type FederationStatus, StatusTracker } from "./status.js";
 
 /**
  * What the operator sees of a running coordinator: its status and its metrics, fed by the
@@ -16,6 +17,7 @@ import { type FederationStatus, StatusTracker } from "./status.js";
 export class OperatorView {
   readonly tracker: StatusTracker;
   readonly metrics: FederationMetrics;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     federationId: string,
@@ -33,16 +35,21 @@ export class OperatorView {
   event(event: FlEvent): void {
     this.tracker.event(event);
     this.metrics.event(event);
+    this.changed();
   }
 
   progress(progress: TaskProgress): void {
     this.tracker.progress(progress, this.now());
+    this.changed();
   }
 
   /** The coordinator as the transport should call it, so that calls count as signs of life. */
   observe(service: CoordinatorService): CoordinatorService {
     return observedService(service, {
-      seen: (siteId) => this.tracker.seen(siteId, this.now()),
+      seen: (siteId) => {
+        this.tracker.seen(siteId, this.now());
+        this.changed();
+      },
       uploadOpened: () => this.metrics.uploadOpened(),
       uploadChunk: (bytes) => this.metrics.uploadChunk(bytes),
       uploadClosed: () => this.metrics.uploadClosed(),
@@ -51,15 +58,31 @@ export class OperatorView {
 
   finished(result: { status: "completed" | "failed"; reason: string }): void {
     this.tracker.finished(result);
+    this.changed();
   }
 
   status(): FederationStatus {
     return this.tracker.snapshot(this.now());
   }
+
+  /** What the dashboard shows: the status and the rounds and evaluations for its curve. */
+  live(): { status: FederationStatus; history: FederationHistory } {
+    return { status: this.status(), history: this.tracker.history() };
+  }
+
+  /** Calls `listener` after anything the status shows may have changed; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
 }
 
 /**
- * Starts the operator endpoint of `admin` (GET /status, /metrics, /healthz) and writes where it
+ * Starts the operator endpoint of `admin` (GET /status, /metrics, /healthz, /dashboard) and writes where it
  * listens to <stateDir>/admin.addr, which `fl status --run` reads.
  */
 export async function startOperatorEndpoint(
@@ -84,13 +107,17 @@ export async function startOperatorEndpoint(
       status: () => view.status(),
       metrics: async () => ({ contentType: view.metrics.contentType, body: await view.metrics.text() }),
       healthy: () => view.status().state === "running",
+      live: {
+        snapshot: () => view.live(),
+        subscribe: (listener) => view.subscribe(listener),
+      } satisfies LiveFeed,
       ...(sites && { sites }),
     },
   });
   const address = `${host}:${server.port}`;
   writeFileAtomic(join(stateDir, "admin.addr"), `${address}\n`);
   log(
-    `operator endpoint on http://${address} (GET /status, /metrics, /healthz; token in ${admin.tokenFile})`,
+    `operator endpoint on http://${address} (GET /status, /metrics, /healthz; token in ${admin.tokenFile}; in a browser: /dashboard?token=<the token>)`,
   );
   return server;
 }

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { ErrorCode, errorMessage, FlError } from "../../../shared/src/errors.js";
 import { writeFileAtomic } from "../../../shared/src/io/atomic-file.js";
+import { Dashboard, isDashboardPath, type LiveFeed } from "./dashboard/http.js";
 
 /** The prefix of generated tokens, so that log redaction can recognise one wherever it appears. */
 export const ADMIN_TOKEN_PREFIX = "fla_";
@@ -53,6 +54,8 @@ export interface AdminRoutes {
   healthy(): boolean;
   /** `GET /sites`, `POST /sites` (a public identity file) and `POST /sites/<id>/revoke` (`{reason}`). */
   sites?: SiteRoutes;
+  /** `GET /dashboard` (its page and files) and `GET /events/stream`, which a session cookie also opens. */
+  live?: LiveFeed;
 }
 
 /** Enrolment while the federation runs (`fl sites`); errors are FlErrors with what to do. */
@@ -83,14 +86,17 @@ export function startAdminServer(options: {
 }): Promise<AdminServer> {
   const { routes, log } = options;
   const expected = digest(options.token);
+  // Digests have the same length whatever was sent, so the comparison's time tells nothing.
+  const tokenMatches = (token: string) => timingSafeEqual(digest(token), expected);
   const authorised = (request: IncomingMessage) => {
     const header = request.headers.authorization ?? "";
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    // Digests have the same length whatever was sent, so the comparison's time tells nothing.
-    return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), expected);
+    return match?.[1] !== undefined && tokenMatches(match[1]);
   };
+  const dashboard = routes.live && new Dashboard(routes.live, tokenMatches, authorised);
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    const path = new URL(request.url ?? "/", "http://admin").pathname;
+    const url = new URL(request.url ?? "/", "http://admin");
+    const path = url.pathname;
     const revoke = /^\/sites\/([^/]+)\/revoke$/.exec(path);
     const writes = request.method === "POST" && (path === "/sites" || revoke !== null);
     if (request.method !== "GET" && request.method !== "HEAD" && !writes)
@@ -101,6 +107,8 @@ export function startAdminServer(options: {
       const healthy = routes.healthy();
       return send(response, healthy ? 200 : 503, { status: healthy ? "SERVING" : "NOT_SERVING" });
     }
+    if (dashboard && isDashboardPath(path) && request.method !== "POST")
+      return dashboard.handle(request, response, url);
     if (!authorised(request))
       return send(
         response,
@@ -117,7 +125,9 @@ export function startAdminServer(options: {
       response.end(body);
       return;
     }
-    return send(response, 404, { error: `no route ${path}: try /status, /metrics or /healthz` });
+    return send(response, 404, {
+      error: `no route ${path}: try /status, /metrics, /healthz${dashboard ? " or /dashboard" : ""}`,
+    });
   };
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {

@@ -53,6 +53,18 @@ export interface SiteStatus {
   } | null;
 }
 
+/** What the dashboard's learning curve is drawn from: every round and evaluation seen so far. */
+export interface FederationHistory {
+  readonly rounds: readonly {
+    readonly round: number;
+    readonly outcome: "completed" | "failed";
+    readonly at: string;
+    /** The sites' training loss, weighted by examples (`train.loss` of the round's metrics). */
+    readonly trainLoss: number | null;
+  }[];
+  readonly evaluations: readonly NonNullable<FederationStatus["lastEvaluation"]>[];
+}
+
 interface SiteEntry {
   state: SiteStatus["state"];
   lastSeenMs: number | undefined;
@@ -79,6 +91,8 @@ export class StatusTracker {
   private lastRound: FederationStatus["lastRound"] = null;
   private lastEvaluation: FederationStatus["lastEvaluation"] = null;
   private readonly sites = new Map<string, SiteEntry>();
+  private readonly rounds: FederationHistory["rounds"][number][] = [];
+  private readonly evaluations: NonNullable<FederationStatus["lastEvaluation"]>[] = [];
 
   constructor(
     private readonly federationId: string,
@@ -145,6 +159,15 @@ export class StatusTracker {
           at: event.timestamp,
           ...(typeof data.accepted === "number" && { accepted: data.accepted }),
         };
+        this.rounds.push({
+          round: event.round ?? 0,
+          outcome: "completed",
+          at: event.timestamp,
+          trainLoss:
+            typeof data.metrics === "object" && data.metrics !== null
+              ? numberOr((data.metrics as Record<string, unknown>)["train.loss"], null)
+              : null,
+        });
         this.clearTasks();
         break;
       case "round.failed":
@@ -154,6 +177,12 @@ export class StatusTracker {
           at: event.timestamp,
           ...(typeof data.reason === "string" && { reason: data.reason }),
         };
+        this.rounds.push({
+          round: event.round ?? 0,
+          outcome: "failed",
+          at: event.timestamp,
+          trainLoss: null,
+        });
         this.clearTasks();
         break;
       case "update.accepted": {
@@ -179,6 +208,7 @@ export class StatusTracker {
             Object.entries(pooled).filter((entry): entry is [string, number] => typeof entry[1] === "number"),
           ),
         };
+        this.evaluations.push(this.lastEvaluation);
         this.clearTasks();
         break;
       }
@@ -240,6 +270,10 @@ export class StatusTracker {
       lastEvaluation: this.lastEvaluation,
       generatedAt: new Date(nowMs).toISOString(),
     };
+  }
+
+  history(): FederationHistory {
+    return { rounds: [...this.rounds], evaluations: [...this.evaluations] };
   }
 
   /** The number of sites on the allowlist now (the metrics' gauge). */

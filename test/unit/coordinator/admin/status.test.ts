@@ -149,6 +149,30 @@ describe("StatusTracker", () => {
     expect(tracker.connectedSites()).toBe(0);
   });
 
+  it("keeps every round's training loss and every evaluation for the dashboard's curve", () => {
+    const tracker = new StatusTracker("f", ["a"]);
+    tracker.event(
+      event("round.completed", 10, { round: 1, data: { metrics: { "train.loss": 1.5, accepted: 2 } } }),
+    );
+    tracker.event(
+      event("evaluation.completed", 12, {
+        round: 1,
+        data: { modelVersion: 1, pooled: { accuracy: 0.5, note: "x" } },
+      }),
+    );
+    tracker.event(event("round.failed", 20, { round: 2, data: { reason: "timeout" } }));
+    // A round without a training loss (sites that report none) is kept, with null.
+    tracker.event(event("round.completed", 30, { round: 2, data: { metrics: { accepted: 1 } } }));
+    expect(tracker.history()).toEqual({
+      rounds: [
+        { round: 1, outcome: "completed", at: "2026-12-01T10:00:10.000Z", trainLoss: 1.5 },
+        { round: 2, outcome: "failed", at: "2026-12-01T10:00:20.000Z", trainLoss: null },
+        { round: 2, outcome: "completed", at: "2026-12-01T10:00:30.000Z", trainLoss: null },
+      ],
+      evaluations: [{ round: 1, modelVersion: 1, at: "2026-12-01T10:00:12.000Z", pooled: { accuracy: 0.5 } }],
+    });
+  });
+
   it("ignores signs of life from sites that are not enrolled", () => {
     const tracker = new StatusTracker("f", ["a"]);
     tracker.seen("intruder", T0);
