@@ -1,7 +1,6 @@
-import { type ChildProcess, execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -9,39 +8,21 @@ import { type Browser, chromium } from "playwright-core";
 import { afterEach, expect, it } from "vitest";
 import { STREAM_MIN_INTERVAL_MS } from "../../../coordinator/src/admin/dashboard/http.js";
 import { type AdminServer, startAdminServer } from "../../../coordinator/src/admin/server.js";
-import {
-  generateIdentity,
-  identityToJson,
-  publicIdentity,
-  publicIdentityToJson,
-} from "../../../shared/src/crypto/index.js";
+import { publicIdentity } from "../../../shared/src/crypto/index.js";
 import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import type { FlTask } from "../../../shared/src/fl/task.js";
-import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import { FakeSite } from "../../helpers/fake-site.js";
+import { startOperatorCoordinator, waitFor } from "../../helpers/operator-coordinator.js";
 
 // The dashboard as an operator meets it: a real `fl coordinator` with FakeSites, opened in
 // Debian's headless Chromium, updated live by server-sent events while the round runs.
-const FL_TS = fileURLToPath(new URL("../../../cli/fl.ts", import.meta.url));
 const FL_BIN = fileURLToPath(new URL("../../../bin/fl.js", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
-const dirs: string[] = [];
 const cleanups: (() => unknown)[] = [];
 
 afterEach(async () => {
   for (const clean of cleanups.splice(0).reverse()) await clean();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 60_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // The page's own globals, seen from the test (which is not compiled against the DOM).
 type PageGlobals = {
@@ -56,51 +37,18 @@ it.skipIf(noChromium)(
     noChromium ? ` (SKIPPED: no ${CHROMIUM}; run scripts/system-deps.sh or apt-get install chromium)` : ""
   }`,
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "fl-dashboard-"));
-    dirs.push(dir);
-    const coordinatorIdentity = generateIdentity("coordinator");
-    const identities = ["alpha", "beta"].map((id) => generateIdentity(id));
-    mkdirSync(join(dir, "sites"));
-    writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinatorIdentity), {
-      mode: 0o600,
+    // Two rounds, evaluated, so that the coordinator is still running (and streaming) after
+    // round 1 and its evaluation.
+    const coordinator = await startOperatorCoordinator({
+      federationId: "wards",
+      siteIds: ["alpha", "beta"],
+      rounds: 2,
+      evaluateEvery: 1,
     });
-    for (const id of identities)
-      writeFileSync(join(dir, "sites", `${id.id}.public.json`), publicIdentityToJson(publicIdentity(id)));
-    writeFileSync(
-      join(dir, "coordinator.json"),
-      JSON.stringify({
-        federationId: "wards",
-        listen: "127.0.0.1:0",
-        stateDir: ".",
-        identity: "coordinator.identity.json",
-        sitesDir: "sites",
-        insecure: true,
-        admin: { listen: "127.0.0.1:0", tokenFile: "admin.token" },
-        model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
-        // Two rounds, so that the coordinator is still running (and streaming) after round 1 and
-        // its evaluation.
-        plan: {
-          phases: [{ name: "supervised", task: "classify", rounds: 2 }],
-          minSites: 2,
-          roundTimeoutSec: 120,
-          evaluateEvery: 1,
-          evaluationTimeoutSec: 60,
-          maxRoundAttempts: 1,
-        },
-        limits: { heartbeatIntervalMs: 200, heartbeatTimeoutSec: 60 },
-      }),
-    );
-    const coordinator: ChildProcess = forkTypeScript(
-      FL_TS,
-      ["coordinator", "--config", join(dir, "coordinator.json")],
-      { stdio: ["ignore", "ignore", "ignore", "ipc"] },
-    );
-    cleanups.push(() => coordinator.exitCode === null && coordinator.kill("SIGKILL"));
-    const readAddr = (name: string) =>
-      existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8").trim() || undefined : undefined;
-    const grpcAddress = await waitFor(() => readAddr("coordinator.addr"), "coordinator.addr");
-    const base = `http://${await waitFor(() => readAddr("admin.addr"), "admin.addr")}`;
-    const token = readFileSync(join(dir, "admin.token"), "utf8").trim();
+    cleanups.push(coordinator.close);
+    const { dir, coordinatorIdentity, grpcAddress, token } = coordinator;
+    const identities = coordinator.sites;
+    const base = coordinator.adminBase;
 
     // `fl status` names the page to open, and where the token is, without printing it.
     const { stdout } = await promisify(execFile)(process.execPath, [FL_BIN, "status", "--run", dir]);

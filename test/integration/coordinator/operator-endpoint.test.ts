@@ -1,8 +1,7 @@
-import { type ChildProcess, execFile, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile, spawnSync } from "node:child_process";
+import { statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -11,45 +10,21 @@ import { service as healthService } from "grpc-health-check";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, expect, it } from "vitest";
 import type { FederationStatus } from "../../../coordinator/src/admin/status.js";
-import {
-  generateIdentity,
-  identityToJson,
-  publicIdentity,
-  publicIdentityToJson,
-} from "../../../shared/src/crypto/index.js";
+import { publicIdentity } from "../../../shared/src/crypto/index.js";
 import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import type { FlTask } from "../../../shared/src/fl/task.js";
-import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import { FakeSite } from "../../helpers/fake-site.js";
+import { startOperatorCoordinator, waitFor } from "../../helpers/operator-coordinator.js";
 
 // `fl coordinator` with its operator endpoint, watched the ways an operator would: `fl status`,
 // Prometheus's own tools on /metrics, and a standard gRPC health client.
-const FL_TS = fileURLToPath(new URL("../../../cli/fl.ts", import.meta.url));
 const FL_BIN = fileURLToPath(new URL("../../../bin/fl.js", import.meta.url));
 const run = promisify(execFile);
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
 const closers: (() => void)[] = [];
 
 afterEach(() => {
   for (const close of closers.splice(0)) close();
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function waitFor<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 60_000,
-) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** `fl status` as an operator runs it; resolves with its exit code and output. */
 async function flStatus(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -76,55 +51,14 @@ const HealthClientConstructor = grpc.makeClientConstructor(
 );
 
 it("serves status, Prometheus metrics and gRPC health behind its token, and fl status reads them", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "fl-operator-"));
-  dirs.push(dir);
-  const coordinatorIdentity = generateIdentity("coordinator");
-  const identities = ["alpha", "beta"].map((id) => generateIdentity(id));
-  mkdirSync(join(dir, "sites"));
-  writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinatorIdentity), { mode: 0o600 });
-  for (const id of identities)
-    writeFileSync(join(dir, "sites", `${id.id}.public.json`), publicIdentityToJson(publicIdentity(id)));
-  writeFileSync(
-    join(dir, "coordinator.json"),
-    JSON.stringify({
-      federationId: "ops",
-      listen: "127.0.0.1:0",
-      stateDir: ".",
-      identity: "coordinator.identity.json",
-      sitesDir: "sites",
-      insecure: true,
-      admin: { listen: "127.0.0.1:0", tokenFile: "admin.token" },
-      model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
-      plan: {
-        phases: [{ name: "supervised", task: "classify", rounds: 1 }],
-        minSites: 2,
-        roundTimeoutSec: 120,
-        evaluateEvery: 0,
-        evaluationTimeoutSec: 60,
-        maxRoundAttempts: 1,
-      },
-      limits: { heartbeatIntervalMs: 200, heartbeatTimeoutSec: 60 },
-    }),
-  );
-
-  const coordinator = forkTypeScript(FL_TS, ["coordinator", "--config", join(dir, "coordinator.json")], {
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  children.push(coordinator);
-  let stderr = "";
-  coordinator.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString("utf8");
-  });
-  const exited = new Promise<number | null>((resolve) => coordinator.once("exit", resolve));
-  const readAddr = (name: string) =>
-    existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8").trim() : undefined;
-  const grpcAddress = await waitFor(() => readAddr("coordinator.addr"), "coordinator.addr");
-  const adminAddress = await waitFor(() => readAddr("admin.addr"), "admin.addr");
-  const base = `http://${adminAddress}`;
-  const tokenFile = join(dir, "admin.token");
+  const coordinator = await startOperatorCoordinator({ federationId: "ops", siteIds: ["alpha", "beta"] });
+  closers.push(coordinator.close);
+  const { dir, coordinatorIdentity, grpcAddress, tokenFile, exited } = coordinator;
+  const identities = coordinator.sites;
+  const base = coordinator.adminBase;
   // Created by the coordinator on first start, readable by its owner only.
   expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
-  const token = readFileSync(tokenFile, "utf8").trim();
+  const { token } = coordinator;
   const get = (path: string, bearer?: string) =>
     fetch(`${base}${path}`, bearer === undefined ? {} : { headers: { authorization: `Bearer ${bearer}` } });
 
@@ -263,7 +197,8 @@ it("serves status, Prometheus metrics and gRPC health behind its token, and fl s
 
   // Not a terminal, so the log is JSON, one record a line, with levels; the token never appears.
   // (tfjs prints a banner of its own to stderr, outside the logger.)
-  const records = stderr
+  const records = coordinator
+    .stderr()
     .split("\n")
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as { level: string; name: string; msg: string });
@@ -273,5 +208,5 @@ it("serves status, Prometheus metrics and gRPC health behind its token, and fl s
   });
   expect(records.find((r) => r.msg.startsWith("WARNING: insecure"))?.level).toBe("warn");
   expect(records.some((r) => r.msg.startsWith("operator endpoint on http://"))).toBe(true);
-  expect(stderr).not.toContain(token);
+  expect(coordinator.stderr()).not.toContain(token);
 });

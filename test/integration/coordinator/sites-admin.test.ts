@@ -1,52 +1,30 @@
-import { type ChildProcess, execFile } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { execFile } from "node:child_process";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, expect, it } from "vitest";
 import {
   generateIdentity,
-  identityToJson,
+  type Identity,
   keyFingerprint,
   publicIdentity,
   publicIdentityToJson,
 } from "../../../shared/src/crypto/index.js";
-import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import { FakeSite } from "../../helpers/fake-site.js";
+import { startOperatorCoordinator } from "../../helpers/operator-coordinator.js";
 
 // `fl sites` as an operator runs it, against a real `fl coordinator` process: enrolment and
 // revocation take effect without a restart, and stay in the sitesDir for the next start.
-const FL_TS = fileURLToPath(new URL("../../../cli/fl.ts", import.meta.url));
 const FL_BIN = fileURLToPath(new URL("../../../bin/fl.js", import.meta.url));
 const run = promisify(execFile);
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
+const closers: (() => void)[] = [];
 const sites: FakeSite[] = [];
 
 afterEach(() => {
   for (const site of sites.splice(0)) site.close();
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const close of closers.splice(0)) close();
 });
-
-async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function flSites(
   dir: string,
@@ -64,46 +42,18 @@ async function flSites(
 }
 
 it("enrols and revokes hospitals at a running coordinator with fl sites", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "fl-sites-"));
-  dirs.push(dir);
-  const coordinatorIdentity = generateIdentity("coordinator");
-  const alpha = generateIdentity("alpha");
-  const gamma = generateIdentity("gamma");
-  mkdirSync(join(dir, "sites"));
-  writeFileSync(join(dir, "coordinator.identity.json"), identityToJson(coordinatorIdentity), { mode: 0o600 });
-  writeFileSync(join(dir, "sites", "alpha.public.json"), publicIdentityToJson(publicIdentity(alpha)));
-  writeFileSync(join(dir, "gamma.public.json"), publicIdentityToJson(publicIdentity(gamma)));
-  writeFileSync(
-    join(dir, "coordinator.json"),
-    JSON.stringify({
-      federationId: "ops",
-      listen: "127.0.0.1:0",
-      stateDir: ".",
-      identity: "coordinator.identity.json",
-      sitesDir: "sites",
-      insecure: true,
-      admin: { listen: "127.0.0.1:0", tokenFile: "admin.token" },
-      model: { architecture: "small-cnn", imageSize: 16, widths: [2], numClasses: 4, seed: 3 },
-      plan: {
-        phases: [{ name: "supervised", task: "classify", rounds: 1 }],
-        minSites: 2,
-        roundTimeoutSec: 120,
-        evaluateEvery: 0,
-        evaluationTimeoutSec: 60,
-        maxRoundAttempts: 1,
-      },
-      limits: { heartbeatIntervalMs: 200, heartbeatTimeoutSec: 60 },
-    }),
-  );
-  const coordinator = forkTypeScript(FL_TS, ["coordinator", "--config", join(dir, "coordinator.json")], {
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  const coordinator = await startOperatorCoordinator({
+    federationId: "ops",
+    siteIds: ["alpha"],
+    // Nothing starts until alpha and a second site are there: the run outlives the test.
+    minSites: 2,
   });
-  children.push(coordinator);
-  const readAddr = (name: string) =>
-    existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8").trim() : undefined;
-  const grpcAddress = await waitFor(() => readAddr("coordinator.addr"), "coordinator.addr");
-  await waitFor(() => readAddr("admin.addr"), "admin.addr");
-  const site = (identity: typeof alpha) => {
+  closers.push(coordinator.close);
+  const { dir, coordinatorIdentity, grpcAddress } = coordinator;
+  const [alpha] = coordinator.sites as [Identity];
+  const gamma = generateIdentity("gamma");
+  writeFileSync(join(dir, "gamma.public.json"), publicIdentityToJson(publicIdentity(gamma)));
+  const site = (identity: Identity) => {
     const s = new FakeSite(grpcAddress, identity, publicIdentity(coordinatorIdentity), undefined, "ops");
     sites.push(s);
     return s;
