@@ -4,7 +4,7 @@ import { forkTypeScript } from "../../shared/src/io/ts-child.js";
 
 const child = forkTypeScript(
   fileURLToPath(new URL("./orphan-child.ts", import.meta.url)),
-  [process.argv[2] ?? ""],
+  process.argv.slice(2),
   {
     stdio: ["ignore", "ignore", "ignore", "ipc"],
   },
