@@ -11,7 +11,7 @@
 
 /** Pure layers: deterministic logic with no I/O, unit-tested without servers or files. */
 const PURE = [
-  "^shared/src/(fl|weights|crypto|aggregation|metrics)/",
+  "^shared/src/(fl|weights|crypto|aggregation|metrics|secagg|privacy)/",
   "^coordinator/src/(strategy|federation)/",
 ];
 
