@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage, FlError } from "../shared/src/errors.js";
+import { registerAnalyseCommand } from "./commands/analyse.js";
 import { registerBenchCommands } from "./commands/bench.js";
 import { registerClientCommand } from "./commands/client.js";
 import { registerCoordinatorCommand } from "./commands/coordinator.js";
@@ -7,6 +8,7 @@ import { registerDataCommands } from "./commands/data.js";
 import { registerEventsCommands } from "./commands/events.js";
 import { registerKeysCommands } from "./commands/keys.js";
 import { registerProvisionCommand } from "./commands/provision.js";
+import { registerReportCommand } from "./commands/report.js";
 import { registerSimulateCommand } from "./commands/simulate.js";
 import { registerSitesCommands } from "./commands/sites.js";
 import { registerStatusCommand } from "./commands/status.js";
@@ -28,6 +30,8 @@ registerEventsCommands(program);
 registerStatusCommand(program);
 registerSitesCommands(program);
 registerBenchCommands(program);
+registerAnalyseCommand(program);
+registerReportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

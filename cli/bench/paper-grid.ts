@@ -106,13 +106,3 @@ export function modelFor(sizes: PaperSizes, seed: number): Record<string, unknow
     seed,
   };
 }
-
-/** Mean and sample standard deviation, ignoring non-finite values; NaN when none are left. */
-export function meanSd(values: readonly number[]): { mean: number; sd: number; n: number } {
-  const finite = values.filter((v) => Number.isFinite(v));
-  const n = finite.length;
-  if (n === 0) return { mean: Number.NaN, sd: Number.NaN, n };
-  const mean = finite.reduce((a, b) => a + b, 0) / n;
-  const sd = n > 1 ? Math.sqrt(finite.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, sd, n };
-}

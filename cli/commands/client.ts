@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadClientConfig } from "../../client/src/config.js";
 import { runClient } from "../../client/src/main.js";
 import { ipcSlots, unlimitedSlots } from "../../client/src/training-slots.js";
-import { lineLogger } from "../log.js";
+import { structuredLogger } from "../log.js";
 import { stopWhenParentDies } from "../parent-watch.js";
 
 export function registerClientCommand(program: Command): void {
@@ -31,7 +31,12 @@ export function registerClientCommand(program: Command): void {
       // would keep this process alive after its error.
       try {
         const result = await runClient(config, {
-          log: lineLogger(config.siteId),
+          // Under fl simulate the parent keeps these lines in logs/<site>.log and quotes the last
+          // ones when a site fails, for a person to read: text, unless the config asks for JSON.
+          log: structuredLogger(config.siteId, {
+            level: config.log.level,
+            format: ipc && config.log.format === "auto" ? "text" : config.log.format,
+          }),
           slots: ipc ? ipcSlots() : unlimitedSlots,
           ...(ipc && {
             onProgress: (progress) => ipc({ type: "progress", siteId: config.siteId, progress }),

@@ -33,6 +33,8 @@ interface SimulateFlags {
   nats?: string;
   insecure?: boolean;
   restartClients?: number;
+  /** false with --no-central-eval (commander's default is true, which must not override a file). */
+  centralEval?: boolean;
 }
 
 /** `fl simulate`'s exit status: 130 (as for Ctrl-C) when a signal stopped it before the end. */
@@ -91,6 +93,10 @@ export function registerSimulateCommand(program: Command): void {
       "restart a hospital process that crashes or is killed up to n times (default 3; 0: the first crash fails the run)",
       int,
     )
+    .option(
+      "--no-central-eval",
+      "hold no synthetic reference hospital at the coordinator (by default every evaluated model is also scored on one, as site @central)",
+    )
     .option("-o, --out <dir>", "run folder (default runs/<time>); an existing one is resumed")
     .action(async (flags: SimulateFlags) => {
       const fromFile = flags.config ? (readConfigFile(flags.config) as Record<string, unknown>) : {};
@@ -107,6 +113,7 @@ export function registerSimulateCommand(program: Command): void {
         natsUrl: flags.nats,
         insecure: flags.insecure,
         restartClients: flags.restartClients,
+        ...(flags.centralEval === false && { centralEval: false }),
         ...(flags.data && { data: readConfigFile(flags.data) }),
       };
       refuseOverriddenFlags(flags, fromFile);

@@ -31,6 +31,11 @@ export const SimulationConfigSchema = z
      * federation ends (it joins again); past that the simulation fails. 0: the first crash fails it.
      */
     restartClients: z.number().int().min(0).default(3),
+    /**
+     * Hold a synthetic reference hospital at the coordinator and score every evaluated model on
+     * it too (site "@central"); synthetic data only. `--no-central-eval` turns it off.
+     */
+    centralEval: z.boolean().default(true),
     /** A data config (docs/data.md) replacing the synthetic hospitals, e.g. a SIIM folder. */
     data: z.record(z.string(), z.unknown()).optional(),
     /** The federation's model (docs/configuration.md); default: the small CNN with `widths`. */

@@ -7,9 +7,10 @@ import { ErrorCode, FlError } from "../../shared/src/errors.js";
 
 /**
  * Settings a resumed run may change: how it runs here, not what it computes (the backend gives
- * the same results within float noise, restarts and NATS are supervision, TLS is the channel).
+ * the same results within float noise, restarts and NATS are supervision, TLS is the channel, the
+ * central evaluation only looks at the models).
  */
-const RUNTIME_SETTINGS = ["backend", "restartClients", "natsUrl", "insecure"] as const;
+const RUNTIME_SETTINGS = ["backend", "restartClients", "natsUrl", "insecure", "centralEval"] as const;
 
 function federationSettings(settings: { simulation: object; sites: readonly string[] }): unknown {
   const simulation: Record<string, unknown> = { ...settings.simulation };
@@ -36,16 +37,23 @@ export function refuseChangedSettings(
   );
 }
 
-/** The port a previous start of this run wrote into its coordinator config, if any. */
-export function previousPort(coordinatorYaml: string): number | undefined {
+/**
+ * The port a previous start of this run wrote into its coordinator config, if any: of `listen`,
+ * or of `admin.listen` with `of: "admin"`.
+ */
+export function previousPort(coordinatorYaml: string, of: "grpc" | "admin" = "grpc"): number | undefined {
   if (!existsSync(coordinatorYaml)) return undefined;
-  const listen = (YAML.parse(readFileSync(coordinatorYaml, "utf8")) as { listen?: unknown }).listen;
+  const config = YAML.parse(readFileSync(coordinatorYaml, "utf8")) as {
+    listen?: unknown;
+    admin?: { listen?: unknown } | null;
+  } | null;
+  const listen = of === "grpc" ? config?.listen : config?.admin?.listen;
   const port = typeof listen === "string" ? Number(listen.slice(listen.lastIndexOf(":") + 1)) : Number.NaN;
   return Number.isInteger(port) && port > 0 ? port : undefined;
 }
 
-/** A loopback port free now: `preferred` when it is, else one the system picks. */
-export async function freePort(preferred?: number): Promise<number> {
+/** A loopback port free now: `preferred` when it is, else one the system picks (never one in `taken`). */
+export async function freePort(preferred?: number, taken: readonly number[] = []): Promise<number> {
   const tryPort = (port: number) =>
     new Promise<number | undefined>((resolve) => {
       const server = createServer();
@@ -55,7 +63,19 @@ export async function freePort(preferred?: number): Promise<number> {
         server.close(() => resolve(typeof address === "object" && address ? address.port : undefined));
       });
     });
-  const port = (preferred !== undefined && (await tryPort(preferred))) || (await tryPort(0));
+  const pick = async (): Promise<number | undefined> => {
+    if (preferred !== undefined && !taken.includes(preferred)) {
+      const port = await tryPort(preferred);
+      if (port !== undefined) return port;
+    }
+    // A port just closed may be handed out again: ask until it is not one already chosen.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = await tryPort(0);
+      if (port === undefined || !taken.includes(port)) return port;
+    }
+    return undefined;
+  };
+  const port = await pick();
   if (port === undefined) throw new FlError(ErrorCode.Internal, "no free loopback port for the coordinator");
   return port;
 }

@@ -13,6 +13,8 @@ import { MIN_HEARTBEAT_TIMEOUT_MS } from "../../shared/src/fl/protocol-constants
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { forkTypeScript } from "../../shared/src/io/ts-child.js";
 import { writeIdentityFiles } from "../commands/keys.js";
+import { analyseAndReport } from "../report/after-run.js";
+import { referenceEvaluation } from "./central-reference.js";
 import { writeFederationCertificates } from "./certificates.js";
 import type { SimulationConfig } from "./config.js";
 import { SimulationProgress } from "./progress.js";
@@ -42,6 +44,11 @@ export async function runSimulation(
     interactive: boolean;
     /** Where the simulation's own lines go (default stdout); benchmarks send them to a log. */
     write?: (text: string) => void;
+    /**
+     * What follows the run: the analysis (saliency, shortcut tests) and the report (default),
+     * or the report alone — a benchmark of many runs analyses only the run it shows.
+     */
+    afterRun?: "analyse-and-report" | "report";
   },
 ): Promise<SimulationResult> {
   const runDir = resolve(options.runDir);
@@ -55,6 +62,7 @@ export async function runSimulation(
     numClasses: 4,
     seed: config.seed + 1,
   };
+  const central = referenceEvaluation(config);
   const federationConfig = {
     federationId: config.federationId,
     stateDir: ".",
@@ -94,6 +102,7 @@ export async function runSimulation(
       maxUpdateBytes: 512 << 20,
     },
     ...(config.natsUrl && { nats: { url: config.natsUrl, jetstream: false } }),
+    ...(central && { centralEvaluation: central }),
   };
   // Checked before anything is written, so that a mistake leaves no half-made run folder, and in
   // the config's own words rather than in a child process's log.
@@ -127,10 +136,15 @@ export async function runSimulation(
   const tls = config.insecure ? undefined : await writeFederationCertificates(join(runDir, "tls"), sites);
   // A real port, written down, so that a coordinator restarted by hand is found where the client
   // configs say; the previous one is kept while it is free.
-  const listen = `127.0.0.1:${await freePort(previousPort(join(runDir, "coordinator.yaml")))}`;
+  const grpcPort = await freePort(previousPort(join(runDir, "coordinator.yaml")));
+  const listen = `127.0.0.1:${grpcPort}`;
+  // The operator endpoint too, so that `fl status --url` and a Prometheus scrape config written
+  // for this run keep working after a restart.
+  const adminPort = await freePort(previousPort(join(runDir, "coordinator.yaml"), "admin"), [grpcPort]);
   const coordinatorConfig = {
     ...federationConfig,
     listen,
+    admin: { ...federationConfig.admin, listen: `127.0.0.1:${adminPort}` },
     ...(tls
       ? {
           tls: {
@@ -426,6 +440,7 @@ export async function runSimulation(
   writeFileSync(join(runDir, "run.json"), `${JSON.stringify(run, null, 2)}\n`);
   say("");
   if (existsSync(join(runDir, "report.md"))) say(readFileSync(join(runDir, "report.md"), "utf8"));
+  await analyseAndReport(runDir, status, say, { analyse: options.afterRun !== "report" });
   say(
     `${status === "completed" ? "finished" : status === "interrupted" ? "INTERRUPTED" : "FAILED"} in ${durationSec.toFixed(1)} s${"reason" in run ? ` (${run.reason})` : ""}; backends: ${Object.entries(
       backends,

@@ -51,6 +51,14 @@ export const ClientConfigSchema = z
     backend: z.string().default("auto"),
     /** How long to keep retrying while the coordinator is unreachable before giving up. */
     reconnectTimeoutSec: z.number().positive().default(300),
+    /** As the coordinator's: json one object a line, text timestamped lines, auto text on a terminal. */
+    log: z
+      .object({
+        level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+        format: z.enum(["auto", "json", "text"]).default("auto"),
+      })
+      .strict()
+      .default({ level: "info", format: "auto" }),
   })
   .strict()
   .superRefine((config, ctx) => checkTransportSecurity(config, ctx, PLAINTEXT_REFUSED));

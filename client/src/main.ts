@@ -48,7 +48,7 @@ export async function runClient(
   }
   const coordinator = readPublicIdentityFile(config.coordinatorPublicKey);
   mkdirSync(config.workDir, { recursive: true });
-  const trainer = new TrainerHost({ logPrefix: config.siteId });
+  const trainer = new TrainerHost({ logPrefix: config.siteId, log: hooks.log });
   const port = new GrpcCoordinatorPort(
     config.coordinator,
     config.tls

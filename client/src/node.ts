@@ -156,7 +156,9 @@ export class SiteNode {
     if (isFlError(error, ErrorCode.Unauthenticated)) {
       this.session = undefined;
       if (!joining) {
-        log("session no longer valid (coordinator restarted?): joining again");
+        // The coordinator says why (it restarted, or counted this site as lost while its link
+        // was down): guessing here told operators of a link cut that the coordinator restarted.
+        log(`session no longer valid: ${error.message.replace(/: join again$/, "")}; joining again`);
         return;
       }
       this.failedJoins++;
@@ -259,6 +261,7 @@ export class SiteNode {
       numExamples: result.numExamples,
       confusion: result.confusion,
       metrics: result.metrics,
+      ...(result.statistics && { statistics: result.statistics }),
     };
     const auth = session.authorize(SessionMethod.ReportEvaluation, callBody.reportEvaluation(report));
     await port.reportEvaluation(auth, report);

@@ -45,6 +45,26 @@ export function uploadLimitsOf(limits: CoordinatorConfig["limits"]): UploadLimit
   };
 }
 
+/** `centralEvaluation` of a coordinator config (docs/configuration.md). */
+export const CentralEvaluationSchema = z
+  .object({
+    /**
+     * The images, as a hospital's `data` section names them (docs/data.md): a synthetic preset,
+     * a SIIM or a folder dataset. Validated by the data module when the coordinator starts.
+     */
+    data: z.record(z.string(), z.unknown()),
+    /** The site of `data` that holds the set, when it defines several (a preset's hospitals, a site column). */
+    site: z.string().min(1).optional(),
+    /** Which of the set's splits is scored. */
+    split: z.enum(["val", "test"]).default("test"),
+    /** Score every this many rounds and at the plan's end; default: whenever the sites evaluate. */
+    every: z.number().int().min(1).optional(),
+    /** TensorFlow.js backend of its trainer process: auto, tensorflow-gpu, tensorflow, wasm, cpu. */
+    backend: z.string().default("auto"),
+  })
+  .strict();
+export type CentralEvaluationConfig = z.infer<typeof CentralEvaluationSchema>;
+
 export const CoordinatorConfigSchema = z
   .object({
     /** Names the federation in keys, events (a NATS subject token) and the state database. */
@@ -141,6 +161,11 @@ export const CoordinatorConfigSchema = z
     keepCheckpoints: z.union([z.literal("all"), z.number().int().min(1)]).default(10),
     model: ModelSpecSchema,
     plan: PlanSchema,
+    /**
+     * A test set the coordinator holds itself (a reference site), scored next to the federated
+     * evaluation in a trainer process of its own. Checked by `fl coordinator` at start.
+     */
+    centralEvaluation: CentralEvaluationSchema.optional(),
     limits: z
       .object({
         maxUpdateBytes: z
@@ -208,7 +233,18 @@ export function loadCoordinatorConfig(path: string, options: { insecure?: boolea
     }),
     ...(config.nats && { nats: resolveNatsFiles(path, config.nats) }),
     ...(config.admin && { admin: { ...config.admin, tokenFile: resolveFrom(path, config.admin.tokenFile) } }),
+    ...(config.centralEvaluation && {
+      centralEvaluation: {
+        ...config.centralEvaluation,
+        data: resolveDataRoot(path, config.centralEvaluation.data),
+      },
+    }),
   });
+}
+
+/** A dataset folder is named relative to the config file, as in a hospital's config. */
+function resolveDataRoot(configPath: string, data: Record<string, unknown>): Record<string, unknown> {
+  return typeof data.root === "string" ? { ...data, root: resolveFrom(configPath, data.root) } : data;
 }
 
 type NatsConfig = NonNullable<CoordinatorConfig["nats"]>;

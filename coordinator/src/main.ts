@@ -10,8 +10,15 @@ import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { OperatorView, startOperatorEndpoint } from "./admin/operator.js";
 import type { AdminServer } from "./admin/server.js";
 import { siteRoutes } from "./admin/site-routes.js";
+import { statusSeed } from "./admin/status-seed.js";
 import { finalReports, subscribeBookkeeping } from "./bookkeeping.js";
-import { type CoordinatorConfig, PLAINTEXT_EXPOSES, uploadLimitsOf } from "./config.js";
+import type { CentralEvaluator } from "./central-evaluation.js";
+import {
+  type CentralEvaluationConfig,
+  type CoordinatorConfig,
+  PLAINTEXT_EXPOSES,
+  uploadLimitsOf,
+} from "./config.js";
 import { configDrift } from "./config-drift.js";
 import { openCoordinatorEventBus } from "./event-bus.js";
 import { Coordinator } from "./federation/coordinator.js";
@@ -34,6 +41,18 @@ export interface CoordinatorHooks {
   readonly onStarted?: (stop: () => void) => void;
   /** Fires instead of starting when the state says the federation completed before. */
   readonly onAlreadyCompleted?: (completedAt: string) => void;
+}
+
+/**
+ * What the coordinator cannot build itself, because it may not load TensorFlow or data: the CLI
+ * hands it in.
+ */
+export interface CoordinatorPorts {
+  /** Starts the scorer of `centralEvaluation`'s test set (a trainer process); closed at the end. */
+  readonly centralEvaluator?: (
+    config: CentralEvaluationConfig,
+    log: (line: string) => void,
+  ) => CentralEvaluator & { close(): void };
 }
 
 /**
@@ -82,8 +101,14 @@ function removeFreshState(stateDir: string, statePath: string, createdDir: boole
 export async function runCoordinator(
   config: CoordinatorConfig,
   hooks: CoordinatorHooks,
+  ports: CoordinatorPorts = {},
 ): Promise<{ status: "completed" | "failed"; reason: string; alreadyCompletedAt?: string }> {
   const { log } = hooks;
+  if (config.centralEvaluation && !ports.centralEvaluator)
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      "centralEvaluation is configured but this coordinator was started without a way to score it; run it with `fl coordinator`, which has one",
+    );
   if (config.insecure)
     log(`WARNING: insecure: true: plaintext gRPC without TLS: ${PLAINTEXT_EXPOSES}. For a lab only.`);
   const identity = readIdentityFile(config.identity);
@@ -99,6 +124,7 @@ export async function runCoordinator(
   let bus: EventBus | undefined;
   let server: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let admin: AdminServer | undefined;
+  let central: (CentralEvaluator & { close(): void }) | undefined;
   let listening = false;
   try {
     checkStartedWith(store, config, statePath);
@@ -130,8 +156,19 @@ export async function runCoordinator(
     if (hooks.onEvent) bus.subscribe(hooks.onEvent);
     // The operator's view (fl status, /metrics): fed by the events, task progress and transport calls.
     const operator = new OperatorView(config.federationId, [...enrolled.keys()]);
+    // A restarted coordinator shows the federation's past rounds, curve and counts, not a blank.
+    operator.restore(
+      statusSeed({
+        rounds: store.listRounds(),
+        evaluations: store.listEvaluations(),
+        updates: store.listUpdates(),
+        sites: store.listSites(),
+      }),
+    );
     bus.subscribe((event) => operator.event(event));
 
+    if (config.centralEvaluation && ports.centralEvaluator)
+      central = ports.centralEvaluator(config.centralEvaluation, log);
     const coordinator = new Coordinator({
       federationId: config.federationId,
       plan: config.plan,
@@ -153,6 +190,16 @@ export async function runCoordinator(
         operator.progress(progress);
         hooks.onProgress?.(progress);
       },
+      ...(central &&
+        config.centralEvaluation && {
+          central: {
+            evaluator: central,
+            schedule: {
+              split: config.centralEvaluation.split,
+              ...(config.centralEvaluation.every !== undefined && { every: config.centralEvaluation.every }),
+            },
+          },
+        }),
     });
     server = await startGrpcServer(operator.observe(coordinator), {
       listen: config.listen,
@@ -204,6 +251,7 @@ export async function runCoordinator(
     await new Promise((resolve) => setTimeout(resolve, 1500));
     return result;
   } finally {
+    central?.close();
     await admin?.close();
     await server?.shutdown(3000);
     await bus?.close();

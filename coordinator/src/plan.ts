@@ -3,6 +3,10 @@ import type { ModelSpec } from "../../shared/src/fl/model-spec.js";
 import { StageConfigSchema } from "../../shared/src/fl/stages/index.js";
 import { TrainHyperSchema } from "../../shared/src/fl/task.js";
 import { TASK_KINDS, taskKind, taskOptionProblems } from "../../shared/src/fl/task-kinds.js";
+import {
+  DEFAULT_BOOTSTRAP_REPLICATES,
+  MAX_BOOTSTRAP_REPLICATES,
+} from "../../shared/src/metrics/evaluation-statistics.js";
 import { StrategyConfigSchema } from "./strategy/registry.js";
 
 const PhaseSchema = z
@@ -40,6 +44,15 @@ export const PlanSchema = z
     /** Evaluate the global model every N rounds (0 = only at the end). */
     evaluateEvery: z.number().int().min(0).default(1),
     evaluationTimeoutSec: z.number().positive().default(300),
+    /** Stratified bootstrap resamples each site sends with its evaluation (0: no confidence intervals). */
+    evaluationBootstrap: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_BOOTSTRAP_REPLICATES)
+      .default(DEFAULT_BOOTSTRAP_REPLICATES),
+    /** Sites also score their validation split at candidate temperatures (federated temperature scaling). */
+    evaluationTemperatureScaling: z.boolean().default(false),
     /** A round that ends with fewer than minSites updates is retried this many times in total. */
     maxRoundAttempts: z.number().int().min(1).default(3),
     seed: z.number().int().min(0).default(0),

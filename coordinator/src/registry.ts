@@ -32,6 +32,8 @@ export interface RegistryOptions {
 export const SEQUENCE_WINDOW = 1024;
 
 const TAG_BYTES = 16;
+/** Ended sessions whose reason is remembered (a few per site over a long run). */
+const MAX_ENDED_SESSIONS = 4096;
 /** random || u64 expiry || truncated HMAC tag. */
 export const CHALLENGE_BYTES = JOIN_CHALLENGE_BYTES + 8 + TAG_BYTES;
 
@@ -77,6 +79,13 @@ export class SiteRegistry {
   private readonly usedChallenges = new Map<string, number>();
   private readonly sessions = new Map<string, Session>();
   private readonly bySite = new Map<string, Session>();
+  /** Sites that joined since this coordinator started: a later join of one is a rejoin. */
+  private readonly joinedBefore = new Set<string>();
+  /**
+   * Why recent sessions ended, so that a site calling on one learns it (its link was down longer
+   * than the heartbeat timeout, say) rather than a guess that the coordinator restarted.
+   */
+  private readonly endedSessions = new Map<string, string>();
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -117,7 +126,7 @@ export class SiteRegistry {
     }
     this.usedChallenges.set(toHex(challenge), expiresAtMs);
     const previous = this.bySite.get(siteId);
-    if (previous) this.sessions.delete(previous.token);
+    if (previous) this.drop(previous, "the site joined again with a new session");
     const session: Session = {
       token: randomBytes(24).toString("base64url"),
       siteId,
@@ -134,7 +143,9 @@ export class SiteRegistry {
     };
     this.sessions.set(session.token, session);
     this.bySite.set(siteId, session);
-    return { token: session.token, rejoined: previous !== undefined };
+    const rejoined = this.joinedBefore.has(siteId);
+    this.joinedBefore.add(siteId);
+    return { token: session.token, rejoined };
   }
 
   /**
@@ -181,9 +192,12 @@ export class SiteRegistry {
   session(token: string): Session {
     const session = this.sessions.get(token);
     if (!session) {
+      const ended = this.endedSessions.get(token);
       throw new FlError(
         ErrorCode.Unauthenticated,
-        "unknown or expired session (the coordinator may have restarted): join again",
+        ended
+          ? `this session was ended by the coordinator: ${ended}: join again`
+          : "unknown session (the coordinator restarted since it was granted, or it ended long ago): join again",
       );
     }
     return session;
@@ -192,14 +206,14 @@ export class SiteRegistry {
   /** Ends the site's session, if it has one (it was revoked): true when there was one. */
   endSessionOf(siteId: string): boolean {
     const session = this.bySite.get(siteId);
-    if (session) this.drop(session);
+    if (session) this.drop(session, "the site was revoked");
     return session !== undefined;
   }
 
   leave(token: string): string | undefined {
     const session = this.sessions.get(token);
     if (!session) return undefined;
-    this.drop(session);
+    this.drop(session, "the site left");
     return session.siteId;
   }
 
@@ -221,7 +235,10 @@ export class SiteRegistry {
     const gone: string[] = [];
     for (const session of [...this.bySite.values()]) {
       if (session.lastSeenMs < cutoff) {
-        this.drop(session);
+        this.drop(
+          session,
+          `no call from the site for ${Math.round(this.options.heartbeatTimeoutMs / 1000)} s (missed heartbeats: its link was down, or it stalled), so it was counted as lost`,
+        );
         gone.push(session.siteId);
       }
     }
@@ -257,8 +274,14 @@ export class SiteRegistry {
     );
   }
 
-  private drop(session: Session): void {
+  private drop(session: Session, why: string): void {
     this.sessions.delete(session.token);
     if (this.bySite.get(session.siteId) === session) this.bySite.delete(session.siteId);
+    this.endedSessions.set(session.token, why);
+    // Bounded: a site that calls on a session ended this long ago learns only that it is unknown.
+    if (this.endedSessions.size > MAX_ENDED_SESSIONS) {
+      const oldest = this.endedSessions.keys().next().value;
+      if (oldest !== undefined) this.endedSessions.delete(oldest);
+    }
   }
 }

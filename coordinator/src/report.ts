@@ -1,4 +1,9 @@
-import { CLASS_NAMES } from "../../shared/src/fl/classes.js";
+import { CLASS_KEYS, CLASS_NAMES } from "../../shared/src/fl/classes.js";
+import type {
+  EvaluationStatistics,
+  Interval,
+  StatisticsSummary,
+} from "../../shared/src/metrics/evaluation-statistics.js";
 import {
   type ClassificationReport,
   classificationReport,
@@ -7,23 +12,43 @@ import {
   summarizeSegmentation,
   weightedAverage,
 } from "../../shared/src/metrics/index.js";
+import { poolStatistics } from "../../shared/src/metrics/pool-statistics.js";
+import { summariseStatistics } from "../../shared/src/metrics/summarise-statistics.js";
 import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/records.js";
+
+/** Site ids of the coordinator's own evaluations (e.g. "@central"): never a hospital's. */
+export const CENTRAL_SITE_PREFIX = "@";
 
 export interface EvaluationSummary {
   readonly round: number;
   readonly modelVersion: number;
+  /** The hospitals' summed confusion matrices (count 0 when only the coordinator evaluated it). */
   readonly pooled: ClassificationReport;
   readonly perSite: Readonly<Record<string, ClassificationReport>>;
   /**
-   * Ranking metrics (ROC-AUC, AP, mAP) averaged over sites weighted by test images: per-example
-   * scores never leave a hospital, so a pooled ROC curve cannot be formed. Absent for models
-   * that report none.
+   * The pooled ranking metrics as a flat record: macroAuc, mAP, auc.<classKey>, ap.<classKey>
+   * (classes with an undefined value left out). From the pooled statistics when every site sent
+   * them (`rankingSource` "pooled"); from reports without statistics (older clients or rows) the
+   * sites' own values averaged, weighted by test images ("site-weighted"), which is not a pooled
+   * AUC. Absent for models that report none.
    */
   readonly ranking?: Readonly<Record<string, number>>;
+  readonly rankingSource?: "pooled" | "site-weighted";
+  /** AUC, AP, calibration, curves and intervals of the sites' statistics pooled (all sites sent them). */
+  readonly statistics?: StatisticsSummary;
+  /** The same per site, for the sites that sent statistics. */
+  readonly siteStatistics?: Readonly<Record<string, StatisticsSummary>>;
   /** Mask overlap pooled exactly from the sites' summed counts (multi-task models only). */
   readonly segmentation?: SegmentationSummary;
   /** Each site's own reported metrics (loss, AUC, AP, Dice counts). */
   readonly siteMetrics: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** The coordinator's own evaluation of the version on its held test set, kept apart from the sites'. */
+  readonly central?: {
+    readonly siteId: string;
+    readonly round: number;
+    readonly report: ClassificationReport;
+    readonly statistics?: StatisticsSummary;
+  };
 }
 
 export interface RoundSummary {
@@ -42,41 +67,69 @@ export interface RoundSummary {
   };
 }
 
-/** Pooled metrics come from the summed confusion matrices, not from averaging per-site scores. */
+/**
+ * Pooled metrics come from the summed confusion matrices and the summed statistics, not from
+ * averaging per-site scores; the coordinator's own evaluations ("@…") are summarised apart.
+ */
 export function summariseEvaluations(records: readonly EvaluationRecord[]): EvaluationSummary[] {
   const byVersion = new Map<number, EvaluationRecord[]>();
   for (const r of records) byVersion.set(r.modelVersion, [...(byVersion.get(r.modelVersion) ?? []), r]);
   return [...byVersion.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([modelVersion, list]) => ({
-      round: Math.max(...list.map((r) => r.round)),
-      modelVersion,
-      pooled: classificationReport(sumConfusions(list.map((r) => r.confusion)), CLASS_NAMES),
-      perSite: Object.fromEntries(
-        list.map((r) => [r.siteId, classificationReport(r.confusion, CLASS_NAMES)]),
-      ),
-      ...pooledExtras(list),
-      siteMetrics: Object.fromEntries(list.map((r) => [r.siteId, r.metrics])),
-    }));
+    .map(([modelVersion, all]) => summariseVersion(modelVersion, all));
+}
+
+function summariseVersion(modelVersion: number, all: readonly EvaluationRecord[]): EvaluationSummary {
+  const list = all.filter((r) => !r.siteId.startsWith(CENTRAL_SITE_PREFIX));
+  const central = all.find((r) => r.siteId.startsWith(CENTRAL_SITE_PREFIX));
+  const emptyMatrix = CLASS_NAMES.map(() => CLASS_NAMES.map(() => 0));
+  return {
+    round: Math.max(...(list.length > 0 ? list : all).map((r) => r.round)),
+    modelVersion,
+    pooled: classificationReport(
+      list.length > 0 ? sumConfusions(list.map((r) => r.confusion)) : emptyMatrix,
+      CLASS_NAMES,
+    ),
+    perSite: Object.fromEntries(list.map((r) => [r.siteId, classificationReport(r.confusion, CLASS_NAMES)])),
+    ...pooledExtras(list),
+    siteMetrics: Object.fromEntries(list.map((r) => [r.siteId, r.metrics])),
+    ...(central && {
+      central: {
+        siteId: central.siteId,
+        round: central.round,
+        report: classificationReport(central.confusion, CLASS_NAMES),
+        ...(central.statistics && { statistics: summariseStatistics(central.statistics) }),
+      },
+    }),
+  };
 }
 
 const RANKING_KEY = /^(auc\.|ap\.|macroAuc$|mAP$)/;
 
 function pooledExtras(
   list: readonly EvaluationRecord[],
-): Pick<EvaluationSummary, "ranking" | "segmentation"> {
-  const ranking = weightedAverage(
-    list
-      .map((r) => ({
-        weight: r.numExamples,
-        metrics: Object.fromEntries(Object.entries(r.metrics).filter(([k]) => RANKING_KEY.test(k))),
-      }))
-      .filter((item) => item.weight > 0 && Object.keys(item.metrics).length > 0),
+): Pick<EvaluationSummary, "ranking" | "rankingSource" | "statistics" | "siteStatistics" | "segmentation"> {
+  const withStatistics = list.filter(
+    (r): r is EvaluationRecord & { statistics: EvaluationStatistics } => r.statistics !== undefined,
   );
+  const siteStatistics = Object.fromEntries(
+    withStatistics.map((r) => [r.siteId, summariseStatistics(r.statistics)]),
+  );
+  // A pool of some sites only would pass for the federation's: pooled only when every site sent them.
+  const statistics =
+    withStatistics.length > 0 && withStatistics.length === list.length
+      ? summariseStatistics(poolStatistics(withStatistics.map((r) => r.statistics)))
+      : undefined;
+  const ranking = statistics ? rankingOf(statistics) : siteWeightedRanking(list);
   const withMasks = list.filter((r) => r.metrics["seg.images"] !== undefined);
   const sum = (key: string) => withMasks.reduce((total, r) => total + (r.metrics[key] ?? 0), 0);
   return {
-    ...(Object.keys(ranking).length > 0 && { ranking }),
+    ...(Object.keys(ranking).length > 0 && {
+      ranking,
+      rankingSource: statistics ? ("pooled" as const) : ("site-weighted" as const),
+    }),
+    ...(statistics && { statistics }),
+    ...(withStatistics.length > 0 && { siteStatistics }),
     ...(withMasks.length > 0 && {
       segmentation: summarizeSegmentation({
         images: sum("seg.images"),
@@ -88,6 +141,32 @@ function pooledExtras(
       }),
     }),
   };
+}
+
+/** The pooled summary's ranking values under the keys sites use for their own. */
+function rankingOf(summary: StatisticsSummary): Record<string, number> {
+  const ranking: Record<string, number> = {};
+  if (summary.macroAuc) ranking.macroAuc = summary.macroAuc.value;
+  if (summary.mAP) ranking.mAP = summary.mAP.value;
+  summary.auc.forEach((auc, c) => {
+    if (auc) ranking[`auc.${CLASS_KEYS[c] ?? c}`] = auc.value;
+  });
+  summary.ap.forEach((ap, c) => {
+    if (ap) ranking[`ap.${CLASS_KEYS[c] ?? c}`] = ap.value;
+  });
+  return ranking;
+}
+
+/** Reports without statistics: the sites' own ranking metrics, weighted by their test images. */
+function siteWeightedRanking(list: readonly EvaluationRecord[]): Record<string, number> {
+  return weightedAverage(
+    list
+      .map((r) => ({
+        weight: r.numExamples,
+        metrics: Object.fromEntries(Object.entries(r.metrics).filter(([k]) => RANKING_KEY.test(k))),
+      }))
+      .filter((item) => item.weight > 0 && Object.keys(item.metrics).length > 0),
+  );
 }
 
 export function summariseRounds(
@@ -176,11 +255,20 @@ export function renderMarkdownReport(input: {
       `| ${name} | ${r.accuracy.toFixed(3)} | ${r.macroF1.toFixed(3)} | ${r.perClass.map((c) => c.f1.toFixed(3)).join(" | ")} | ${r.count} |`;
     for (const [site, r] of Object.entries(f.perSite)) lines.push(row(site, r));
     lines.push(row("**pooled**", f.pooled));
-    if (f.ranking) {
+    if (f.statistics || f.siteStatistics) lines.push(...statisticsLines(f));
+    else if (f.ranking) {
       const auc = f.ranking.macroAuc;
       lines.push(
         "",
-        `mAP (SIIM study-level, over the four classes): ${fmt(f.ranking.mAP)}; macro ROC-AUC: ${fmt(auc)} (site means weighted by test images).`,
+        `mAP (SIIM study-level, over the four classes): ${fmt(f.ranking.mAP)}; macro ROC-AUC: ${fmt(auc)} (site means weighted by test images: the sites sent no statistics to pool).`,
+      );
+    }
+    if (f.central) {
+      const c = f.central;
+      const auc = c.statistics?.macroAuc ? `, macro ROC-AUC ${fmt(c.statistics.macroAuc.value)}` : "";
+      lines.push(
+        "",
+        `Central evaluation (${c.siteId}, the coordinator's own test set, round ${c.round}): accuracy ${fmt(c.report.accuracy)}, macro-F1 ${fmt(c.report.macroF1)}${auc} over ${c.report.count} images.`,
       );
     }
     if (f.segmentation) {
@@ -197,6 +285,55 @@ export function renderMarkdownReport(input: {
     lines.push("```");
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** Ranking and calibration per site and pooled, with bootstrap intervals where the sites sent replicates. */
+function statisticsLines(f: EvaluationSummary): string[] {
+  const lines = [
+    "",
+    "Ranking and calibration from the sites' score histograms (95 % bootstrap intervals in brackets):",
+    "",
+    "| | macro ROC-AUC | mAP | ECE | Brier | images |",
+    "|---|---|---|---|---|---|",
+  ];
+  const row = (name: string, st: StatisticsSummary) => {
+    const iv = st.intervals ?? {};
+    lines.push(
+      `| ${name} | ${withInterval(st.macroAuc?.value, iv.macroAuc)} | ${withInterval(st.mAP?.value, iv.mAP)} | ${withInterval(st.ece, iv.ece)} | ${withInterval(st.brier, iv.brier)} | ${st.count} |`,
+    );
+  };
+  for (const [site, st] of Object.entries(f.siteStatistics ?? {})) row(site, st);
+  const st = f.statistics;
+  if (!st) {
+    lines.push("", "Not pooled: some sites sent no statistics.");
+    return lines;
+  }
+  row("**pooled**", st);
+  const iv = st.intervals ?? {};
+  lines.push("");
+  if (iv.accuracy || iv.macroF1)
+    lines.push(
+      `Pooled accuracy ${withInterval(iv.accuracy?.estimate, iv.accuracy)}, macro-F1 ${withInterval(iv.macroF1?.estimate, iv.macroF1)} (${iv.accuracy?.replicates ?? iv.macroF1?.replicates} replicates, stratified by site and class).`,
+    );
+  else lines.push("n = 1: the sites sent no bootstrap replicates, so there are no intervals.");
+  const bound = (value: { errorBound: number } | null) =>
+    value ? `±${value.errorBound.toPrecision(2)}` : "n/a";
+  lines.push(
+    `Binned at ${st.resolution}: AUC within ${bound(st.macroAuc)}, AP within ${bound(st.mAP)} of the exact values on the same images; adaptive ECE ${fmt(st.adaptiveEce.value)} (within ±${st.adaptiveEce.errorBound.toPrecision(2)}), MCE ${fmt(st.mce)}, NLL ${fmt(st.nll)}.`,
+  );
+  if (st.temperature) {
+    const { fitted, before, after } = st.temperature;
+    lines.push(
+      `Temperature scaling (T = ${fitted.toFixed(3)}, fitted on the sites' validation NLL): ECE ${fmt(before.ece)} → ${fmt(after.ece)}, Brier ${fmt(before.brier)} → ${fmt(after.brier)}, NLL ${fmt(before.nll)} → ${fmt(after.nll)}.`,
+    );
+  }
+  return lines;
+}
+
+/** "0.812 [0.790, 0.835]", or the value alone without an interval. */
+function withInterval(value: number | undefined, interval: Interval | undefined): string {
+  if (!interval) return fmt(value);
+  return `${fmt(value)} [${fmt(interval.low)}, ${fmt(interval.high)}]`;
 }
 
 function fmt(value: number | undefined): string {

@@ -105,7 +105,7 @@ it.skipIf(process.platform !== "linux")(
       reason: expect.stringContaining("stopped by a signal"),
     });
     expect(existsSync(join(runDir, "model", "final.flw"))).toBe(false);
-    expect(readFileSync(join(runDir, "report.md"), "utf8")).toContain("**Not completed**");
+    expect(readFileSync(join(runDir, "report.md"), "utf8")).toContain("STOPPED EARLY");
 
     const settings = readFileSync(join(runDir, "config.json"), "utf8");
     const changed = await simulate([

@@ -50,9 +50,13 @@ it("fl simulate runs a 3-hospital federation over gRPC and writes a complete run
   });
   expect(coordinatorConfig.insecure).toBeUndefined();
   // The operator endpoint is on in every simulation; its token is the run owner's alone.
-  expect(coordinatorConfig.admin).toEqual({ listen: "127.0.0.1:0", tokenFile: "admin.token" });
+  // A fixed port chosen at creation, not 0, so that a restarted coordinator is found at the same address.
+  const admin = coordinatorConfig.admin as { listen: string; tokenFile: string };
+  expect(admin.tokenFile).toBe("admin.token");
+  expect(admin.listen).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+  expect(admin.listen).not.toBe(coordinatorConfig.listen);
   expect(statSync(join(out, "admin.token")).mode & 0o777).toBe(0o600);
-  expect(readFileSync(join(out, "admin.addr"), "utf8")).toMatch(/^127\.0\.0\.1:\d+\n$/);
+  expect(readFileSync(join(out, "admin.addr"), "utf8")).toBe(`${admin.listen}\n`);
   expect(run.stdout).toContain(`watch it from another terminal: fl status --run ${out}`);
   const clientConfig = YAML.parse(readFileSync(join(out, "clients", "community.yaml"), "utf8")) as Record<
     string,

@@ -6,6 +6,7 @@ import type { Identity, PublicIdentity } from "../../shared/src/crypto/index.js"
 import type { SealedUpdate, UploadVerdict } from "../../shared/src/fl/messages.js";
 import { callBody, SessionMethod } from "../../shared/src/fl/session-calls.js";
 import type { FlTask } from "../../shared/src/fl/task.js";
+import type { EvaluationStatistics } from "../../shared/src/metrics/evaluation-statistics.js";
 import { deserializeWeights, selectTensors } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
 import { TEST_SITE_INFO } from "./in-process-site.js";
@@ -118,8 +119,8 @@ export class FakeSite {
     return this.connection.uploadUpdate(auth, sealed, trainMetrics);
   }
 
-  /** Reports a confusion matrix (and no other metrics) for an evaluation task. */
-  evaluate(task: FlTask, confusion: number[][]): Promise<void> {
+  /** Reports a confusion matrix (and no other metrics, statistics if given) for an evaluation task. */
+  evaluate(task: FlTask, confusion: number[][], statistics?: EvaluationStatistics): Promise<void> {
     if (task.kind !== "evaluate") throw new Error(`${this.identity.id}: ${task.taskId} is not an evaluation`);
     const report = {
       taskId: task.taskId,
@@ -129,6 +130,7 @@ export class FakeSite {
       numExamples: confusion.flat().reduce((a, b) => a + b, 0),
       confusion,
       metrics: {},
+      ...(statistics && { statistics }),
     };
     const auth = this.session.authorize(SessionMethod.ReportEvaluation, callBody.reportEvaluation(report));
     return this.connection.reportEvaluation(auth, report);

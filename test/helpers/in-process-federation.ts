@@ -27,6 +27,8 @@ export interface FederationSetup {
   readonly heartbeatTimeoutMs?: number;
   readonly maxUpdateBytes?: number;
   readonly buildPipeline?: CoordinatorOptions["buildPipeline"];
+  /** The coordinator's own test set and its scorer; none by default. */
+  readonly central?: CoordinatorOptions["central"];
 }
 
 /**
@@ -91,6 +93,7 @@ export class InProcessFederation {
       log: (line) => this.logs.push(line),
       onProgress: (progress) => this.progress.push(progress),
       ...(setup.buildPipeline && { buildPipeline: setup.buildPipeline }),
+      ...(setup.central && { central: setup.central }),
     });
     this.run = this.service.run();
   }

@@ -139,41 +139,63 @@ export async function trainClassifier(
   };
 }
 
-/** Predicts the labelled images of a split and returns its confusion matrix and mean loss. */
+/** What `evaluateClassifier` returns for a split. */
+export interface ClassifierEvaluation {
+  /** [truth][predicted] of the argmax of the logits. */
+  readonly confusion: number[][];
+  readonly numExamples: number;
+  /** Mean (unweighted) cross-entropy. */
+  readonly metrics: Record<string, number>;
+  /** The labelled images' true classes, in set order. */
+  readonly labels: Int32Array;
+  /** Their softmax probabilities, numExamples × numClasses row-major; they never leave the site. */
+  readonly probabilities: Float32Array;
+}
+
+/**
+ * Predicts the labelled images of a split: confusion matrix, mean loss, and the class
+ * probabilities from which the site's statistics (AUC, calibration, bootstrap) are computed.
+ */
 export async function evaluateClassifier(
   tf: Tf,
   model: tfl.LayersModel,
   set: ImageSet,
   options: { numClasses: number; batchSize?: number },
-): Promise<{ confusion: number[][]; numExamples: number; metrics: Record<string, number> }> {
+): Promise<ClassifierEvaluation> {
+  const { numClasses } = options;
   const indices: number[] = [];
   for (let i = 0; i < set.count; i++) if ((set.labels[i] as number) >= 0) indices.push(i);
   const predicted: number[] = [];
+  const probabilities = new Float32Array(indices.length * numClasses);
   let lossSum = 0;
   const batchSize = options.batchSize ?? 64;
   for (let start = 0; start < indices.length; start += batchSize) {
     const batch = indices.slice(start, start + batchSize);
     const labels = batch.map((i) => set.labels[i] as number);
-    const [pred, loss] = tf.tidy(() => {
+    const [pred, probs, loss] = tf.tidy(() => {
       const logits = model.apply(gatherImages(tf, set, batch), { training: false }) as tfc.Tensor2D;
       const l = tf.losses.softmaxCrossEntropy(
-        tf.oneHot(tf.tensor1d(labels, "int32"), options.numClasses),
+        tf.oneHot(tf.tensor1d(labels, "int32"), numClasses),
         logits,
         undefined,
         undefined,
         tf.Reduction.SUM,
       );
-      return [tf.argMax(logits, 1), l];
+      // Predictions stay the argmax of the logits, so the confusion matrix is what it always was.
+      return [tf.argMax(logits, 1), tf.softmax(logits), l];
     });
     predicted.push(...((await pred.data()) as Int32Array));
+    probabilities.set((await probs.data()) as Float32Array, start * numClasses);
     lossSum += (await loss.data())[0] ?? 0;
-    tf.dispose([pred, loss]);
+    tf.dispose([pred, probs, loss]);
   }
   const truth = indices.map((i) => set.labels[i] as number);
-  const confusion = confusionMatrix(truth, predicted, options.numClasses);
+  const confusion = confusionMatrix(truth, predicted, numClasses);
   return {
     confusion,
     numExamples: indices.length,
     metrics: { loss: indices.length ? lossSum / indices.length : 0 },
+    labels: Int32Array.from(truth),
+    probabilities,
   };
 }

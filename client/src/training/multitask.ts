@@ -161,6 +161,8 @@ export interface MultitaskEvaluation {
   readonly confusion: number[][];
   /** Per-image Dice/IoU sums and pooled pixel counts of the thresholded mask predictions. */
   readonly segmentation: SegmentationCounts;
+  /** The same for each image alone, in the order of `labels` (for the bootstrap's Dice). */
+  readonly perImage: SegmentationCounts[];
   /** Mean cross-entropy (unweighted) over the evaluated images. */
   readonly metrics: Record<string, number>;
 }
@@ -184,6 +186,7 @@ export async function evaluateMultitask(
   const probabilities = new Float32Array(indices.length * numClasses);
   const predicted: number[] = [];
   const accumulator = new SegmentationAccumulator(options.maskThreshold);
+  const perImage: SegmentationCounts[] = [];
   let lossSum = 0;
   for (let start = 0; start < indices.length; start += batchSize) {
     const batch = indices.slice(start, start + batchSize);
@@ -204,10 +207,14 @@ export async function evaluateMultitask(
     batch.forEach((imageIndex, row) => {
       const p = probValues.subarray(row * numClasses, (row + 1) * numClasses);
       predicted.push(p.indexOf(Math.max(...p)));
-      accumulator.add(
+      const image = new SegmentationAccumulator(options.maskThreshold);
+      image.add(
         maskValues.subarray(row * pixels, (row + 1) * pixels),
         images.masks.subarray(imageIndex * pixels, (imageIndex + 1) * pixels),
       );
+      const counts = image.counts();
+      perImage.push(counts);
+      accumulator.merge(counts);
     });
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -219,6 +226,7 @@ export async function evaluateMultitask(
     probabilities,
     confusion: confusionMatrix(Array.from(labels), predicted, numClasses),
     segmentation: accumulator.counts(),
+    perImage,
     metrics: { loss: indices.length > 0 ? lossSum / indices.length : 0 },
   };
 }

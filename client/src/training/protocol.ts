@@ -1,4 +1,5 @@
 import type { EvaluateTask, TrainTask } from "../../../shared/src/fl/task.js";
+import type { EvaluationStatistics } from "../../../shared/src/metrics/evaluation-statistics.js";
 import type { WeightsManifest } from "../../../shared/src/weights/types.js";
 
 /** Messages between the client's network process and its trainer process (Node IPC, advanced serialisation). */
@@ -50,5 +51,6 @@ export type TrainerResponse =
       readonly confusion: number[][];
       readonly numExamples: number;
       readonly metrics: Record<string, number>;
+      readonly statistics?: EvaluationStatistics;
     }
   | { readonly type: "error"; readonly id: number; readonly code: string; readonly message: string };

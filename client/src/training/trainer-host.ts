@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type ErrorCode as Code, ErrorCode, FlError } from "../../../shared/src/errors.js";
 import type { SiteInfo } from "../../../shared/src/fl/messages.js";
@@ -39,9 +40,18 @@ export class TrainerHost implements SiteTrainer {
   private readyWaiter: { resolve: (r: Ready) => void; reject: (e: Error) => void } | undefined;
   private exited: Error | undefined;
 
-  constructor(options: { logPrefix: string }) {
+  /**
+   * `log`, when given, takes the trainer's output line by line (so that it goes through the
+   * client's structured logger); without it the child writes to this process's own streams.
+   */
+  constructor(options: { logPrefix: string; log?: (line: string) => void }) {
     const entry = fileURLToPath(new URL("./trainer-process.ts", import.meta.url));
-    this.child = forkTypeScript(entry, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const output = options.log ? "pipe" : "inherit";
+    this.child = forkTypeScript(entry, [], { stdio: ["ignore", output, output, "ipc"] });
+    const { log } = options;
+    if (log)
+      for (const stream of [this.child.stdout, this.child.stderr])
+        if (stream) createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", log);
     this.child.on("message", (message: TrainerResponse) => this.onMessage(message));
     this.child.on("exit", (code, signal) => {
       this.exited = new FlError(
@@ -81,7 +91,12 @@ export class TrainerHost implements SiteTrainer {
       manifest: weights.manifest,
       values: weights.values,
     })) as Evaluated;
-    return { confusion: evaluated.confusion, numExamples: evaluated.numExamples, metrics: evaluated.metrics };
+    return {
+      confusion: evaluated.confusion,
+      numExamples: evaluated.numExamples,
+      metrics: evaluated.metrics,
+      ...(evaluated.statistics && { statistics: evaluated.statistics }),
+    };
   }
 
   close(): void {

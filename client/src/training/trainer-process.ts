@@ -39,7 +39,7 @@ async function handle(request: TrainerRequest): Promise<void> {
       const trainer = { backend, data, networks: new NetworkCache() };
       runner = {
         train: createTaskTrainer(trainer),
-        evaluate: (task, weights) => evaluateTask(trainer, task, weights),
+        evaluate: (task, weights) => evaluateTask(trainer, task, weights, { siteId: request.siteId }),
       };
       const counts = [0, 0, 0, 0];
       for (const label of data.train.labels) if (label >= 0) counts[label] = (counts[label] ?? 0) + 1;
@@ -81,6 +81,7 @@ async function handle(request: TrainerRequest): Promise<void> {
         confusion: outcome.confusion,
         numExamples: outcome.numExamples,
         metrics: outcome.metrics,
+        ...(outcome.statistics && { statistics: outcome.statistics }),
       });
       return;
     }

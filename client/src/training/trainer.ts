@@ -1,4 +1,5 @@
 import type { EvaluateTask, TrainTask } from "../../../shared/src/fl/task.js";
+import type { EvaluationStatistics } from "../../../shared/src/metrics/evaluation-statistics.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 
 /** Progress of a task: the fraction done (0…1) and what it is doing. */
@@ -16,6 +17,8 @@ export interface EvaluateOutcome {
   readonly confusion: number[][];
   readonly numExamples: number;
   readonly metrics: Record<string, number>;
+  /** Histograms and sums of the split's class probabilities, sent with the report. */
+  readonly statistics?: EvaluationStatistics;
 }
 
 /**

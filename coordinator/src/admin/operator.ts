@@ -9,6 +9,7 @@ import { FederationMetrics } from "./metrics.js";
 import { observedService } from "./observed-service.js";
 import { type AdminServer, loadOrCreateAdminToken, type SiteRoutes, startAdminServer } from "./server.js";
 import { type FederationHistory, type FederationStatus, StatusTracker } from "./status.js";
+import type { StatusSeed } from "./status-seed.js";
 
 /**
  * What the operator sees of a running coordinator: its status and its metrics, fed by the
@@ -30,6 +31,12 @@ export class OperatorView {
       sitesConnected: () => this.tracker.connectedSites(),
       sitesEnrolled: () => this.tracker.enrolledSites(),
     });
+  }
+
+  /** What the state store held at start (see StatusTracker.restore). */
+  restore(seed: StatusSeed): void {
+    this.tracker.restore(seed);
+    this.changed();
   }
 
   event(event: FlEvent): void {

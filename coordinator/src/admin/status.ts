@@ -1,5 +1,6 @@
 import type { FlEvent } from "../../../shared/src/events/types.js";
 import type { TaskProgress } from "../federation/task-board.js";
+import type { StatusSeed } from "./status-seed.js";
 
 /** What `GET /status` answers (and `fl status` prints): the federation as this coordinator sees it. */
 export interface FederationStatus {
@@ -19,7 +20,11 @@ export interface FederationStatus {
     readonly totalRounds: number | null;
   };
   readonly sites: readonly SiteStatus[];
-  /** Counted since this coordinator process started. */
+  /**
+   * Over the whole federation: what the state store holds when this coordinator started, then
+   * live (updates refused before their signature was checked are not stored: those count only
+   * since the start).
+   */
   readonly updates: { readonly accepted: number; readonly rejected: Readonly<Record<string, number>> };
   readonly lastRound: {
     readonly round: number;
@@ -99,6 +104,42 @@ export class StatusTracker {
     enrolled: Iterable<string>,
   ) {
     for (const siteId of enrolled) this.site(siteId);
+  }
+
+  /**
+   * What the state store already holds (a restarted coordinator): rounds, evaluations and update
+   * counts, and each site's last join and backend. Call it before the first event.
+   */
+  restore(seed: StatusSeed): void {
+    for (const r of seed.rounds) {
+      this.rounds.push({ round: r.round, outcome: r.outcome, at: r.at, trainLoss: r.trainLoss });
+      if (r.outcome === "completed") this.completedRounds = Math.max(this.completedRounds, r.round);
+    }
+    const last = seed.rounds.at(-1);
+    if (last) {
+      this.round = last.round;
+      this.phase = last.phase;
+      this.attempt = last.attempt;
+      this.lastRound = {
+        round: last.round,
+        outcome: last.outcome,
+        at: last.at,
+        ...(last.outcome === "completed" && { accepted: last.accepted }),
+        ...(last.reason !== undefined && { reason: last.reason }),
+      };
+    }
+    for (const e of seed.evaluations) this.evaluations.push(e);
+    this.lastEvaluation = this.evaluations.at(-1) ?? null;
+    this.accepted += seed.updates.accepted;
+    for (const [code, n] of Object.entries(seed.updates.rejected))
+      this.rejected.set(code, (this.rejected.get(code) ?? 0) + n);
+    for (const stored of seed.sites) {
+      // Only sites still enrolled; they stay "never" (not joined since this start) until they do.
+      const site = this.sites.get(stored.siteId);
+      if (!site) continue;
+      site.lastSeenMs ??= stored.lastSeenMs ?? undefined;
+      site.backend ??= stored.backend ?? undefined;
+    }
   }
 
   event(event: FlEvent): void {

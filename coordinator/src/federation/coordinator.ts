@@ -23,6 +23,7 @@ import type { CoordinatorService, UploadSink } from "../../../shared/src/fl/port
 import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import { buildPipeline, type StageConfig } from "../../../shared/src/fl/stages/index.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
+import { CentralEvaluation, type CentralEvaluator, type CentralSchedule } from "../central-evaluation.js";
 import type { Plan } from "../plan.js";
 import type { Strategy } from "../strategy/strategy.js";
 import { type Clock, systemClock } from "./clock.js";
@@ -66,6 +67,8 @@ export interface CoordinatorOptions {
   readonly newTaskId?: () => string;
   readonly log?: (line: string) => void;
   readonly onProgress?: (progress: TaskProgress) => void;
+  /** The coordinator's own test set, scored next to the federated evaluation; none by default. */
+  readonly central?: { readonly evaluator: CentralEvaluator; readonly schedule: CentralSchedule };
 }
 
 /**
@@ -140,6 +143,16 @@ export class Coordinator implements CoordinatorService {
       sessions: this.sessions,
       uploads: this.uploads,
       evaluations: this.evaluations,
+      ...(options.central && {
+        central: new CentralEvaluation({
+          ...options.central,
+          plan: options.plan,
+          model: options.model,
+          store,
+          clock,
+          log,
+        }),
+      }),
       events,
       clock,
       newTaskId: options.newTaskId ?? randomUUID,

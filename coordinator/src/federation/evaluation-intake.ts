@@ -1,5 +1,5 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
-import { checkEvaluationReport } from "../../../shared/src/fl/limits.js";
+import { checkEvaluationReport, checkReportStatistics } from "../../../shared/src/fl/limits.js";
 import type { EvaluationReport } from "../../../shared/src/fl/messages.js";
 import { summariseEvaluations } from "../report.js";
 import type { Clock } from "./clock.js";
@@ -18,9 +18,9 @@ export interface EvaluationIntakeOptions {
 }
 
 /**
- * Takes the sites' evaluations of a model version (a confusion matrix and scalar metrics each,
- * never per-image scores) and pools them: accuracy and F1 from the summed matrices, ranking
- * metrics site-weighted (see report.ts).
+ * Takes the sites' evaluations of a model version (a confusion matrix, scalar metrics and score
+ * histograms each, never per-image scores) and pools them: accuracy and F1 from the summed
+ * matrices, AUC, mAP and calibration from the summed histograms (see report.ts).
  */
 export class EvaluationIntake {
   constructor(private readonly options: EvaluationIntakeOptions) {}
@@ -40,6 +40,7 @@ export class EvaluationIntake {
       );
     }
     checkConfusion(report, this.options.numClasses);
+    checkReportStatistics(report, this.options.numClasses);
     this.options.store.recordEvaluation({
       round,
       modelVersion,
@@ -48,6 +49,7 @@ export class EvaluationIntake {
       numExamples: report.numExamples,
       confusion: report.confusion.map((row) => [...row]),
       metrics: { ...report.metrics },
+      ...(report.statistics && { statistics: report.statistics }),
       receivedAtMs: this.options.clock.now(),
     });
     this.options.board.complete(siteId);
@@ -69,9 +71,11 @@ export class EvaluationIntake {
         { macroF1: r.macroF1, accuracy: r.accuracy, count: r.count },
       ]),
     );
+    const { ranking, statistics } = summary;
     const extras = {
-      ...(summary.ranking?.mAP !== undefined && { mAP: summary.ranking.mAP }),
-      ...(summary.ranking?.macroAuc !== undefined && { macroAuc: summary.ranking.macroAuc }),
+      ...(ranking?.macroAuc !== undefined && { macroAuc: ranking.macroAuc }),
+      ...(ranking?.mAP !== undefined && { mAP: ranking.mAP }),
+      ...(statistics && { ece: statistics.ece, brier: statistics.brier }),
       ...(summary.segmentation && { dice: summary.segmentation.globalDice }),
     };
     log(

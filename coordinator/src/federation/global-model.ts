@@ -104,6 +104,12 @@ export class GlobalModel {
     return { bytes: this.checkpoints.read(record).bytes, sha256: record.sha256 };
   }
 
+  /** The weights of a version: the current one, or a committed checkpoint (hash-checked). */
+  weightsOf(version: number): ModelWeights {
+    if (version === this.current.version) return this.current.weights;
+    return this.checkpoints.read(this.existing(version)).weights;
+  }
+
   private existing(version: number): CheckpointRecord {
     const record = this.store.checkpoint(version);
     if (!record)

@@ -14,6 +14,7 @@ import {
   withSharing,
 } from "../../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
+import { CENTRAL_SITE_ID, type CentralEvaluation } from "../central-evaluation.js";
 import { type Phase, type Plan, shouldEvaluate, slotOf, totalRounds } from "../plan.js";
 import { sampleSites } from "../sampling.js";
 import { hasServerState } from "../strategy/server-optimizers.js";
@@ -48,6 +49,8 @@ export interface RoundRunnerOptions {
   readonly sessions: Sessions;
   readonly uploads: UploadIntake;
   readonly evaluations: EvaluationIntake;
+  /** Scores versions on the coordinator's own test set next to the federated evaluation; none by default. */
+  readonly central?: CentralEvaluation;
   readonly events: FederationEvents;
   readonly clock: Clock;
   readonly newTaskId: () => string;
@@ -86,7 +89,10 @@ export class RoundRunner {
       await this.catchUpEvaluations();
       for (let round = store.lastCompletedRound() + 1; round <= total; round++) {
         await this.trainRound(round);
-        if (this.plansEvaluation(round)) await this.evaluate(round, global.version);
+        await this.evaluateRound(round, global.version, {
+          federated: this.plansEvaluation(round),
+          central: this.options.central?.due(round) ?? false,
+        });
       }
       if (total > 0 && evaluates(slotOf(plan, total).phase) && !this.evaluated(global.version))
         await this.evaluate(total, global.version);
@@ -280,10 +286,48 @@ export class RoundRunner {
    * site failed its task) is evaluated now, before the plan goes on.
    */
   private async catchUpEvaluations(): Promise<void> {
+    const { central, log } = this.options;
     for (const r of this.options.store.listRounds()) {
-      if (r.status !== "completed" || r.modelVersionOut === null || !this.plansEvaluation(r.round)) continue;
-      if (!this.evaluated(r.modelVersionOut)) await this.evaluate(r.round, r.modelVersionOut);
+      if (r.status !== "completed" || r.modelVersionOut === null) continue;
+      const version = r.modelVersionOut;
+      const federated = this.plansEvaluation(r.round) && !this.evaluated(version);
+      const centrally = (central?.due(r.round) ?? false) && !central?.evaluated(version);
+      if (centrally) log(`model v${version} has no central evaluation yet: scoring it now`);
+      if (federated || centrally)
+        await this.evaluateRound(r.round, version, { federated, central: centrally });
     }
+  }
+
+  /**
+   * The federated evaluation of a version and the central one side by side: the central set is
+   * scored in its own process while the sites score theirs, and the plan goes on once both are
+   * done. The central one never throws; a stop ends its wait (see CentralEvaluation.run).
+   */
+  private async evaluateRound(
+    round: number,
+    version: number,
+    which: { federated: boolean; central: boolean },
+  ): Promise<void> {
+    const { central, global } = this.options;
+    const scoring =
+      which.central && central
+        ? central.run(round, version, () => global.weightsOf(version), this.abort.signal)
+        : undefined;
+    try {
+      if (which.federated) await this.evaluate(round, version);
+    } finally {
+      await scoring;
+    }
+  }
+
+  /** The sites' reports on a version: the coordinator's own ("@central") is not one of them. */
+  private siteReports(version: number): Set<string> {
+    return new Set(
+      this.options.store
+        .listEvaluations(version)
+        .map((e) => e.siteId)
+        .filter((siteId) => siteId !== CENTRAL_SITE_ID),
+    );
   }
 
   /**
@@ -295,7 +339,7 @@ export class RoundRunner {
   private evaluated(version: number): boolean {
     const { store } = this.options;
     const run = store.evaluationRun(version);
-    const reported = new Set(store.listEvaluations(version).map((e) => e.siteId));
+    const reported = this.siteReports(version);
     return run ? run.expected.every((siteId) => reported.has(siteId)) : reported.size > 0;
   }
 
@@ -315,7 +359,7 @@ export class RoundRunner {
     );
     const { phase } = slotOf(plan, round);
     const earlier = store.evaluationRun(version);
-    const kept = new Set(store.listEvaluations(version).map((e) => e.siteId));
+    const kept = this.siteReports(version);
     const asked = connected.filter((siteId) => !kept.has(siteId));
     // Nobody to ask and the outcome already announced: a second announcement would say nothing new.
     if (asked.length === 0 && earlier && earlier.settledAtMs !== null) return;
@@ -330,7 +374,7 @@ export class RoundRunner {
       );
     let settled: SettledRound = { done: 0, failures: [] };
     if (asked.length > 0) {
-      const task = evaluateTaskSpec(this.options.model, phase);
+      const task = evaluateTaskSpec(this.options.model, phase, plan, round);
       this.post(round, phase, asked, task, plan.evaluationTimeoutSec * 1000, version);
       settled = await this.options.board.settle(this.abort.signal);
     }

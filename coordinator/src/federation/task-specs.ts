@@ -6,6 +6,7 @@ import {
   type TrainTaskInput,
 } from "../../../shared/src/fl/task.js";
 import { networkFor, taskKind } from "../../../shared/src/fl/task-kinds.js";
+import { deriveSeed } from "../../../shared/src/random.js";
 import type { Phase, Plan, RoundSlot } from "../plan.js";
 
 /**
@@ -32,11 +33,21 @@ export function trainTaskSpec(plan: Plan, model: ModelSpec, slot: RoundSlot): Ta
   return { kind: "train", spec: buildTrainTask(input) };
 }
 
-/** Score the phase's model on each site's held-out test split. */
-export function evaluateTaskSpec(model: ModelSpec, phase: Phase): TaskSpec {
+/**
+ * Score the phase's model on each site's held-out test split, with the plan's bootstrap and
+ * temperature scan; the round's seed makes the sites' resamples reproducible.
+ */
+export function evaluateTaskSpec(model: ModelSpec, phase: Phase, plan: Plan, round: number): TaskSpec {
   return {
     kind: "evaluate",
-    spec: buildEvaluateTask({ model: networkFor(model, phase.task), split: "test", task: phase.task }),
+    spec: buildEvaluateTask({
+      model: networkFor(model, phase.task),
+      split: "test",
+      task: phase.task,
+      bootstrap: plan.evaluationBootstrap,
+      temperatureScaling: plan.evaluationTemperatureScaling,
+      seed: deriveSeed(plan.seed, "evaluation", round),
+    }),
   };
 }
 

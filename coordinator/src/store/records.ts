@@ -1,4 +1,5 @@
 import type { UpdateManifest } from "../../../shared/src/crypto/index.js";
+import type { EvaluationStatistics } from "../../../shared/src/metrics/evaluation-statistics.js";
 /**
  * The records of the coordinator's durable state, as the store hands them out and the rest of
  * the coordinator reads them. Plain data, so that pure code can name them without the database.
@@ -74,6 +75,8 @@ export interface EvaluationRecord {
   readonly numExamples: number;
   readonly confusion: number[][];
   readonly metrics: Record<string, number>;
+  /** The site's score histograms and sums; absent from older clients and rows before schema v4. */
+  readonly statistics?: EvaluationStatistics;
   readonly receivedAtMs: number;
 }
 

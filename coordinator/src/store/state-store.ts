@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import type { UpdateManifest } from "../../../shared/src/crypto/index.js";
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import type { EvaluationStatistics } from "../../../shared/src/metrics/evaluation-statistics.js";
 import type { FederationStore } from "../federation/store.js";
 import type {
   CheckpointRecord,
@@ -29,9 +30,11 @@ import type {
 /**
  * v2 added the signed manifest of each update (`manifest_json`, `signature`). v3 keys updates by
  * a row id of the coordinator's own: an upload id is only the site's name for its upload, unique
- * per site, so one site's id can never block or overwrite another site's row.
+ * per site, so one site's id can never block or overwrite another site's row. v4 keeps each
+ * evaluation's statistics (`statistics_json`: score histograms, calibration bins, bootstrap
+ * replicates); rows from before stay without (NULL).
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const UPDATES_TABLE = `
 CREATE TABLE IF NOT EXISTS updates (
@@ -103,6 +106,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
   confusion_json TEXT NOT NULL,
   metrics_json TEXT NOT NULL,
   received_at_ms INTEGER NOT NULL,
+  statistics_json TEXT,
   PRIMARY KEY (model_version, site_id, split)
 );
 CREATE TABLE IF NOT EXISTS evaluation_runs (
@@ -172,9 +176,19 @@ export class StateStore implements FederationStore {
           `INSERT INTO updates (id, ${UPDATE_COLUMNS}) SELECT rowid, ${UPDATE_COLUMNS} FROM updates_v2 ORDER BY rowid`,
         );
         this.db.exec("DROP TABLE updates_v2");
-        this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
+        this.setSchemaVersion(3);
       })();
-      schema = SCHEMA_VERSION;
+      schema = 3;
+    }
+    if (schema === 3) {
+      this.db.transaction(() => {
+        // A database from before evaluations were kept gets the table, column included, from SCHEMA.
+        const columns = this.db.prepare<[], { name: string }>("PRAGMA table_info(evaluations)").all();
+        if (columns.length > 0 && !columns.some((c) => c.name === "statistics_json"))
+          this.db.exec("ALTER TABLE evaluations ADD COLUMN statistics_json TEXT");
+        this.setSchemaVersion(4);
+      })();
+      schema = 4;
     }
     if (schema !== SCHEMA_VERSION) {
       throw new FlError(
@@ -182,6 +196,10 @@ export class StateStore implements FederationStore {
         `state database schema v${schema} is not supported (expected v${SCHEMA_VERSION})`,
       );
     }
+  }
+
+  private setSchemaVersion(version: number): void {
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(version));
   }
 
   close(): void {
@@ -474,10 +492,11 @@ export class StateStore implements FederationStore {
   recordEvaluation(e: EvaluationRecord): void {
     this.db
       .prepare(
-        `INSERT INTO evaluations (round, model_version, site_id, split, num_examples, confusion_json, metrics_json, received_at_ms)
-         VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(model_version, site_id, split) DO UPDATE SET
+        `INSERT INTO evaluations (round, model_version, site_id, split, num_examples, confusion_json, metrics_json, received_at_ms, statistics_json)
+         VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(model_version, site_id, split) DO UPDATE SET
            round = excluded.round, num_examples = excluded.num_examples, confusion_json = excluded.confusion_json,
-           metrics_json = excluded.metrics_json, received_at_ms = excluded.received_at_ms`,
+           metrics_json = excluded.metrics_json, received_at_ms = excluded.received_at_ms,
+           statistics_json = excluded.statistics_json`,
       )
       .run(
         e.round,
@@ -488,6 +507,7 @@ export class StateStore implements FederationStore {
         JSON.stringify(e.confusion),
         JSON.stringify(e.metrics),
         e.receivedAtMs,
+        e.statistics ? JSON.stringify(e.statistics) : null,
       );
   }
 
@@ -504,6 +524,9 @@ export class StateStore implements FederationStore {
         numExamples: r.num_examples,
         confusion: JSON.parse(r.confusion_json) as number[][],
         metrics: JSON.parse(r.metrics_json) as Record<string, number>,
+        ...(r.statistics_json !== null && {
+          statistics: JSON.parse(r.statistics_json) as EvaluationStatistics,
+        }),
         receivedAtMs: r.received_at_ms,
       }));
   }
@@ -603,6 +626,7 @@ interface EvaluationRow {
   confusion_json: string;
   metrics_json: string;
   received_at_ms: number;
+  statistics_json: string | null;
 }
 
 function toCheckpoint(row: {

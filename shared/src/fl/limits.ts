@@ -1,6 +1,7 @@
 import { IDENTITY_ID_PATTERN } from "../crypto/keys.js";
 import { type UpdateManifest, validateUpdateManifest } from "../crypto/update-manifest.js";
 import { ErrorCode, FlError, isFlError } from "../errors.js";
+import { checkStatistics } from "../metrics/pool-statistics.js";
 import type { EvaluationReport, Heartbeat, SiteInfo } from "./messages.js";
 import { EvaluateTaskSchema } from "./task.js";
 
@@ -157,6 +158,21 @@ export function checkEvaluationReport(report: EvaluationReport): void {
   if (!EVALUATION_SPLITS.includes(report.split))
     throw invalid(`evaluation split ${quote(report.split)} is not one of ${EVALUATION_SPLITS.join(", ")}`);
   checkMetrics("evaluation metrics", report.metrics);
+}
+
+/**
+ * A report's statistics, once its confusion matrix is known to be numClasses × numClasses of
+ * numExamples: the shapes, counts and sums checkStatistics asks for. The error says the
+ * statistics were at fault, so a site whose matrix is fine knows where to look.
+ */
+export function checkReportStatistics(report: EvaluationReport, numClasses: number): void {
+  if (!report.statistics) return;
+  try {
+    checkStatistics(report.statistics, numClasses, report.numExamples);
+  } catch (error) {
+    const message = isFlError(error) ? error.message : String(error);
+    throw invalid(`evaluation statistics refused: ${sanitiseText(message, MAX_REASON_CHARS)}`);
+  }
 }
 
 /** Checks a heartbeat's task id and status; its failure reason is kept, sanitised and bounded. */

@@ -1,5 +1,6 @@
 import type { UpdateManifest } from "../crypto/index.js";
 import type { SignedTaskFields } from "../crypto/session-auth.js";
+import type { EvaluationStatistics } from "../metrics/evaluation-statistics.js";
 import type { FlTask } from "./task.js";
 
 /**
@@ -155,6 +156,11 @@ export interface EvaluationReport {
   /** Rows are true classes, columns predicted; numClasses × numClasses, summing to numExamples. */
   readonly confusion: readonly (readonly number[])[];
   readonly metrics: Readonly<Record<string, number>>;
+  /**
+   * Histograms and sums of the split's class probabilities (never the probabilities), from which
+   * the coordinator pools AUC, AP, calibration and bootstrap intervals. Absent from older clients.
+   */
+  readonly statistics?: EvaluationStatistics;
 }
 
 /** A model version's bytes (the serialised weights) and their sha256. */

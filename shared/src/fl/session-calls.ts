@@ -1,5 +1,6 @@
 import { toBase64 } from "../crypto/encoding.js";
 import type { SignedTaskFields } from "../crypto/session-auth.js";
+import type { EvaluationStatistics } from "../metrics/evaluation-statistics.js";
 import type { EvaluationReport, Heartbeat, HeartbeatAck, UploadHeader } from "./messages.js";
 import { encodeTaskSpec, type FlTask } from "./task.js";
 
@@ -41,6 +42,7 @@ export const callBody = {
     numExamples: report.numExamples,
     confusion: report.confusion.map((row) => [...row]),
     metrics: { ...report.metrics },
+    ...(report.statistics && { statistics: statisticsBody(report.statistics) }),
   }),
   leave: (reason: string) => ({ reason }),
 } as const;
@@ -61,5 +63,67 @@ export function signedTaskFields(task: FlTask): SignedTaskFields {
     modelBytes: task.modelBytes,
     configJson: encodeTaskSpec(task),
     deadlineMs: task.deadlineMs,
+  };
+}
+
+/**
+ * The statistics as the MAC covers them: exactly the fields the wire carries, as plain arrays.
+ * Built field by field rather than copied, so that a key the wire does not carry (or a typed
+ * array, which canonical JSON refuses) on the site's side cannot make the two MACs differ. Every
+ * value is a count or an IEEE double that protobuf carries bit for bit, and canonical JSON writes
+ * the shortest text that reads back as the same double, so both sides hash the same text.
+ */
+export function statisticsBody(stats: EvaluationStatistics): EvaluationStatistics {
+  const list = (values: ArrayLike<number>) => Array.from(values);
+  const confidence = (c: EvaluationStatistics["confidence"]) => ({
+    count: list(c.count),
+    correct: list(c.correct),
+    confidenceSum: list(c.confidenceSum),
+  });
+  const { bootstrap, temperature } = stats;
+  return {
+    bins: stats.bins,
+    count: stats.count,
+    scores: stats.scores.map((h) => ({
+      positive: list(h.positive),
+      negative: list(h.negative),
+      scoreSum: list(h.scoreSum),
+    })),
+    confidence: confidence(stats.confidence),
+    brierSum: stats.brierSum,
+    nllSum: stats.nllSum,
+    ...(bootstrap && {
+      bootstrap: {
+        seed: bootstrap.seed,
+        bins: bootstrap.bins,
+        replicates: bootstrap.replicates.map((r) => ({
+          confusion: r.confusion.map(list),
+          positive: r.positive.map(list),
+          negative: r.negative.map(list),
+          ...(r.segmentation && {
+            segmentation: {
+              images: r.segmentation.images,
+              diceSum: r.segmentation.diceSum,
+              iouSum: r.segmentation.iouSum,
+              intersection: r.segmentation.intersection,
+              predicted: r.segmentation.predicted,
+              actual: r.segmentation.actual,
+            },
+          }),
+        })),
+      },
+    }),
+    ...(temperature && {
+      temperature: {
+        temperatures: list(temperature.temperatures),
+        validationNllSum: list(temperature.validationNllSum),
+        validationCount: temperature.validationCount,
+        test: temperature.test.map((t) => ({
+          confidence: confidence(t.confidence),
+          brierSum: t.brierSum,
+          nllSum: t.nllSum,
+        })),
+      },
+    }),
   };
 }

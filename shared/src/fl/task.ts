@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ErrorCode, errorMessage, FlError } from "../errors.js";
+import { DEFAULT_BOOTSTRAP_REPLICATES, MAX_BOOTSTRAP_REPLICATES } from "../metrics/evaluation-statistics.js";
 import { ModelSpecSchema } from "./model-spec.js";
 import { StageConfigSchema } from "./stages/index.js";
 import { TASK_KIND_LIST, TASK_KINDS, type TaskKindDeclaration } from "./task-kinds.js";
@@ -52,6 +53,27 @@ const trainTaskFields = {
   phaseRounds: z.number().int().min(1).default(1),
   /** The phase's update pipeline; the client runs the stages that have a client part. */
   pipeline: z.array(StageConfigSchema).default([]),
+  /** What the round promises about privacy; a site's privacy policy checks it before training. */
+  privacy: z
+    .strictObject({
+      /** How many sites were sent this round's task (the cohort the update is aggregated in). */
+      cohort: z.number().int().min(0).default(0),
+      /** Whether the coordinator will see only the cohort's sum (secure aggregation). */
+      secureAggregation: z.boolean().default(false),
+      /** Differential privacy of the round, with the accountant's ε before and after it. */
+      dp: z
+        .strictObject({
+          mode: z.enum(["central", "distributed"]),
+          noiseMultiplier: z.number().min(0),
+          clipNorm: z.number().positive(),
+          delta: z.number().gt(0).lt(1),
+          epsilonBefore: z.number().min(0),
+          epsilonAfter: z.number().min(0),
+          epsilonBudget: z.number().positive().optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
 };
 
 function trainTaskOf<const Name extends string, Options extends z.ZodType>(
@@ -90,6 +112,12 @@ export const EvaluateTaskSchema = z.strictObject({
   split: z.enum(["val", "test"]).default("test"),
   /** The kind of the phase whose model is evaluated. */
   task: z.enum(TASK_KINDS).default("classify"),
+  /** Stratified bootstrap resamples of the split the site sends with its statistics (0: none). */
+  bootstrap: z.number().int().min(0).max(MAX_BOOTSTRAP_REPLICATES).default(DEFAULT_BOOTSTRAP_REPLICATES),
+  /** Also scan temperatures on the site's validation split (federated temperature scaling). */
+  temperatureScaling: z.boolean().default(false),
+  /** The round's seed; each site mixes in its own id, so its resamples are its own and reproducible. */
+  seed: z.number().int().min(0).max(0xffff_ffff).default(0),
 });
 export type EvaluateTask = z.infer<typeof EvaluateTaskSchema>;
 export type EvaluateTaskInput = z.input<typeof EvaluateTaskSchema>;

@@ -67,6 +67,9 @@ it("fl client refuses to dial in plaintext without tls, and with --insecure gets
 
   const insecure = fl(["client", "--config", path, "--insecure"]);
   expect(insecure.status).toBe(1);
-  expect(insecure.stderr).toMatch(/st-marys +WARNING: insecure: true: dialling the coordinator without TLS/);
+  // JSON when not a terminal, as the coordinator's (cli/log.ts).
+  expect(insecure.stderr).toMatch(
+    /"level":"warn",.*"name":"st-marys","msg":"WARNING: insecure: true: dialling the coordinator without TLS/,
+  );
   expect(insecure.stderr).toContain("cannot read identity file");
 });

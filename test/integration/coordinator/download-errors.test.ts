@@ -143,7 +143,9 @@ describe("DownloadModel errors over real gRPC", () => {
 
     expect(finished).not.toBe("late");
     expect(Date.now() - started).toBeLessThan(PROMPT_MS);
-    expect(lines).toContain("session no longer valid (coordinator restarted?): joining again");
+    expect(lines).toContain(
+      "session no longer valid: unknown session (the coordinator restarted since it was granted, or it ended long ago); joining again",
+    );
     expect(lines.filter((l) => l.startsWith("joined federation"))).toHaveLength(2);
     expect(lines.some((l) => l.includes("update accepted"))).toBe(true);
     expect((await harness.run).status).toBe("completed");

@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
-import { federatedGrid, meanSd, phasesFor, scaledSizes, settingName } from "../../../cli/bench/paper-grid.js";
+import { federatedGrid, phasesFor, scaledSizes, settingName } from "../../../cli/bench/paper-grid.js";
+import { estimate } from "../../../cli/bench/stats.js";
 
 it("covers {scratch, MoCo, inpainting} × {classification, multi-task} × {10 %, 100 %}", () => {
   const names = federatedGrid().map(settingName);
@@ -30,9 +31,9 @@ it("pre-trains the inpaint settings with the inpainting task and keeps their com
 
 it("computes mean and sample standard deviation by hand", () => {
   // mean of 2, 4, 9 = 5; deviations -3, -1, 4 → (9 + 1 + 16) / 2 = 13
-  const r = meanSd([2, 4, 9, Number.NaN]);
+  const r = estimate([2, 4, 9, Number.NaN]);
   expect(r.mean).toBe(5);
   expect(r.sd).toBeCloseTo(Math.sqrt(13), 12);
   expect(r.n).toBe(3);
-  expect(meanSd([]).mean).toBeNaN();
+  expect(estimate([]).mean).toBeNaN();
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { evaluateTaskSpec } from "../../../coordinator/src/federation/task-specs.js";
 import { PlanSchema, planProblems } from "../../../coordinator/src/plan.js";
 import { DEFAULT_MODEL_SPEC, type ModelSpec } from "../../../shared/src/fl/model-spec.js";
 
@@ -46,5 +47,32 @@ describe("a plan's phases", () => {
         `plan.phases.1.task: "multitask" needs the unet-multitask architecture; small-cnn has no trainer for it`,
       ]),
     );
+  });
+});
+
+describe("the plan's evaluation options", () => {
+  const phases = [{ name: "p", task: "classify" as const, rounds: 1 }];
+  it("default to 200 bootstrap replicates and no temperature scan, and reach the sites' tasks", () => {
+    const plan = PlanSchema.parse({ phases });
+    expect([plan.evaluationBootstrap, plan.evaluationTemperatureScaling]).toEqual([200, false]);
+    const custom = PlanSchema.parse({
+      phases,
+      evaluationBootstrap: 0,
+      evaluationTemperatureScaling: true,
+      seed: 4,
+    });
+    const spec = evaluateTaskSpec(DEFAULT_MODEL_SPEC, custom.phases[0]!, custom, 3).spec;
+    expect(spec).toMatchObject({ bootstrap: 0, temperatureScaling: true });
+    // Another round, another seed; the same round, the same seed (a resumed evaluation resamples alike).
+    const again = evaluateTaskSpec(DEFAULT_MODEL_SPEC, custom.phases[0]!, custom, 3).spec;
+    const next = evaluateTaskSpec(DEFAULT_MODEL_SPEC, custom.phases[0]!, custom, 4).spec;
+    expect(again).toEqual(spec);
+    expect(next.seed).not.toBe(spec.seed);
+  });
+
+  it("refuse more replicates than a report may carry", () => {
+    const result = PlanSchema.safeParse({ phases, evaluationBootstrap: 1001 });
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toContain("evaluationBootstrap");
   });
 });

@@ -24,7 +24,8 @@ function rdpByIntegration(q: number, sigma: number, alpha: number): number {
     const weight = i === 0 || i === n ? 0.5 : 1;
     logs.push(logDensity + alpha * Math.log(ratio) + Math.log(weight * h));
   }
-  const max = logs.reduce((m, v) => (v > m ? v : m), Number.NEGATIVE_INFINITY);
+  let max = Number.NEGATIVE_INFINITY;
+  for (const v of logs) if (v > max) max = v;
   const logA = max + Math.log(logs.reduce((s, v) => s + Math.exp(v - max), 0));
   return logA / (alpha - 1);
 }

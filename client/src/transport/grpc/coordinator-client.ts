@@ -24,9 +24,24 @@ import type { CoordinatorPort } from "../../../../shared/src/fl/ports.js";
 import { channelBindingOfCertificate } from "../../../../shared/src/transport/channel-binding.js";
 import { fromServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
+import { statisticsToWire } from "../../../../shared/src/transport/grpc-statistics.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import { receiveTask } from "../receive-task.js";
 import { type ChannelSecurity, channelCredentials } from "./credentials.js";
+
+/**
+ * The site's channel pings the coordinator every 10 s and drops the connection when a ping is
+ * not answered within 5 s: a cut link then fails the calls in flight (the long poll, an upload)
+ * within 15 s, well inside the coordinator's heartbeat timeout (at least 20 s), and the site
+ * reconnects and joins again instead of waiting on a dead TCP connection for TCP's own backoff.
+ * The coordinator's grpc-js server accepts pings this often (it enforces no ping policy).
+ */
+export const SITE_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  ...GRPC_CHANNEL_OPTIONS,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
 
 /**
  * The hospital's port to its coordinator over gRPC: the only place on the client that sees the
@@ -36,8 +51,12 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
   private readonly client: FederationClient;
   readonly channelBinding: string;
 
-  constructor(address: string, security: ChannelSecurity) {
-    this.client = new FederationClient(address, channelCredentials(security), GRPC_CHANNEL_OPTIONS);
+  constructor(
+    address: string,
+    security: ChannelSecurity,
+    channelOptions: grpc.ChannelOptions = SITE_CHANNEL_OPTIONS,
+  ) {
+    this.client = new FederationClient(address, channelCredentials(security), channelOptions);
     this.channelBinding = security === "insecure" ? "" : channelBindingOfCertificate(security.cert);
   }
 
@@ -131,6 +150,7 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
       numClasses: report.confusion.length,
       confusion: report.confusion.flat(),
       metrics: { ...report.metrics },
+      ...(report.statistics && { statistics: statisticsToWire(report.statistics) }),
     };
     await this.unary((cb) =>
       this.client.reportEvaluation(request, new grpc.Metadata(), this.deadline(30_000), cb),

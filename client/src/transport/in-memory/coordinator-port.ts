@@ -13,7 +13,7 @@ import type {
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
 import type { CoordinatorPort, CoordinatorService } from "../../../../shared/src/fl/ports.js";
-import { signedTaskFields } from "../../../../shared/src/fl/session-calls.js";
+import { signedTaskFields, statisticsBody } from "../../../../shared/src/fl/session-calls.js";
 import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import { receiveTask } from "../receive-task.js";
@@ -125,6 +125,8 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
         ...report,
         confusion: report.confusion.map((row) => [...row]),
         metrics: { ...report.metrics },
+        // A deep copy, as a wire would make: the coordinator keeps nothing the site still holds.
+        ...(report.statistics && { statistics: statisticsBody(report.statistics) }),
       }),
     );
   }

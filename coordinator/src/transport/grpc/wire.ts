@@ -14,6 +14,7 @@ import type {
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
 import { signedTaskFields } from "../../../../shared/src/fl/session-calls.js";
+import { rows, statisticsFromWire } from "../../../../shared/src/transport/grpc-statistics.js";
 
 /**
  * The generated protobuf types to and from the federation's domain messages, for the server
@@ -125,18 +126,10 @@ export function evaluationFromWire(report: wire.EvaluationReport): EvaluationRep
     modelVersion: report.modelVersion,
     split: report.split,
     numExamples: report.numExamples,
-    confusion: confusionRows(report.confusion, report.numClasses),
+    // The wire's row-major cells as rows of `numClasses`. Nothing is dropped or padded, so that
+    // the one check of the matrix's shape (in the evaluation intake) sees exactly what arrived.
+    confusion: rows(report.confusion, report.numClasses),
     metrics: report.metrics,
+    ...(report.statistics && { statistics: statisticsFromWire(report.statistics, report.numClasses) }),
   };
-}
-
-/**
- * The wire's row-major cells as rows of `numClasses`. Nothing is dropped or padded, so that the
- * one check of the matrix's shape (in the evaluation intake) sees exactly what arrived.
- */
-function confusionRows(cells: readonly number[], numClasses: number): number[][] {
-  if (numClasses <= 0) return cells.length === 0 ? [] : [[...cells]];
-  const rows: number[][] = [];
-  for (let i = 0; i < cells.length; i += numClasses) rows.push(cells.slice(i, i + numClasses));
-  return rows;
 }

@@ -224,13 +224,92 @@ export interface EvaluationReport {
   confusion: number[];
   metrics: { [key: string]: number };
   sequence: number;
-  /** Per-example class probabilities are never sent; only aggregates leave the hospital. */
   mac: Buffer;
+  /**
+   * Per-example class probabilities are never sent; only aggregates leave the hospital.
+   * Absent from clients that send only the confusion matrix and scalar metrics.
+   */
+  statistics?: EvaluationStatistics | undefined;
 }
 
 export interface EvaluationReport_MetricsEntry {
   key: string;
   value: number;
+}
+
+/**
+ * Additive sufficient statistics of a site's per-image class probabilities
+ * (shared/src/metrics/evaluation-statistics.ts): histograms and sums, never the scores.
+ * Counts are packed uint32, sums doubles (so that they and the MAC over them arrive exactly).
+ */
+export interface EvaluationStatistics {
+  /** Fine bins of a probability in [0, 1] (1000: resolution 0.001). */
+  bins: number;
+  count: number;
+  /** One per class, in class order. */
+  scores: ScoreHistogram[];
+  confidence?: ConfidenceBins | undefined;
+  brierSum: number;
+  nllSum: number;
+  bootstrap?: BootstrapStatistics | undefined;
+  temperature?: TemperatureScan | undefined;
+}
+
+/** One class's one-vs-rest histogram of P(class), `bins` cells each. */
+export interface ScoreHistogram {
+  positive: number[];
+  negative: number[];
+  scoreSum: number[];
+}
+
+/** Top-label confidence by bin. */
+export interface ConfidenceBins {
+  count: number[];
+  correct: number[];
+  confidenceSum: number[];
+}
+
+export interface BootstrapStatistics {
+  /** The seed the site resampled with. */
+  seed: number;
+  /** Bins of the replicates' histograms (coarser than the fine ones). */
+  bins: number;
+  replicates: BootstrapReplicate[];
+}
+
+/** One stratified resample of the site's test images. */
+export interface BootstrapReplicate {
+  /** Row-major num_classes x num_classes, as EvaluationReport.confusion. */
+  confusion: number[];
+  /** Row-major num_classes x BootstrapStatistics.bins. */
+  positive: number[];
+  negative: number[];
+  /** Models with a segmentation head only. */
+  segmentation?: SegmentationCounts | undefined;
+}
+
+export interface SegmentationCounts {
+  images: number;
+  diceSum: number;
+  iouSum: number;
+  /** Pixel counts over all images can pass 2^32. */
+  intersection: number;
+  predicted: number;
+  actual: number;
+}
+
+/** Calibration at each candidate temperature; the validation NLL picks one. */
+export interface TemperatureScan {
+  temperatures: number[];
+  validationNllSum: number[];
+  validationCount: number;
+  test: CalibrationAtTemperature[];
+}
+
+export interface CalibrationAtTemperature {
+  confidence?: ConfidenceBins | undefined;
+  brierSum: number;
+  nllSum: number;
 }
 
 export interface EvaluationAck {
@@ -2270,6 +2349,7 @@ function createBaseEvaluationReport(): EvaluationReport {
     metrics: {},
     sequence: 0,
     mac: Buffer.alloc(0),
+    statistics: undefined,
   };
 }
 
@@ -2311,6 +2391,9 @@ export const EvaluationReport: MessageFns<EvaluationReport> = {
     }
     if (message.mac.length !== 0) {
       writer.uint32(90).bytes(message.mac);
+    }
+    if (message.statistics !== undefined) {
+      EvaluationStatistics.encode(message.statistics, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -2429,6 +2512,14 @@ export const EvaluationReport: MessageFns<EvaluationReport> = {
             message.mac = Buffer.from(reader.bytes());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.statistics = EvaluationStatistics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2465,6 +2556,9 @@ export const EvaluationReport: MessageFns<EvaluationReport> = {
     );
     message.sequence = object.sequence ?? 0;
     message.mac = object.mac ?? Buffer.alloc(0);
+    message.statistics = (object.statistics !== undefined && object.statistics !== null)
+      ? EvaluationStatistics.fromPartial(object.statistics)
+      : undefined;
     return message;
   },
 };
@@ -2532,6 +2626,931 @@ export const EvaluationReport_MetricsEntry: MessageFns<EvaluationReport_MetricsE
     const message = createBaseEvaluationReport_MetricsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvaluationStatistics(): EvaluationStatistics {
+  return {
+    bins: 0,
+    count: 0,
+    scores: [],
+    confidence: undefined,
+    brierSum: 0,
+    nllSum: 0,
+    bootstrap: undefined,
+    temperature: undefined,
+  };
+}
+
+export const EvaluationStatistics: MessageFns<EvaluationStatistics> = {
+  encode(message: EvaluationStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bins !== 0) {
+      writer.uint32(8).uint32(message.bins);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint32(message.count);
+    }
+    for (const v of message.scores) {
+      ScoreHistogram.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.confidence !== undefined) {
+      ConfidenceBins.encode(message.confidence, writer.uint32(34).fork()).join();
+    }
+    if (message.brierSum !== 0) {
+      writer.uint32(41).double(message.brierSum);
+    }
+    if (message.nllSum !== 0) {
+      writer.uint32(49).double(message.nllSum);
+    }
+    if (message.bootstrap !== undefined) {
+      BootstrapStatistics.encode(message.bootstrap, writer.uint32(58).fork()).join();
+    }
+    if (message.temperature !== undefined) {
+      TemperatureScan.encode(message.temperature, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvaluationStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvaluationStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bins = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.scores.push(ScoreHistogram.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.confidence = ConfidenceBins.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.brierSum = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.nllSum = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.bootstrap = BootstrapStatistics.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.temperature = TemperatureScan.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<EvaluationStatistics>): EvaluationStatistics {
+    return EvaluationStatistics.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvaluationStatistics>): EvaluationStatistics {
+    const message = createBaseEvaluationStatistics();
+    message.bins = object.bins ?? 0;
+    message.count = object.count ?? 0;
+    message.scores = object.scores?.map((e) => ScoreHistogram.fromPartial(e)) || [];
+    message.confidence = (object.confidence !== undefined && object.confidence !== null)
+      ? ConfidenceBins.fromPartial(object.confidence)
+      : undefined;
+    message.brierSum = object.brierSum ?? 0;
+    message.nllSum = object.nllSum ?? 0;
+    message.bootstrap = (object.bootstrap !== undefined && object.bootstrap !== null)
+      ? BootstrapStatistics.fromPartial(object.bootstrap)
+      : undefined;
+    message.temperature = (object.temperature !== undefined && object.temperature !== null)
+      ? TemperatureScan.fromPartial(object.temperature)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseScoreHistogram(): ScoreHistogram {
+  return { positive: [], negative: [], scoreSum: [] };
+}
+
+export const ScoreHistogram: MessageFns<ScoreHistogram> = {
+  encode(message: ScoreHistogram, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.positive.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.positive) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.negative.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.negative) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.scoreSum.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.scoreSum) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScoreHistogram {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScoreHistogram();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.positive.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.positive.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.negative.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.negative.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag === 25) {
+              message.scoreSum.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.scoreSum.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ScoreHistogram>): ScoreHistogram {
+    return ScoreHistogram.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ScoreHistogram>): ScoreHistogram {
+    const message = createBaseScoreHistogram();
+    message.positive = object.positive?.map((e) => e) || [];
+    message.negative = object.negative?.map((e) => e) || [];
+    message.scoreSum = object.scoreSum?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseConfidenceBins(): ConfidenceBins {
+  return { count: [], correct: [], confidenceSum: [] };
+}
+
+export const ConfidenceBins: MessageFns<ConfidenceBins> = {
+  encode(message: ConfidenceBins, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.count) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.correct.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.correct) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.confidenceSum.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.confidenceSum) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfidenceBins {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfidenceBins();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.count.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.count.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.correct.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.correct.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag === 25) {
+              message.confidenceSum.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.confidenceSum.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ConfidenceBins>): ConfidenceBins {
+    return ConfidenceBins.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfidenceBins>): ConfidenceBins {
+    const message = createBaseConfidenceBins();
+    message.count = object.count?.map((e) => e) || [];
+    message.correct = object.correct?.map((e) => e) || [];
+    message.confidenceSum = object.confidenceSum?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseBootstrapStatistics(): BootstrapStatistics {
+  return { seed: 0, bins: 0, replicates: [] };
+}
+
+export const BootstrapStatistics: MessageFns<BootstrapStatistics> = {
+  encode(message: BootstrapStatistics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seed !== 0) {
+      writer.uint32(8).uint32(message.seed);
+    }
+    if (message.bins !== 0) {
+      writer.uint32(16).uint32(message.bins);
+    }
+    for (const v of message.replicates) {
+      BootstrapReplicate.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BootstrapStatistics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBootstrapStatistics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seed = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bins = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.replicates.push(BootstrapReplicate.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BootstrapStatistics>): BootstrapStatistics {
+    return BootstrapStatistics.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BootstrapStatistics>): BootstrapStatistics {
+    const message = createBaseBootstrapStatistics();
+    message.seed = object.seed ?? 0;
+    message.bins = object.bins ?? 0;
+    message.replicates = object.replicates?.map((e) => BootstrapReplicate.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBootstrapReplicate(): BootstrapReplicate {
+  return { confusion: [], positive: [], negative: [], segmentation: undefined };
+}
+
+export const BootstrapReplicate: MessageFns<BootstrapReplicate> = {
+  encode(message: BootstrapReplicate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.confusion.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.confusion) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.positive.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.positive) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.negative.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.negative) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.segmentation !== undefined) {
+      SegmentationCounts.encode(message.segmentation, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BootstrapReplicate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBootstrapReplicate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.confusion.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.confusion.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.positive.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.positive.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.negative.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.negative.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.segmentation = SegmentationCounts.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BootstrapReplicate>): BootstrapReplicate {
+    return BootstrapReplicate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BootstrapReplicate>): BootstrapReplicate {
+    const message = createBaseBootstrapReplicate();
+    message.confusion = object.confusion?.map((e) => e) || [];
+    message.positive = object.positive?.map((e) => e) || [];
+    message.negative = object.negative?.map((e) => e) || [];
+    message.segmentation = (object.segmentation !== undefined && object.segmentation !== null)
+      ? SegmentationCounts.fromPartial(object.segmentation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSegmentationCounts(): SegmentationCounts {
+  return { images: 0, diceSum: 0, iouSum: 0, intersection: 0, predicted: 0, actual: 0 };
+}
+
+export const SegmentationCounts: MessageFns<SegmentationCounts> = {
+  encode(message: SegmentationCounts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.images !== 0) {
+      writer.uint32(8).uint32(message.images);
+    }
+    if (message.diceSum !== 0) {
+      writer.uint32(17).double(message.diceSum);
+    }
+    if (message.iouSum !== 0) {
+      writer.uint32(25).double(message.iouSum);
+    }
+    if (message.intersection !== 0) {
+      writer.uint32(32).uint64(message.intersection);
+    }
+    if (message.predicted !== 0) {
+      writer.uint32(40).uint64(message.predicted);
+    }
+    if (message.actual !== 0) {
+      writer.uint32(48).uint64(message.actual);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SegmentationCounts {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSegmentationCounts();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.images = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.diceSum = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.iouSum = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.intersection = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.predicted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.actual = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SegmentationCounts>): SegmentationCounts {
+    return SegmentationCounts.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SegmentationCounts>): SegmentationCounts {
+    const message = createBaseSegmentationCounts();
+    message.images = object.images ?? 0;
+    message.diceSum = object.diceSum ?? 0;
+    message.iouSum = object.iouSum ?? 0;
+    message.intersection = object.intersection ?? 0;
+    message.predicted = object.predicted ?? 0;
+    message.actual = object.actual ?? 0;
+    return message;
+  },
+};
+
+function createBaseTemperatureScan(): TemperatureScan {
+  return { temperatures: [], validationNllSum: [], validationCount: 0, test: [] };
+}
+
+export const TemperatureScan: MessageFns<TemperatureScan> = {
+  encode(message: TemperatureScan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.temperatures.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.temperatures) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.validationNllSum.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.validationNllSum) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.validationCount !== 0) {
+      writer.uint32(24).uint32(message.validationCount);
+    }
+    for (const v of message.test) {
+      CalibrationAtTemperature.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TemperatureScan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTemperatureScan();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 9) {
+              message.temperatures.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.temperatures.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag === 17) {
+              message.validationNllSum.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.validationNllSum.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.validationCount = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.test.push(CalibrationAtTemperature.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TemperatureScan>): TemperatureScan {
+    return TemperatureScan.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TemperatureScan>): TemperatureScan {
+    const message = createBaseTemperatureScan();
+    message.temperatures = object.temperatures?.map((e) => e) || [];
+    message.validationNllSum = object.validationNllSum?.map((e) => e) || [];
+    message.validationCount = object.validationCount ?? 0;
+    message.test = object.test?.map((e) => CalibrationAtTemperature.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCalibrationAtTemperature(): CalibrationAtTemperature {
+  return { confidence: undefined, brierSum: 0, nllSum: 0 };
+}
+
+export const CalibrationAtTemperature: MessageFns<CalibrationAtTemperature> = {
+  encode(message: CalibrationAtTemperature, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.confidence !== undefined) {
+      ConfidenceBins.encode(message.confidence, writer.uint32(10).fork()).join();
+    }
+    if (message.brierSum !== 0) {
+      writer.uint32(17).double(message.brierSum);
+    }
+    if (message.nllSum !== 0) {
+      writer.uint32(25).double(message.nllSum);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CalibrationAtTemperature {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCalibrationAtTemperature();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.confidence = ConfidenceBins.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.brierSum = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.nllSum = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CalibrationAtTemperature>): CalibrationAtTemperature {
+    return CalibrationAtTemperature.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CalibrationAtTemperature>): CalibrationAtTemperature {
+    const message = createBaseCalibrationAtTemperature();
+    message.confidence = (object.confidence !== undefined && object.confidence !== null)
+      ? ConfidenceBins.fromPartial(object.confidence)
+      : undefined;
+    message.brierSum = object.brierSum ?? 0;
+    message.nllSum = object.nllSum ?? 0;
     return message;
   },
 };

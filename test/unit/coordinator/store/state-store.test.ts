@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -90,7 +90,7 @@ it.each([1, 2] as const)(
     } finally {
       store.close();
     }
-    expect(schemaVersion(path)).toBe("3");
+    expect(schemaVersion(path)).toBe("4");
   },
 );
 
@@ -112,4 +112,43 @@ it("runs the fold inside the row's transaction: no row when it throws, no fold w
   } finally {
     store.close();
   }
+});
+
+it("upgrades a v3 state database (written by the v3 store) to v4: old evaluations kept without statistics", () => {
+  dir = mkdtempSync(join(tmpdir(), "fl-store-"));
+  const path = join(dir, "state.db");
+  // test/fixtures/state/state-v3.db was written by the schema-v3 StateStore (commit 2b8d9c9).
+  copyFileSync(join(import.meta.dirname, "../../../fixtures/state/state-v3.db"), path);
+  expect(schemaVersion(path)).toBe("3");
+  const store = StateStore.open(path, { federationId: "v3-fed" });
+  const statistics = {
+    bins: 2,
+    count: 1,
+    scores: [0, 1, 2, 3].map((c) => ({
+      positive: c === 3 ? [0, 1] : [0, 0],
+      negative: c === 3 ? [0, 0] : [1, 0],
+      scoreSum: [0.1 + 0.2, 0.7],
+    })),
+    confidence: { count: [0, 1], correct: [0, 1], confidenceSum: [0, 0.7] },
+    brierSum: 0.1 + 0.2,
+    nllSum: -Math.log(0.7),
+  };
+  try {
+    const old = store.listEvaluations(1);
+    expect(old.map((e) => [e.siteId, e.numExamples, e.metrics, "statistics" in e])).toEqual([
+      ["a", 3, { loss: 0.5, macroAuc: 0.75 }, false],
+      ["b", 1, { loss: 0.25 }, false],
+    ]);
+    // A new report of b replaces its old row, statistics included, doubles exactly.
+    store.recordEvaluation({ ...old[1]!, statistics, receivedAtMs: 9 });
+    const [a, b] = store.listEvaluations(1);
+    expect(a?.statistics).toBeUndefined();
+    expect(b?.statistics).toStrictEqual(statistics);
+  } finally {
+    store.close();
+  }
+  expect(schemaVersion(path)).toBe("4");
+  // Opening it again is a no-op.
+  StateStore.open(path, { federationId: "v3-fed" }).close();
+  expect(schemaVersion(path)).toBe("4");
 });

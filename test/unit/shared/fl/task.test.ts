@@ -39,7 +39,16 @@ describe("the task contract", () => {
     expect(parseTaskSpec("train", encodeTaskSpec({ kind: "train", spec }))).toEqual({ kind: "train", spec });
 
     const evaluate = buildEvaluateTask({ model: DEFAULT_MODEL_SPEC });
-    expect(evaluate).toEqual({ model: DEFAULT_MODEL_SPEC, split: "test", task: "classify" });
+    expect(evaluate).toEqual({
+      model: DEFAULT_MODEL_SPEC,
+      split: "test",
+      task: "classify",
+      bootstrap: 200,
+      temperatureScaling: false,
+      seed: 0,
+    });
+    // More replicates than a report can carry within the message limits is the coordinator's bug.
+    expect(() => buildEvaluateTask({ model: DEFAULT_MODEL_SPEC, bootstrap: 1001 })).toThrow(/1000/);
     expect(parseTaskSpec("evaluate", JSON.stringify(evaluate))).toEqual({ kind: "evaluate", spec: evaluate });
   });
 

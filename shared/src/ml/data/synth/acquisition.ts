@@ -181,3 +181,37 @@ function burnInText(image: Float32Array, size: number, profile: SiteProfile, pos
     drawTextGray(image, size, text, Math.floor((size - width) / 2), margin, glyphScale, 0.95);
   }
 }
+
+/**
+ * How `fl analyse` re-renders a site's images to measure shortcuts: without the side marker, or
+ * with another site's marker (text and corner) and collimated border (extent and value).
+ */
+export interface AcquisitionOverride {
+  /** "none" draws no side marker; a profile draws that site's marker text at its corner. */
+  readonly marker?: "none" | SiteProfile;
+  /** Draw this site's collimated border instead of the image's own site's. */
+  readonly border?: SiteProfile;
+}
+
+/**
+ * The profile that renders `profile`'s images with the override applied. Everything else in the
+ * image stays the same pixel for pixel, because no random draw depends on these fields' values:
+ * `rng.bool(p)` and `rng.uniform(0, c)` take one number whatever p and c are. Removing the marker
+ * skips the two draws inside its branch, which is harmless only because nothing is drawn after
+ * `burnInText`; the analysis tests check that a removed marker changes only the marker's corner.
+ * The swapped marker is drawn exactly where the site's own would have been drawn (same draw).
+ */
+export function overrideAcquisition(profile: SiteProfile, override: AcquisitionOverride): SiteProfile {
+  const marker =
+    override.marker === undefined
+      ? profile.marker
+      : override.marker === "none"
+        ? { ...profile.marker, probability: 0 }
+        : { ...profile.marker, text: override.marker.marker.text, corner: override.marker.marker.corner };
+  const border = override.border;
+  return {
+    ...profile,
+    marker,
+    ...(border ? { collimation: border.collimation, collimationValue: border.collimationValue } : {}),
+  };
+}
