@@ -8,11 +8,13 @@ import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from "node:
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
+import YAML from "yaml";
 import { readPublicIdentityFile } from "../../shared/src/config/key-files.js";
-import { readTextFile } from "../../shared/src/config/load.js";
+import { readConfigFile, readTextFile } from "../../shared/src/config/load.js";
 import { type PublicIdentity, publicIdentityToJson } from "../../shared/src/crypto/index.js";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
+import { type DataConfig, resolveDataConfig } from "../../shared/src/ml/data/config-schema.js";
 import { TLS_ALGORITHM, type VerifiedRequest } from "./request.js";
 
 export interface FederationCa {
@@ -109,6 +111,11 @@ export function enrolmentState(sitesDir: string, site: PublicIdentity): "new" | 
   );
 }
 
+/** The CA folder's copy of a certificate it issued, as make-certs.sh keeps <id>.crt next to ca.crt. */
+export function keepIssuedCertificate(caDir: string, id: string, certPem: string): void {
+  writeFileAtomic(join(caDir, `${id}.crt`), `${certPem.trim()}\n`, { mode: 0o644 });
+}
+
 export function enrol(sitesDir: string, site: PublicIdentity): void {
   mkdirSync(sitesDir, { recursive: true });
   writeFileAtomic(join(sitesDir, `${site.id}.public.json`), publicIdentityToJson(site), { mode: 0o644 });
@@ -118,6 +125,60 @@ export interface KitSettings {
   readonly federationId: string;
   readonly coordinator: string;
   readonly coordinatorPublicKeyFile: string;
+  /** The `data:` section every kit gets (`--data`); without it a placeholder the hospital edits. */
+  readonly data?: Readonly<Record<string, unknown>>;
+  /** The kit's `workDir:` as the hospital's client sees it (`--work-dir`); default ./work. */
+  readonly workDir?: string;
+}
+
+/**
+ * Reads `--data`: a YAML or JSON data section, or a config holding one under `data:` (such as a
+ * client.yaml), checked by the data module's own schema so that a typo fails here, once, rather
+ * than at every hospital's start.
+ */
+export function readKitData(file: string): Record<string, unknown> {
+  const raw = readConfigFile(file);
+  const section = raw && typeof raw === "object" && "data" in raw ? (raw as { data: unknown }).data : raw;
+  if (!section || typeof section !== "object" || Array.isArray(section))
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      `--data ${file}: not a data section (a mapping such as {kind: siim, root: /data, siteColumn: site}); see docs/data.md`,
+    );
+  try {
+    resolveDataConfig(section as DataConfig);
+  } catch (error) {
+    throw new FlError(ErrorCode.InvalidConfig, `--data ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  return section as Record<string, unknown>;
+}
+
+/** Pure: the kit's client.yaml. */
+export function kitClientYaml(id: string, settings: KitSettings): string {
+  // JSON strings are YAML strings, so no id or address can change the document's structure.
+  const q = JSON.stringify;
+  const data = settings.data
+    ? `# Where this hospital's images are (given to fl provision with --data; docs/data.md).
+${YAML.stringify({ data: settings.data }).replace(/\n$/, "")}`
+    : `# EDIT: where this hospital's images and labels are (docs/data.md).
+data:
+  kind: folder
+  root: /path/to/this/hospitals/xrays
+  labels: labels.csv`;
+  return `# Start-up kit of ${id} for federation ${settings.federationId}, written by fl provision.
+# Paths are relative to this file. See README.txt.
+siteId: ${q(id)}
+federationId: ${q(settings.federationId)}
+coordinator: ${q(settings.coordinator)}
+# The identity and TLS key this hospital generated with 'fl keys request'; they are not in the kit.
+identity: ${q(`./${id}.identity.json`)}
+coordinatorPublicKey: ./coordinator.public.json
+tls:
+  ca: ./ca.crt
+  cert: ${q(`./${id}.crt`)}
+  key: ${q(`./${id}.tls.key`)}
+${data}
+workDir: ${q(settings.workDir ?? "./work")}
+`;
 }
 
 /** Writes <outDir>/<id>/ and returns its path: certificates, the coordinator's key, client.yaml, README.txt. */
@@ -135,30 +196,7 @@ export function writeKit(
   write("ca.crt", `${ca.certPem}\n`);
   write(`${id}.crt`, `${certPem.trim()}\n`);
   write("coordinator.public.json", readFileSync(settings.coordinatorPublicKeyFile, "utf8"));
-  // JSON strings are YAML strings, so no id or address can change the document's structure.
-  const q = JSON.stringify;
-  write(
-    "client.yaml",
-    `# Start-up kit of ${id} for federation ${settings.federationId}, written by fl provision.
-# Paths are relative to this file. See README.txt.
-siteId: ${q(id)}
-federationId: ${q(settings.federationId)}
-coordinator: ${q(settings.coordinator)}
-# The identity and TLS key this hospital generated with 'fl keys request'; they are not in the kit.
-identity: ${q(`./${id}.identity.json`)}
-coordinatorPublicKey: ./coordinator.public.json
-tls:
-  ca: ./ca.crt
-  cert: ${q(`./${id}.crt`)}
-  key: ${q(`./${id}.tls.key`)}
-# EDIT: where this hospital's images and labels are (docs/data.md).
-data:
-  kind: folder
-  root: /path/to/this/hospitals/xrays
-  labels: labels.csv
-workDir: ./work
-`,
-  );
+  write("client.yaml", kitClientYaml(id, settings));
   write(
     "README.txt",
     `Start-up kit for ${id} (federation ${settings.federationId}, coordinator ${settings.coordinator})
@@ -172,7 +210,7 @@ config (client.yaml). The private keys are the ones this hospital made with
    ${id}.identity.json and ${id}.tls.key (keep those two mode 600).
 2. Compare the fingerprints: 'fl keys fingerprint coordinator.public.json' must print what the
    federation operator reads out to you for the coordinator.
-3. Edit the data: section of client.yaml to point at this hospital's images (docs/data.md), and
+3. ${settings.data ? "Check" : "Edit"} the data: section of client.yaml${settings.data ? " (it names where the client finds this hospital's images)" : " to point at this hospital's images (docs/data.md)"}, and
    check it with 'fl data inspect --config client.yaml'.
 4. Start the client: fl client --config client.yaml
 `,

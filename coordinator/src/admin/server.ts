@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
 import { ErrorCode, errorMessage, FlError } from "../../../shared/src/errors.js";
 import { writeFileAtomic } from "../../../shared/src/io/atomic-file.js";
 import { Dashboard, isDashboardPath, type LiveFeed } from "./dashboard/http.js";
@@ -18,7 +19,17 @@ const MIN_TOKEN_CHARS = 16;
 export function loadOrCreateAdminToken(path: string, log: (line: string) => void): string {
   if (!existsSync(path)) {
     const token = `${ADMIN_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
-    writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
+    try {
+      // A first start with tokenFile: secrets/admin.token should not need a mkdir first.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
+    } catch (error) {
+      throw new FlError(
+        ErrorCode.InvalidConfig,
+        `cannot create admin.tokenFile ${path}: ${errorMessage(error)}; point it at a writable folder`,
+        { cause: error },
+      );
+    }
     log(`operator token created in ${path} (mode 600): fl status --token-file reads it`);
     return token;
   }
