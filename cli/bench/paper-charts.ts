@@ -32,7 +32,7 @@ export function macroF1Chart(summaries: readonly RowSummary[]): ChartSpec {
   });
   const y = { field: "setting", type: "nominal", sort: null, title: null } as const;
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
     title: "Macro-F1 per setting: mean over seeds, 95 % confidence interval",
     width: 420,
     data: { values },
@@ -73,7 +73,7 @@ export function findingsChart(findings: readonly Finding[]): ChartSpec {
   }));
   const y = { field: "finding", type: "nominal", sort: null, title: null } as const;
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
     title: "The paper's findings: paired difference a − b over seeds, 95 % confidence interval",
     width: 420,
     data: { values },
