@@ -35,6 +35,50 @@ interface SimulateFlags {
   restartClients?: number;
   /** false with --no-central-eval (commander's default is true, which must not override a file). */
   centralEval?: boolean;
+  dpEpsilon?: number;
+  dpNoise?: number;
+  dpClip?: number;
+  dpDelta?: number;
+  dpBudget?: number;
+  secureAggregation?: boolean;
+}
+
+/**
+ * The --dp-* flags as the plan's `privacy.dp`, over the config file's: --dp-epsilon is the ε to
+ * reach by the plan's end (z chosen for it) and, unless --dp-budget says otherwise, the budget;
+ * without --dp-clip the clipping norm adapts to the median update norm from 1.
+ */
+function dpFromFlags(
+  flags: SimulateFlags,
+  fromFile: Record<string, unknown>,
+): Record<string, unknown> | undefined {
+  const given = [flags.dpEpsilon, flags.dpNoise, flags.dpClip, flags.dpDelta, flags.dpBudget].some(
+    (v) => v !== undefined,
+  );
+  if (!given) return undefined;
+  const privacy = (fromFile.privacy ?? {}) as Record<string, unknown>;
+  const dp = { ...((privacy.dp ?? {}) as Record<string, unknown>) };
+  if (flags.dpEpsilon !== undefined) {
+    delete dp.noiseMultiplier;
+    dp.targetEpsilon = flags.dpEpsilon;
+    dp.budget = flags.dpBudget ?? flags.dpEpsilon;
+  }
+  if (flags.dpNoise !== undefined) {
+    delete dp.targetEpsilon;
+    dp.noiseMultiplier = flags.dpNoise;
+  }
+  if (flags.dpClip !== undefined) {
+    delete dp.adaptiveClip;
+    dp.clipNorm = flags.dpClip;
+  } else if (dp.clipNorm === undefined && dp.adaptiveClip === undefined) dp.adaptiveClip = { initialNorm: 1 };
+  if (flags.dpDelta !== undefined) dp.delta = flags.dpDelta;
+  if (flags.dpBudget !== undefined) dp.budget = flags.dpBudget;
+  if (flags.dpEpsilon !== undefined && flags.dpNoise !== undefined)
+    throw new FlError(
+      ErrorCode.InvalidConfig,
+      "--dp-epsilon and --dp-noise both set the noise: give one (--dp-epsilon picks the noise that reaches that ε)",
+    );
+  return { ...privacy, dp };
 }
 
 /** `fl simulate`'s exit status: 130 (as for Ctrl-C) when a signal stopped it before the end. */
@@ -97,6 +141,23 @@ export function registerSimulateCommand(program: Command): void {
       "--no-central-eval",
       "hold no synthetic reference hospital at the coordinator (by default every evaluated model is also scored on one, as site @central)",
     )
+    .option(
+      "--dp-epsilon <ε>",
+      "differential privacy: the (site-level) ε to reach after all rounds, also the budget; the noise is chosen for it",
+      num,
+    )
+    .option(
+      "--dp-noise <z>",
+      "differential privacy with this noise multiplier (instead of --dp-epsilon)",
+      num,
+    )
+    .option("--dp-clip <C>", "clip each hospital's update to this L2 norm (default: adaptive, from 1)", num)
+    .option("--dp-delta <δ>", "δ of the (ε, δ) guarantee (default 1e-5)", num)
+    .option("--dp-budget <ε>", "end the federation before a round that would take ε past this", num)
+    .option(
+      "--secure-aggregation",
+      "secure aggregation: the coordinator sees only the sum of each round's updates (every hospital, at least 3, in each round)",
+    )
     .option("-o, --out <dir>", "run folder (default runs/<time>); an existing one is resumed")
     .action(async (flags: SimulateFlags) => {
       const fromFile = flags.config ? (readConfigFile(flags.config) as Record<string, unknown>) : {};
@@ -114,6 +175,8 @@ export function registerSimulateCommand(program: Command): void {
         insecure: flags.insecure,
         restartClients: flags.restartClients,
         ...(flags.centralEval === false && { centralEval: false }),
+        privacy: dpFromFlags(flags, fromFile),
+        secureAggregation: flags.secureAggregation,
         ...(flags.data && { data: readConfigFile(flags.data) }),
       };
       refuseOverriddenFlags(flags, fromFile);

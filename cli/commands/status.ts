@@ -144,6 +144,12 @@ export function formatStatus(status: FederationStatus, nowMs: number): string {
       rejected.length > 0 ? ` (${rejected.map(([code, count]) => `${code} ${count}`).join(", ")})` : ""
     }`,
   ];
+  if (status.privacy)
+    lines.push(
+      `differential privacy: ε ${status.privacy.epsilon.toFixed(3)} spent at δ ${status.privacy.delta}${
+        status.privacy.budget === undefined ? "" : ` (budget ${status.privacy.budget})`
+      }`,
+    );
   if (status.lastRound)
     lines.push(
       `last round: ${status.lastRound.round} ${status.lastRound.outcome} ${ago(status.lastRound.at, nowMs)}${

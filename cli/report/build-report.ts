@@ -70,7 +70,9 @@ export function buildReport(input: RunInput, now: Date): RunReport {
   const plannedRounds = phases.length > 0 ? phases.reduce((n, p) => n + p.rounds, 0) : null;
   const reason = input.run?.reason;
   const status = completed
-    ? `Completed at ${input.completedAt}: all ${plannedRounds ?? lastCommittedRound} planned rounds ran.`
+    ? input.completedEarlyReason !== undefined
+      ? `Completed at ${input.completedAt}, ended early after round ${lastCommittedRound}${plannedRounds === null ? "" : ` of ${plannedRounds}`}: ${input.completedEarlyReason}.`
+      : `Completed at ${input.completedAt}: all ${plannedRounds ?? lastCommittedRound} planned rounds ran.`
     : `STOPPED EARLY after committed round ${lastCommittedRound}${plannedRounds === null ? "" : ` of ${plannedRounds}`}${reason ? ` (${reason})` : ""}: there is no final model; the numbers below are of the last committed model.`;
 
   // Versions only the coordinator evaluated have no hospital in them: not the sites' evaluation.

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { CENTRAL_SITE_PREFIX, summariseEvaluations, summariseRounds } from "../../coordinator/src/report.js";
+import { COMPLETED_EARLY_META } from "../../coordinator/src/store/records.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import type { AnalysisReport } from "../../shared/src/analysis/types.js";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
@@ -139,6 +140,9 @@ function readStore(store: StateStore, runDir: string) {
     runDir,
     federationId: store.getMeta("federation_id") ?? "?",
     completedAt: store.completedAt(),
+    ...(store.getMeta(COMPLETED_EARLY_META) !== undefined && {
+      completedEarlyReason: store.getMeta(COMPLETED_EARLY_META) as string,
+    }),
     ...(config !== undefined && { config: config as NonNullable<RunInput["config"]> }),
     sites,
     rounds,

@@ -48,6 +48,8 @@ export interface RunInput {
   readonly runDir: string;
   readonly federationId: string;
   readonly completedAt: string | undefined;
+  /** Why a completed run ended before its plan's last round (the privacy budget), when it did. */
+  readonly completedEarlyReason?: string;
   /** run.json of `fl simulate`, when the run was a simulation. */
   readonly run?: {
     readonly status?: string;

@@ -44,6 +44,13 @@ export const SimulationConfigSchema = z
     phases: z.array(z.record(z.string(), z.unknown())).min(1).optional(),
     /** The aggregation strategy, e.g. { name: fedadam }; default FedAvg. */
     strategy: z.record(z.string(), z.unknown()).optional(),
+    /** The plan's `privacy` block, e.g. { dp: { clipNorm: 1, targetEpsilon: 8 } } (docs/configuration.md). */
+    privacy: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * The plan's `secureAggregation` (coordinator/src/secagg-config.ts): true for its defaults, or
+     * its options. Every round then needs all hospitals (at least 3) unless minSites says otherwise.
+     */
+    secureAggregation: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
   })
   .strict();
 export type SimulationConfigInput = z.input<typeof SimulationConfigSchema>;

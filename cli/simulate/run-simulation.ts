@@ -87,8 +87,16 @@ export async function runSimulation(
         },
       ],
       ...(config.strategy && { strategy: config.strategy }),
-      // Every hospital joins before round 1; later rounds survive the loss of one of them.
-      minSites: Math.min(sites.length, config.minSites ?? Math.max(1, sites.length - 1)),
+      ...(config.privacy && { privacy: config.privacy }),
+      ...(config.secureAggregation && {
+        secureAggregation: config.secureAggregation === true ? {} : config.secureAggregation,
+      }),
+      // Every hospital joins before round 1; later rounds survive the loss of one of them (under
+      // secure aggregation every one is needed by default: a sum of two reveals each to the other).
+      minSites: Math.min(
+        sites.length,
+        config.minSites ?? (config.secureAggregation ? sites.length : Math.max(1, sites.length - 1)),
+      ),
       minAvailableSites: sites.length,
       fraction: 1,
       roundTimeoutSec: config.roundTimeoutSec,
@@ -451,7 +459,7 @@ export async function runSimulation(
   for (const failure of failed) say(describeFailure(failure, config.restartClients, logPath(failure.siteId)));
   say(
     status === "completed"
-      ? `results: ${join(runDir, "report.md")}, evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`
+      ? `results: ${join(runDir, "report.html")} (also report.md, report.json), evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`
       : `no final model (the plan did not complete); reports up to the last committed round: ${join(runDir, "report.md")}; logs in ${join(runDir, "logs")}`,
   );
   return { status, runDir, durationSec };

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
 import { checkTransportSecurity, withInsecureFlag } from "../../shared/src/config/transport-security.js";
+import { PrivacyPolicySchema } from "./privacy-policy.js";
 
 /** What dialling the coordinator in plaintext gives away: why it is refused, and the warning. */
 export const PLAINTEXT_EXPOSES =
@@ -59,6 +60,11 @@ export const ClientConfigSchema = z
       })
       .strict()
       .default({ level: "info", format: "auto" }),
+    /**
+     * This hospital's own privacy policy (privacy-policy.ts, docs/security.md "The site's
+     * privacy policy"): tasks that break it are refused before any data is read.
+     */
+    privacy: PrivacyPolicySchema.prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => checkTransportSecurity(config, ctx, PLAINTEXT_REFUSED));

@@ -81,6 +81,7 @@ export async function runClient(
       siteInfo: siteInfoOf(ready, CLIENT_VERSION),
       reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
       log: hooks.log,
+      privacy: config.privacy,
       ...(hooks.onProgress && { onProgress: hooks.onProgress }),
       ...(tls && {
         diagnoseUnreachable: (error) =>

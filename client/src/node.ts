@@ -13,7 +13,20 @@ import {
   withSharing,
 } from "../../shared/src/weights/index.js";
 import type { ModelWeights } from "../../shared/src/weights/types.js";
-import { sealUpdate } from "./seal-update.js";
+import {
+  classCountNoiseSource,
+  DEFAULT_PRIVACY_POLICY,
+  declaredSiteInfo,
+  describePolicy,
+  evaluationToSend,
+  type PrivacyPolicy,
+  refusalReason,
+  taskRefusals,
+  tensorRefusals,
+  trainingMetricsToSend,
+} from "./privacy-policy.js";
+import { sealPayload, sealUpdate } from "./seal-update.js";
+import { runSecAggSession } from "./secagg-session.js";
 import { joinFederation, type SiteSession } from "./session.js";
 import type { SiteTrainer, TrainOutcome } from "./training/trainer.js";
 import type { TrainingSlots } from "./training-slots.js";
@@ -39,6 +52,8 @@ export interface SiteNodeOptions {
   readonly diagnoseUnreachable?: (error: FlError) => FlError | undefined;
   /** Pause before the n-th consecutive refused join (default: doubling from 0.5 s to 8 s). */
   readonly rejoinDelayMs?: (failedJoins: number) => number;
+  /** This hospital's privacy policy; by default nothing is refused and everything reported. */
+  readonly privacy?: PrivacyPolicy;
 }
 
 /**
@@ -69,8 +84,18 @@ export class SiteNode {
   private unreachableSince: number | undefined;
   private failedJoins = 0;
   private stopped = false;
+  private readonly policy: PrivacyPolicy;
+  /** What this site declares at each join: its counts as its policy lets them out, drawn once. */
+  private readonly declaredInfo: SiteInfo;
 
-  constructor(private readonly options: SiteNodeOptions) {}
+  constructor(private readonly options: SiteNodeOptions) {
+    this.policy = options.privacy ?? DEFAULT_PRIVACY_POLICY;
+    const { siteInfo, identity, federationId } = options;
+    const noise = classCountNoiseSource(identity.signing.secretKey, federationId, siteInfo.trainClassCounts);
+    this.declaredInfo = declaredSiteInfo(this.policy, siteInfo, noise);
+    const described = describePolicy(this.policy);
+    if (described) options.log(described);
+  }
 
   stop(): void {
     this.stopped = true;
@@ -124,8 +149,12 @@ export class SiteNode {
     outcome: Exclude<ReceivedPull, { kind: "done" }>,
   ): Promise<void> {
     switch (outcome.kind) {
-      case "task":
+      case "task": {
+        // Checked before anything is downloaded or read: a refused task sends only its reason.
+        const refusals = taskRefusals(this.policy, outcome.task);
+        if (refusals.length > 0) return this.refuse(session, outcome.task, refusals);
         return this.runTask(session, outcome.task);
+      }
       case "unrunnable":
         // Reported at once, so that the round need not wait for the task's deadline.
         this.options.log(`round ${outcome.round}: cannot run the task: ${outcome.reason}`);
@@ -143,11 +172,24 @@ export class SiteNode {
   }
 
   private async join(): Promise<SiteSession> {
-    const { port, identity, coordinator, federationId, siteInfo, log } = this.options;
+    const { port, identity, coordinator, federationId, log } = this.options;
+    const siteInfo = this.declaredInfo;
     this.session = await joinFederation({ port, identity, coordinator, federationId, siteInfo });
     this.failedJoins = 0;
     log(`joined federation "${federationId}" as ${identity.id}`);
     return this.session;
+  }
+
+  /** Refuses a task that breaks this site's privacy policy: the reason is all the coordinator gets. */
+  private async refuse(session: SiteSession, task: FlTask, reasons: readonly string[]): Promise<void> {
+    const reason = refusalReason(reasons);
+    this.options.log(`round ${task.round}: ${task.kind} task ${task.taskId} ${reason}`);
+    await this.heartbeat(session, {
+      taskId: task.taskId,
+      progress: 0,
+      status: "failed",
+      failure: failureReport(new FlError(ErrorCode.FailedPrecondition, reason)),
+    });
   }
 
   /** Decides what an error means: rejoin, retry later, or give up. */
@@ -253,7 +295,7 @@ export class SiteNode {
     progress.status = "evaluating";
     const result = await trainer.evaluate(task.spec, global);
     if (this.endedByCoordinator(task, ended, "the evaluation is not reported")) return;
-    const report = {
+    const report = evaluationToSend(this.policy, {
       taskId: task.taskId,
       round: task.round,
       modelVersion: task.modelVersion,
@@ -262,7 +304,7 @@ export class SiteNode {
       confusion: result.confusion,
       metrics: result.metrics,
       ...(result.statistics && { statistics: result.statistics }),
-    };
+    });
     const auth = session.authorize(SessionMethod.ReportEvaluation, callBody.reportEvaluation(report));
     await port.reportEvaluation(auth, report);
     this.report(task, progress, 1, "evaluated");
@@ -284,6 +326,11 @@ export class SiteNode {
     // still fit), the shared ones come from the global model.
     const rule = sharingRule(spec.local);
     const global = withSharing(deserializeWeights(bytes), rule);
+    const outside = tensorRefusals(
+      this.policy,
+      global.manifest.tensors.filter((t) => t.sharing === "shared").map((t) => t.name),
+    );
+    if (outside.length > 0) return this.refuse(session, task, outside);
     const start = this.localWeights
       ? carryOverWeights(this.localWeights, global, (name) => rule(name) === "local").weights
       : global;
@@ -312,6 +359,28 @@ export class SiteNode {
       pipeline: spec.pipeline,
       context: { siteId: identity.id, round: task.round, phase: task.phase },
     });
+    // After the client stages, so that the metrics they add (clip.norm, …) follow the policy too.
+    const trainMetrics = trainingMetricsToSend(this.policy, update.metrics, spec.pipeline);
+    if (spec.privacy.secureAggregation) {
+      progress.status = "secure aggregation";
+      const outcome = await runSecAggSession({
+        siteId: identity.id,
+        port,
+        session,
+        task,
+        delta: update.delta.values,
+        numExamples: update.numExamples,
+        upload: (plaintext) => this.uploadPayload(session, task, plaintext, update.numExamples, trainMetrics),
+        ended,
+        log,
+      });
+      log(
+        outcome.kind === "unmasked"
+          ? `round ${task.round}: masked update sent and unmasking answered (${update.numExamples} examples)`
+          : `round ${task.round}: secure aggregation ended for this site: ${outcome.reason}`,
+      );
+      return;
+    }
     progress.status = "uploading";
     const sealed = await sealUpdate({
       delta: update.delta,
@@ -325,14 +394,41 @@ export class SiteNode {
     });
     const auth = session.authorize(
       SessionMethod.UploadUpdate,
-      callBody.uploadUpdate({ signature: sealed.signature, trainMetrics: update.metrics }),
+      callBody.uploadUpdate({ signature: sealed.signature, trainMetrics }),
     );
-    const verdict = await port.uploadUpdate(auth, sealed, update.metrics);
+    const verdict = await port.uploadUpdate(auth, sealed, trainMetrics);
     if (verdict.accepted)
       log(
         `round ${task.round}: update accepted (${update.numExamples} examples, loss ${update.metrics.loss?.toFixed(4)})`,
       );
     else log(`round ${task.round}: update rejected: ${verdict.reasonCode}: ${verdict.message}`);
+  }
+
+  /** A masked secure-aggregation input through the same sealed, signed upload as any update. */
+  private async uploadPayload(
+    session: SiteSession,
+    task: Extract<FlTask, { kind: "train" }>,
+    plaintext: Uint8Array,
+    numExamples: number,
+    metrics: Readonly<Record<string, number>>,
+  ) {
+    const sealed = await sealPayload(
+      {
+        identity: this.options.identity,
+        key: session.updateKey,
+        federationId: session.federationId,
+        round: task.round,
+        modelVersion: task.modelVersion,
+        taskId: task.taskId,
+        numExamples,
+      },
+      plaintext,
+    );
+    const auth = session.authorize(
+      SessionMethod.UploadUpdate,
+      callBody.uploadUpdate({ signature: sealed.signature, trainMetrics: metrics }),
+    );
+    return this.options.port.uploadUpdate(auth, sealed, metrics);
   }
 
   private endedByCoordinator(task: FlTask, ended: AbortSignal, consequence: string): boolean {

@@ -46,6 +46,27 @@ export async function sealUpdate(input: SealInput): Promise<SealedUpdate> {
   );
 }
 
+/**
+ * sealUpdate for a plaintext that is not a weights delta (a masked secure-aggregation input):
+ * the same manifest, signature and chunk encryption over the given bytes.
+ */
+export async function sealPayload(
+  input: Omit<SealInput, "delta">,
+  payload: Uint8Array,
+): Promise<SealedUpdate> {
+  const { uploadId, noncePrefix } = createUploadParams(input.random);
+  const chunkSize = input.chunkSize ?? DEFAULT_CHUNK_BYTES;
+  // A copy: the worker takes the buffer over.
+  const bytes = payload.slice();
+  return finish(
+    input,
+    bytes.length,
+    uploadId,
+    noncePrefix,
+    await sealer.run({ bytes, chunkSize, noncePrefix, key: input.key }),
+  );
+}
+
 /** sealUpdate on the calling thread, which it blocks until done: for tests and small updates. */
 export function sealUpdateInThread(input: SealInput): SealedUpdate {
   const { bytes, chunkSize, uploadId, noncePrefix } = prepare(input);
@@ -67,7 +88,7 @@ function prepare(input: SealInput) {
 }
 
 function finish(
-  input: SealInput,
+  input: Omit<SealInput, "delta">,
   plaintextBytes: number,
   uploadId: string,
   noncePrefix: string,

@@ -229,4 +229,16 @@ export class SiteSession {
     if (!macEquals(expected, ack.mac)) throw notOurCoordinator("the heartbeat's answer");
     return { taskActive: ack.taskActive };
   }
+
+  /** FlError unless `mac` is the coordinator's MAC over `body` as the answer to this call. */
+  checkAnswerMac(
+    method: SessionMethod,
+    auth: RequestAuth,
+    body: unknown,
+    mac: Uint8Array,
+    what: string,
+  ): void {
+    const expected = responseMac(this.state.macKey, method, auth.sequence, body);
+    if (!macEquals(expected, mac)) throw notOurCoordinator(what);
+  }
 }

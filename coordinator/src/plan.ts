@@ -7,6 +7,8 @@ import {
   DEFAULT_BOOTSTRAP_REPLICATES,
   MAX_BOOTSTRAP_REPLICATES,
 } from "../../shared/src/metrics/evaluation-statistics.js";
+import { PlanPrivacySchema, resolveDp } from "./privacy/dp-plan.js";
+import { SecureAggregationConfigSchema, secAggPlanProblems } from "./secagg-config.js";
 import { StrategyConfigSchema } from "./strategy/registry.js";
 
 const PhaseSchema = z
@@ -58,8 +60,16 @@ export const PlanSchema = z
     seed: z.number().int().min(0).default(0),
     /** fedavg (default), fedavgm, fedadam, fedyogi, median, trimmed-mean or krum with their options. */
     strategy: StrategyConfigSchema.default({ name: "fedavg" }),
+    /** `dp`: differential privacy over the whole federation (coordinator/src/privacy/dp-plan.ts). */
+    privacy: PlanPrivacySchema.optional(),
+    /** The coordinator sees only each round's sum (coordinator/src/secagg-config.ts); absent: off. */
+    secureAggregation: SecureAggregationConfigSchema.optional(),
   })
   .strict()
+  .superRefine((plan, context) => {
+    for (const [path, message] of secAggPlanProblems(plan))
+      context.addIssue({ code: "custom", path: path.split("."), message });
+  })
   .superRefine((plan, context) => {
     // Caught here rather than as a failed round: a plan whose rounds may aggregate too few updates for Krum.
     const { strategy, minSites } = plan;
@@ -71,6 +81,20 @@ export const PlanSchema = z
         path: ["minSites"],
         message: `krum with byzantine ${strategy.byzantine} and select ${strategy.select} needs minSites ≥ ${needed} (n > 2f + 2 and n ≥ m + f)`,
       });
+  })
+  .superRefine((plan, context) => {
+    // An ε the accountant can never reach, or a budget spent by the first round, is a config error.
+    const dp = plan.privacy?.dp;
+    if (!dp) return;
+    const resolved = resolveDp(dp, {
+      rounds: plan.phases.reduce((sum, p) => sum + p.rounds, 0),
+      strategy: plan.strategy.name,
+      phasePipelines: plan.phases.map((p) => p.pipeline.map((s) => s.stage)),
+      secureAggregation: plan.secureAggregation !== undefined,
+    });
+    if ("problems" in resolved)
+      for (const problem of resolved.problems)
+        context.addIssue({ code: "custom", path: [], message: problem });
   });
 export type Plan = z.infer<typeof PlanSchema>;
 /** A plan as written in a config file (defaults optional). */

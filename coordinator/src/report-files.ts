@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
 import { renderMarkdownReport, summariseEvaluations, summariseRounds } from "./report.js";
+import { COMPLETED_EARLY_META } from "./store/records.js";
 import type { StateStore } from "./store/state-store.js";
 
 /** Runs one file operation; a failure (a full disk, a permission) names the file it was for. */
@@ -40,7 +41,14 @@ export function writeReports(store: StateStore, outDir: string, federationId: st
   const completedAt = store.completedAt();
   file(
     "report.md",
-    renderMarkdownReport({ federationId, rounds, final, sites: store.listSites(), completedAt }),
+    renderMarkdownReport({
+      federationId,
+      rounds,
+      final,
+      sites: store.listSites(),
+      completedAt,
+      completedEarlyReason: store.getMeta(COMPLETED_EARLY_META),
+    }),
   );
   const modelDir = join(outDir, "model");
   if (completedAt === undefined) {

@@ -203,6 +203,29 @@ export function summariseRounds(
     });
 }
 
+/** Differential privacy's (ε, δ) after each round, when the run had it. */
+function privacyLines(rounds: readonly RoundSummary[]): string[] {
+  const charged = rounds.filter((r) => r.metrics["privacy.epsilon"] !== undefined);
+  const last = charged.at(-1)?.metrics;
+  if (!last) return [];
+  const n = (value: number | undefined, digits: number) => (value === undefined ? "" : value.toFixed(digits));
+  const budget = last["privacy.budget"];
+  return [
+    "## Differential privacy",
+    "",
+    `Site-level (ε, δ) after ${charged.length} rounds: ε = ${n(last["privacy.epsilon"], 3)} at δ = ${last["privacy.delta"]}` +
+      `${budget === undefined ? "" : ` (budget ${budget})`}; RDP accountant of the subsampled Gaussian mechanism.`,
+    "",
+    "| round | ε after | ε this round | noise multiplier | clip norm | sampling rate |",
+    "|---|---|---|---|---|---|",
+    ...charged.map(
+      (r) =>
+        `| ${r.round} | ${n(r.metrics["privacy.epsilon"], 3)} | ${n(r.metrics["privacy.epsilonRound"], 3)} | ${n(r.metrics["privacy.noiseMultiplier"], 3)} | ${n(r.metrics["privacy.clipNorm"], 4)} | ${n(r.metrics["privacy.samplingRate"], 3)} |`,
+    ),
+    "",
+  ];
+}
+
 /** A short human-readable report (Markdown) of a run. */
 export function renderMarkdownReport(input: {
   federationId: string;
@@ -211,6 +234,8 @@ export function renderMarkdownReport(input: {
   sites: readonly SiteRecord[];
   /** When the plan completed; undefined while it runs or after it stopped early. */
   completedAt: string | undefined;
+  /** Why it completed before the plan's last round (the privacy budget), when it did. */
+  completedEarlyReason?: string | undefined;
 }): string {
   const lines = [`# Federation ${input.federationId}`, ""];
   const lastRound = input.rounds.filter((r) => r.modelVersion !== null).at(-1)?.round ?? 0;
@@ -220,6 +245,9 @@ export function renderMarkdownReport(input: {
       : `**Not completed**: the plan stopped early (or is still running) after committed round ${lastRound}; there is no final model. Starting the coordinator again resumes it.`,
     "",
   );
+  if (input.completedAt !== undefined && input.completedEarlyReason !== undefined)
+    lines.push(`**Ended early** after round ${lastRound}: ${input.completedEarlyReason}.`, "");
+  lines.push(...privacyLines(input.rounds));
   lines.push("## Sites", "", "| site | backend | train images per class |", "|---|---|---|");
   for (const s of input.sites) {
     const info = s.info ?? {};

@@ -290,8 +290,9 @@ cmd_wait() {
     [[ $SECONDS -lt $deadline ]] || die "the coordinator is still running after $timeout s"
     sleep 0.5
   done
-  # The hospitals leave once they hear that the plan is complete.
-  local grace=$((SECONDS + 15))
+  # The hospitals leave once they hear that the plan is complete (their next long poll; on a
+  # loaded host that can take a while after the coordinator's own exit).
+  local grace=$((SECONDS + 30))
   for site in "${SITES[@]}"; do
     until [[ -f "$DIR/run/$site.rc" || $SECONDS -ge $grace ]]; do sleep 0.2; done
   done

@@ -1,6 +1,7 @@
 import type { FlError } from "../../../shared/src/errors.js";
 import type { RequestAuth } from "../../../shared/src/fl/messages.js";
 import type { CoordinatorService, UploadSink } from "../../../shared/src/fl/ports.js";
+import type { SecAggRequest } from "../../../shared/src/fl/secagg-exchange.js";
 
 /** What the operator surface learns from the transport's calls. */
 export interface CallObserver {
@@ -68,6 +69,14 @@ export function observedService(service: CoordinatorService, observer: CallObser
       service.leave(call, reason);
       siteOf.delete(call.sessionToken);
     },
+    ...(service.secAggExchange && {
+      secAggExchange: async (call: RequestAuth, request: SecAggRequest, signal?: AbortSignal) => {
+        const answer = await service.secAggExchange?.(call, request, signal);
+        if (!answer) throw new Error("unreachable: the service has secAggExchange");
+        seen(call);
+        return answer;
+      },
+    }),
   };
 }
 

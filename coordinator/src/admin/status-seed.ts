@@ -1,5 +1,6 @@
 import { type EvaluationSummary, summariseEvaluations } from "../report.js";
 import type { EvaluationRecord, RoundRecord, SiteRecord, UpdateRecord } from "../store/records.js";
+import { type PrivacyStatus, privacyOf } from "./privacy-status.js";
 
 /**
  * What a coordinator that starts on an existing state.db already knows: its rounds, evaluations,
@@ -24,6 +25,8 @@ export interface StatusSeed {
     readonly pooled: Readonly<Record<string, number>>;
   }[];
   readonly updates: { readonly accepted: number; readonly rejected: Readonly<Record<string, number>> };
+  /** The (ε, δ) after the last committed round, when the plan has differential privacy. */
+  readonly privacy?: PrivacyStatus;
   readonly sites: readonly {
     readonly siteId: string;
     readonly lastSeenMs: number | null;
@@ -101,5 +104,10 @@ export function statusSeed(stored: {
     lastSeenMs: s.lastJoinedAtMs,
     backend: typeof s.info?.backend === "string" && s.info.backend ? s.info.backend : null,
   }));
-  return { rounds, evaluations, updates: { accepted, rejected }, sites };
+  const lastCommitted = stored.rounds
+    .filter((r) => r.status === "completed")
+    .sort((a, b) => a.round - b.round)
+    .at(-1);
+  const privacy = privacyOf(lastCommitted?.metrics);
+  return { rounds, evaluations, updates: { accepted, rejected }, sites, ...(privacy && { privacy }) };
 }

@@ -1,5 +1,7 @@
 import type { FlEvent } from "../../../shared/src/events/types.js";
+import { PLAN_COMPLETE_REASON } from "../../../shared/src/fl/protocol-constants.js";
 import type { TaskProgress } from "../federation/task-board.js";
+import { type PrivacyStatus, privacyOf } from "./privacy-status.js";
 import type { StatusSeed } from "./status-seed.js";
 
 /** What `GET /status` answers (and `fl status` prints): the federation as this coordinator sees it. */
@@ -39,6 +41,8 @@ export interface FederationStatus {
     readonly at: string;
     readonly pooled: Readonly<Record<string, number>>;
   } | null;
+  /** Differential privacy spent so far (after the last committed round), when the plan has it. */
+  readonly privacy?: PrivacyStatus;
   readonly generatedAt: string;
 }
 
@@ -85,6 +89,7 @@ interface SiteEntry {
 export class StatusTracker {
   private state: FederationStatus["state"] = "starting";
   private reason: string | undefined;
+  private privacy: PrivacyStatus | undefined;
   private startedAt: string | null = null;
   private phase: string | null = null;
   private round: number | null = null;
@@ -128,6 +133,7 @@ export class StatusTracker {
         ...(last.reason !== undefined && { reason: last.reason }),
       };
     }
+    this.privacy = seed.privacy ?? this.privacy;
     for (const e of seed.evaluations) this.evaluations.push(e);
     this.lastEvaluation = this.evaluations.at(-1) ?? null;
     this.accepted += seed.updates.accepted;
@@ -194,6 +200,7 @@ export class StatusTracker {
       }
       case "round.completed":
         this.completedRounds = Math.max(this.completedRounds, event.round ?? 0);
+        this.privacy = privacyOf(data.metrics) ?? this.privacy;
         this.lastRound = {
           round: event.round ?? 0,
           outcome: "completed",
@@ -276,7 +283,9 @@ export class StatusTracker {
   /** How `run()` ended. */
   finished(result: { status: "completed" | "failed"; reason: string }): void {
     this.state = result.status;
-    this.reason = result.status === "failed" ? result.reason : undefined;
+    // A completed run has a reason only when it ended before its plan's end (the privacy budget).
+    this.reason =
+      result.status === "failed" || result.reason !== PLAN_COMPLETE_REASON ? result.reason : undefined;
     this.clearTasks();
   }
 
@@ -285,6 +294,7 @@ export class StatusTracker {
       federationId: this.federationId,
       state: this.state,
       ...(this.reason !== undefined && { reason: this.reason }),
+      ...(this.privacy && { privacy: this.privacy }),
       startedAt: this.startedAt,
       plan: {
         phase: this.phase,

@@ -20,7 +20,8 @@ import type {
 import type { ModelSpec } from "../../../shared/src/fl/model-spec.js";
 import type { UpdatePipeline } from "../../../shared/src/fl/pipeline.js";
 import type { CoordinatorService, UploadSink } from "../../../shared/src/fl/ports.js";
-import { callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
+import type { SecAggRequest, SignedSecAggAnswer } from "../../../shared/src/fl/secagg-exchange.js";
+import { answerBody, callBody, SessionMethod } from "../../../shared/src/fl/session-calls.js";
 import { buildPipeline, type StageConfig } from "../../../shared/src/fl/stages/index.js";
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { CentralEvaluation, type CentralEvaluator, type CentralSchedule } from "../central-evaluation.js";
@@ -32,6 +33,7 @@ import { EvaluationIntake } from "./evaluation-intake.js";
 import { type FederationEvents, federationEvents } from "./events.js";
 import { GlobalModel } from "./global-model.js";
 import { RoundRunner, type RunResult } from "./round-runner.js";
+import { SecAggRounds } from "./secagg-round.js";
 import { Sessions } from "./sessions.js";
 import type { FederationStore, ModelFiles } from "./store.js";
 import { TaskBoard, type TaskProgress } from "./task-board.js";
@@ -84,6 +86,8 @@ export class Coordinator implements CoordinatorService {
   private readonly evaluations: EvaluationIntake;
   private readonly global: GlobalModel;
   private readonly runner: RoundRunner;
+  /** The open round's secure aggregation, when the plan asks for it. */
+  private readonly secagg = new SecAggRounds();
   private readonly enrolment: Enrolment;
   private readonly events: FederationEvents;
   private readonly log: (line: string) => void;
@@ -142,6 +146,7 @@ export class Coordinator implements CoordinatorService {
       board: this.board,
       sessions: this.sessions,
       uploads: this.uploads,
+      secagg: this.secagg,
       evaluations: this.evaluations,
       ...(options.central && {
         central: new CentralEvaluation({
@@ -258,5 +263,39 @@ export class Coordinator implements CoordinatorService {
 
   leave(call: RequestAuth & Caller, reason: string): void {
     this.sessions.leave(call, reason);
+  }
+
+  /**
+   * A step of a site's secure aggregation. Only for the site's open training task (its round
+   * and task id), like an upload: a message for an earlier task or round is stale and refused.
+   */
+  async secAggExchange(
+    call: RequestAuth & Caller,
+    request: SecAggRequest,
+    signal?: AbortSignal,
+  ): Promise<SignedSecAggAnswer> {
+    const siteId = this.sessions.authenticate(
+      call,
+      SessionMethod.SecAggExchange,
+      callBody.secAggExchange(request),
+    );
+    const posted = this.board.taskOf(siteId);
+    if (
+      posted?.task.kind !== "train" ||
+      posted.task.taskId !== request.taskId ||
+      posted.task.round !== request.round ||
+      posted.status !== "running"
+    )
+      throw new FlError(
+        ErrorCode.WrongRound,
+        `task ${request.taskId} of round ${request.round} is not the open training task of "${siteId}"`,
+      );
+    const answer = await this.secagg.of(request.round).exchange(siteId, request, signal);
+    const mac = this.sessions.answerMac(
+      call,
+      SessionMethod.SecAggExchange,
+      answerBody.secAggExchange(answer),
+    );
+    return { ...answer, mac };
   }
 }

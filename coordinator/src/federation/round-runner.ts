@@ -16,13 +16,22 @@ import {
 import type { ModelWeights } from "../../../shared/src/weights/types.js";
 import { CENTRAL_SITE_ID, type CentralEvaluation } from "../central-evaluation.js";
 import { type Phase, type Plan, shouldEvaluate, slotOf, totalRounds } from "../plan.js";
+import type { DpLedger, RoundDp } from "../privacy/dp-ledger.js";
+import {
+  openDpLedger,
+  publishedTrainMetrics,
+  roundTrainTask,
+  UNCLIPPED_METRIC,
+} from "../privacy/dp-round.js";
 import { sampleSites } from "../sampling.js";
+import { COMPLETED_EARLY_META } from "../store/records.js";
 import { hasServerState } from "../strategy/server-optimizers.js";
 import type { RoundAggregation, Strategy } from "../strategy/strategy.js";
 import type { Clock } from "./clock.js";
 import type { EvaluationIntake } from "./evaluation-intake.js";
 import type { FederationEvents } from "./events.js";
 import type { GlobalModel } from "./global-model.js";
+import { openSecAggRound, type SecAggOutcome, type SecAggRounds, withSecAgg } from "./secagg-round.js";
 import type { Sessions } from "./sessions.js";
 import type { FederationStore } from "./store.js";
 import type { SettledRound, TaskBoard, TaskFailure } from "./task-board.js";
@@ -48,6 +57,8 @@ export interface RoundRunnerOptions {
   readonly board: TaskBoard;
   readonly sessions: Sessions;
   readonly uploads: UploadIntake;
+  /** Where the open round's secure aggregation is reached (when the plan has `secureAggregation`). */
+  readonly secagg?: SecAggRounds;
   readonly evaluations: EvaluationIntake;
   /** Scores versions on the coordinator's own test set next to the federated evaluation; none by default. */
   readonly central?: CentralEvaluation;
@@ -69,6 +80,8 @@ export class RoundRunner {
   private strategy: { phase: string; instance: Strategy } | undefined;
   /** Whether this coordinator has committed a round since it started. */
   private trained = false;
+  /** The differential-privacy accountant and clip norm, when the plan has `privacy.dp`. */
+  private dp: DpLedger | undefined;
 
   constructor(private readonly options: RoundRunnerOptions) {}
 
@@ -88,7 +101,8 @@ export class RoundRunner {
     try {
       await this.catchUpEvaluations();
       for (let round = store.lastCompletedRound() + 1; round <= total; round++) {
-        await this.trainRound(round);
+        const stopReason = await this.trainRound(round);
+        if (stopReason !== undefined) return await this.endEarly(stopReason);
         await this.evaluateRound(round, global.version, {
           federated: this.plansEvaluation(round),
           central: this.options.central?.due(round) ?? false,
@@ -118,8 +132,36 @@ export class RoundRunner {
     this.abort.abort();
   }
 
+  /**
+   * Ends the federation before its plan's last round (the privacy budget): a completed run with
+   * the reason recorded, its last committed model evaluated as the final one.
+   */
+  private async endEarly(reason: string): Promise<RunResult> {
+    const { plan, store, board, global, events, log } = this.options;
+    const last = store.lastCompletedRound();
+    if (last > 0 && evaluates(slotOf(plan, last).phase) && !this.evaluated(global.version))
+      await this.evaluate(last, global.version);
+    store.setMeta(COMPLETED_EARLY_META, reason);
+    log(`federation ends after round ${last}: ${reason}`);
+    board.finish(reason);
+    await events.publish("federation.completed", {
+      data: {
+        modelVersion: global.version,
+        rounds: last,
+        reason,
+        ...(this.dp && { privacy: { epsilon: this.dp.state.epsilon, delta: this.dp.settings.delta } }),
+      },
+    });
+    return { status: "completed", reason };
+  }
+
   private restore(): void {
     const { global, store, plan, model, log } = this.options;
+    this.dp = openDpLedger(plan, store.latestPrivacyLedger()?.state);
+    if (this.dp && this.dp.state.rounds > 0)
+      log(
+        `privacy: resuming the accountant at ε ${this.dp.state.epsilon.toFixed(3)} after ${this.dp.state.rounds} rounds`,
+      );
     if (global.resume()) {
       log(`resuming at model v${global.version} after round ${store.lastCompletedRound()}`);
       return;
@@ -132,7 +174,8 @@ export class RoundRunner {
     );
   }
 
-  private async trainRound(round: number): Promise<void> {
+  /** Trains one round; returns why the federation must end instead (the privacy budget), if so. */
+  private async trainRound(round: number): Promise<string | undefined> {
     const { plan, store, global, clock, log } = this.options;
     const slot = slotOf(plan, round);
     const { phase } = slot;
@@ -149,19 +192,38 @@ export class RoundRunner {
         round,
         attempt,
       });
+      // The budget is checked before any task goes out: a round that would pass it never runs.
+      const dp = sampled.length > 0 ? this.dp?.prepare(sampled.length, sites.length) : undefined;
+      if (dp?.overBudget)
+        return `the privacy budget ε ${this.dp?.settings.budget} would be exceeded by round ${round} (ε ${dp.epsilonBefore.toFixed(3)} → ${dp.epsilonAfter.toFixed(3)} at δ ${this.dp?.settings.delta})`;
+      const roundPipeline = dp ? this.options.buildPipeline([...phase.pipeline, ...dp.stages]) : pipeline;
       // The phase decides which tensors leave the hospitals this round (MoCo key encoder, FedBN
       // statistics and site heads stay local); only those are expected and aggregated.
       const sharedGlobal = selectTensors(withSharing(global.weights, sharingRule(phase.local)), "shared");
       const aggregation = this.strategyFor(phase.name, round).beginRound(sharedGlobal);
+      const secagg = openSecAggRound(this.options, {
+        round,
+        attempt,
+        sampled,
+        sharedLength: sharedGlobal.values.length,
+        coordinatorStages: roundPipeline.coordinator,
+      });
       this.options.uploads.open({
         round,
         attempt,
         phase: phase.name,
         aggregation,
         sharedManifest: sharedGlobal.manifest,
-        stages: pipeline.coordinator,
+        stages: roundPipeline.coordinator,
+        ...(secagg && { secagg }),
       });
-      this.post(round, phase, sampled, task, plan.roundTimeoutSec * 1000);
+      this.post(
+        round,
+        phase,
+        sampled,
+        withSecAgg(roundTrainTask(task, sampled.length, dp), secagg !== undefined),
+        plan.roundTimeoutSec * 1000,
+      );
       store.startRound({
         round,
         attempt,
@@ -179,28 +241,36 @@ export class RoundRunner {
       );
       let trainMetrics: Record<string, number>;
       let failures: readonly TaskFailure[];
+      let secured: SecAggOutcome | undefined;
       try {
         ({ failures } = await this.options.board.settle(this.abort.signal));
       } finally {
         trainMetrics = this.options.uploads.close();
+        // Also on a stop: the round's protocol state (keys, the partial sum, its timers) goes.
+        secured = secagg && this.options.secagg?.close();
       }
-      const accepted = aggregation.acceptedCount;
+      const accepted = secured ? (secured.kind === "sum" ? secured.count : 0) : aggregation.acceptedCount;
       if (accepted >= plan.minSites) {
         await this.commit({
           round,
           attempt,
           phase,
           aggregation,
-          pipeline,
+          pipeline: roundPipeline,
           sharedGlobal,
           trainMetrics,
           failures,
+          dp,
+          ...(secured?.kind === "sum" && { secured }),
         });
         this.trained = true;
-        return;
+        return undefined;
       }
       store.failRound({ round, attempt, acceptedCount: accepted, failures, endedAtMs: clock.now() });
-      const reason = `only ${accepted} of the required ${plan.minSites} updates arrived${whyMissing(failures)}`;
+      const reason =
+        secured?.kind === "aborted"
+          ? secured.reason
+          : `only ${accepted} of the required ${plan.minSites} updates arrived${whyMissing(failures)}`;
       log(`round ${round} attempt ${attempt} failed: ${reason}`);
       await this.options.events.publish("round.failed", { round, data: { attempt, reason, failures } });
       if (attempt >= plan.maxRoundAttempts) {
@@ -222,23 +292,37 @@ export class RoundRunner {
     sharedGlobal: ModelWeights;
     trainMetrics: Record<string, number>;
     failures: readonly TaskFailure[];
+    dp: RoundDp | undefined;
+    /** Secure aggregation's unmasked mean, which stands in for the strategy's own aggregate. */
+    secured?: Extract<SecAggOutcome, { kind: "sum" }>;
   }): Promise<void> {
     const { store, global, clock } = this.options;
-    const { round, attempt, phase, aggregation, failures } = r;
+    const { round, attempt, phase, aggregation, failures, secured } = r;
     const aggregationStartMs = clock.now();
     const aggregate = runAggregateStages(
       r.pipeline.aggregate,
-      { ...aggregation.aggregate(), manifest: r.sharedGlobal.manifest, metrics: {} },
+      secured
+        ? {
+            meanDelta: secured.meanDelta,
+            count: secured.count,
+            totalExamples: secured.totalExamples,
+            manifest: r.sharedGlobal.manifest,
+            metrics: { "secagg.survivors": secured.count, "secagg.dropped": secured.dropped.length },
+          }
+        : { ...aggregation.aggregate(), manifest: r.sharedGlobal.manifest, metrics: {} },
       { round, phase: phase.name },
     );
     const { weights: newShared, metrics } = aggregation.step(aggregate);
-    const accepted = aggregation.acceptedCount;
+    const accepted = secured?.count ?? aggregation.acceptedCount;
     const version = global.version + 1;
     const next = global.prepare(version, round, mergeTensors(global.weights, newShared), clock.now());
+    const privacy =
+      r.dp && this.dp?.settle(r.dp, { accepted, unclippedFraction: r.trainMetrics[UNCLIPPED_METRIC] });
     const roundMetrics = {
-      ...prefixKeys("train.", r.trainMetrics),
+      ...prefixKeys("train.", r.dp ? publishedTrainMetrics(r.trainMetrics) : r.trainMetrics),
       ...metrics,
       ...aggregate.metrics,
+      ...privacy?.metrics,
       accepted,
     };
     const strategy = this.strategy?.instance;
@@ -252,8 +336,10 @@ export class RoundRunner {
       endedAtMs: clock.now(),
       ...(strategy &&
         hasServerState(strategy) && { strategyState: { phase: phase.name, state: strategy.exportState() } }),
+      ...(privacy && { privacy: { round, state: privacy.state } }),
     });
     next.adopt();
+    if (privacy) this.dp?.adopt(privacy.state);
     this.options.log(`round ${round} completed: ${accepted} updates, model v${version}`);
     await this.options.events.publish("round.completed", {
       round,

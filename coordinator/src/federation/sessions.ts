@@ -204,6 +204,12 @@ export class Sessions {
     };
   }
 
+  /** The MAC of an answer to the call it answers (method and body built with session-calls.ts). */
+  answerMac(call: RequestAuth, method: SessionMethod, body: unknown): Uint8Array {
+    const { key } = this.registry.session(call.sessionToken);
+    return responseMac(key, method, call.sequence, body);
+  }
+
   /** Idempotent: a session already gone is ignored (the call is still authenticated if it exists). */
   leave(call: RequestAuth & Caller, rawReason: string): void {
     try {

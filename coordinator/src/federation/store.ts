@@ -5,6 +5,7 @@ import type {
   EvaluationRunRecord,
   EvaluationRunSettled,
   EvaluationRunStart,
+  PrivacyLedgerRecord,
   RoundCommit,
   RoundFailure,
   RoundRecord,
@@ -28,6 +29,8 @@ export interface FederationStore {
   /** A phase's starting model and the marker that it was entered, in one transaction. */
   recordPhaseEntry(checkpoint: CheckpointRecord, marker: string): void;
   strategyState(version: number): StrategyStateRecord | undefined;
+  /** The differential-privacy ledger committed with the latest round that has one. */
+  latestPrivacyLedger(): PrivacyLedgerRecord | undefined;
   /** The highest round with a completed attempt, 0 when none. */
   lastCompletedRound(): number;
   nextAttempt(round: number): number;

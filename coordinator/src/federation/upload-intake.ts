@@ -4,6 +4,7 @@ import { checkManifestFields, checkMetrics, INTERNAL_ERROR_MESSAGE } from "../..
 import type { UploadHeader } from "../../../shared/src/fl/messages.js";
 import type { StageContext, UpdateDraft, UpdateStage } from "../../../shared/src/fl/pipeline.js";
 import type { UploadSink } from "../../../shared/src/fl/ports.js";
+import { maskedPayloadBounds } from "../../../shared/src/fl/secagg-exchange.js";
 import { weightedAverage } from "../../../shared/src/metrics/index.js";
 import { assertFinite, assertSameManifest } from "../../../shared/src/weights/index.js";
 import type { WeightsManifest } from "../../../shared/src/weights/types.js";
@@ -12,6 +13,7 @@ import type { RoundAggregation } from "../strategy/strategy.js";
 import type { Cancel, Clock } from "./clock.js";
 import type { EnrolledSites } from "./enrolment.js";
 import type { FederationEvents } from "./events.js";
+import type { SecAggRound } from "./secagg-round.js";
 import type { FederationStore } from "./store.js";
 import type { PostedTask, TaskBoard } from "./task-board.js";
 import {
@@ -32,6 +34,12 @@ export interface TrainingRound {
   readonly sharedManifest: WeightsManifest;
   /** The phase's coordinator stages, run on each verified update before the strategy. */
   readonly stages: readonly UpdateStage[];
+  /**
+   * Secure aggregation: each update is a masked input that folds into this round's secure sum
+   * instead of the strategy (which then sees only the unmasked mean), and its task ends with
+   * the sum, not with the upload.
+   */
+  readonly secagg?: SecAggRound;
 }
 
 /**
@@ -110,7 +118,10 @@ export class UploadIntake {
   }
 
   open(training: TrainingRound): void {
-    this.current = { training, metrics: [], size: updateSizeOf(training.sharedManifest) };
+    const size = training.secagg
+      ? maskedSize(training.secagg.params.vectorLength)
+      : updateSizeOf(training.sharedManifest);
+    this.current = { training, metrics: [], size };
   }
 
   /**
@@ -290,6 +301,15 @@ export class UploadIntake {
             "the upload ended before all announced chunks arrived; send it again",
           );
         }
+        if (training.secagg) {
+          let plaintext: Uint8Array;
+          try {
+            plaintext = complete.finishBytes();
+          } catch (error) {
+            return reject(error);
+          }
+          return this.acceptMasked(siteId, header, plaintext, training, training.secagg, reject);
+        }
         let update: UpdateDraft;
         try {
           update = runCoordinatorStages(
@@ -360,6 +380,40 @@ export class UploadIntake {
       `round ${training.round}: accepted update from ${siteId} (${manifest.numExamples} examples)`,
     );
     this.options.board.complete(siteId);
+  }
+
+  /**
+   * A masked input: the coordinator can check its signature, size and staleness but not its
+   * values (they are uniformly random to it), so it folds it into the secure sum as it is.
+   */
+  private acceptMasked(
+    siteId: string,
+    header: UploadHeader,
+    plaintext: Uint8Array,
+    training: TrainingRound,
+    secagg: SecAggRound,
+    reject: (error: unknown) => never,
+  ): void {
+    const { manifest } = header;
+    const trainMetrics = { ...header.trainMetrics };
+    try {
+      this.record(
+        header,
+        siteId,
+        { round: training.round, attempt: training.attempt, status: "accepted", reason: null, trainMetrics },
+        () => secagg.submitMasked(siteId, plaintext),
+      );
+    } catch (error) {
+      if (isFlError(error) && error.code !== ErrorCode.Internal) reject(error);
+      throw this.wireError(error, siteId);
+    }
+    this.current?.metrics.push({ weight: manifest.numExamples, metrics: trainMetrics });
+    void this.options.events.publish("update.accepted", {
+      round: training.round,
+      siteId,
+      data: { numExamples: manifest.numExamples, bytes: manifest.plaintextBytes, trainMetrics, masked: 1 },
+    });
+    this.options.log(`round ${training.round}: masked input from ${siteId} folded into the secure sum`);
   }
 
   /**
@@ -485,6 +539,12 @@ interface Bucket {
   /** When every token is back; each attempt moves it one interval on. */
   fullAtMs: number;
   warned: boolean;
+}
+
+/** A masked payload's sizes, as UpdateSize (its header is JSON of bounded length). */
+function maskedSize(vectorLength: number): UpdateSize {
+  const { min, max } = maskedPayloadBounds(vectorLength);
+  return { canonical: min, min, max };
 }
 
 function inFlightKey(siteId: string, taskId: string): string {

@@ -204,6 +204,14 @@ export class UploadAssembler {
 
   /** Returns the verified update weights (the shared tensors' deltas). */
   finish(): ModelWeights {
+    const weights = deserializeWeights(this.finishBytes());
+    assertSameManifest(this.sharedManifest, weights.manifest);
+    assertFinite(weights);
+    return weights;
+  }
+
+  /** The plaintext once complete and matching its signed hash (a masked secure-aggregation input). */
+  finishBytes(): Uint8Array {
     if (this.nextIndex !== this.manifest.numChunks || this.filled !== this.buffer.length) {
       throw new FlError(
         ErrorCode.InvalidArgument,
@@ -217,9 +225,6 @@ export class UploadAssembler {
         `update content hash ${hash} differs from the signed ${this.manifest.contentSha256}`,
       );
     }
-    const weights = deserializeWeights(this.buffer);
-    assertSameManifest(this.sharedManifest, weights.manifest);
-    assertFinite(weights);
-    return weights;
+    return this.buffer;
   }
 }

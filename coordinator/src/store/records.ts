@@ -128,6 +128,8 @@ export interface RoundCommit {
   readonly endedAtMs: number;
   /** A server optimiser's state after this round, committed with the model it produced. */
   readonly strategyState?: StrategyStateRecord;
+  /** The differential-privacy ledger after this round (accountant, clip norm), when the plan has DP. */
+  readonly privacy?: PrivacyLedgerRecord;
 }
 
 /** A round attempt that ended without enough updates. */
@@ -149,3 +151,12 @@ export interface StrategyStateRecord {
   readonly phase: string;
   readonly state: Uint8Array;
 }
+
+/** The DP ledger as committed with a round: its state is the coordinator's own JSON (DpLedgerState). */
+export interface PrivacyLedgerRecord {
+  readonly round: number;
+  readonly state: unknown;
+}
+
+/** Meta key of the reason a federation completed before its plan's last round (the privacy budget). */
+export const COMPLETED_EARLY_META = "completed_early_reason";

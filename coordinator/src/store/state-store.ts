@@ -9,6 +9,7 @@ import type {
   EvaluationRunRecord,
   EvaluationRunSettled,
   EvaluationRunStart,
+  PrivacyLedgerRecord,
   RoundCommit,
   RoundFailure,
   RoundRecord,
@@ -32,9 +33,18 @@ import type {
  * a row id of the coordinator's own: an upload id is only the site's name for its upload, unique
  * per site, so one site's id can never block or overwrite another site's row. v4 keeps each
  * evaluation's statistics (`statistics_json`: score histograms, calibration bins, bootstrap
- * replicates); rows from before stay without (NULL).
+ * replicates); rows from before stay without (NULL). v5 adds `privacy_ledger`: the differential-
+ * privacy accountant's state after each committed round, so a restarted coordinator resumes the
+ * spent ε rather than starting from zero.
  */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
+
+const PRIVACY_LEDGER_TABLE = `
+CREATE TABLE IF NOT EXISTS privacy_ledger (
+  round INTEGER PRIMARY KEY,
+  state_json TEXT NOT NULL
+);
+`;
 
 const UPDATES_TABLE = `
 CREATE TABLE IF NOT EXISTS updates (
@@ -138,6 +148,7 @@ export class StateStore implements FederationStore {
     store.checkIdentity(options.federationId);
     db.exec(SCHEMA);
     db.exec(UPDATES_TABLE);
+    db.exec(PRIVACY_LEDGER_TABLE);
     const now = (options.now ?? Date.now)();
     db.prepare("UPDATE rounds SET status = 'aborted', ended_at_ms = ? WHERE status = 'running'").run(now);
     return store;
@@ -189,6 +200,13 @@ export class StateStore implements FederationStore {
         this.setSchemaVersion(4);
       })();
       schema = 4;
+    }
+    if (schema === 4) {
+      this.db.transaction(() => {
+        this.db.exec(PRIVACY_LEDGER_TABLE);
+        this.setSchemaVersion(5);
+      })();
+      schema = 5;
     }
     if (schema !== SCHEMA_VERSION) {
       throw new FlError(
@@ -368,7 +386,21 @@ export class StateStore implements FederationStore {
         );
       }
       this.insertCheckpoint(r.checkpoint, r.strategyState ? { strategyState: r.strategyState } : {});
+      if (r.privacy)
+        this.db
+          .prepare("INSERT INTO privacy_ledger (round, state_json) VALUES (?, ?)")
+          .run(r.privacy.round, JSON.stringify(r.privacy.state));
     })();
+  }
+
+  /** The DP ledger of the last committed round that has one. */
+  latestPrivacyLedger(): PrivacyLedgerRecord | undefined {
+    const row = this.db
+      .prepare<[], { round: number; state_json: string }>(
+        "SELECT round, state_json FROM privacy_ledger ORDER BY round DESC LIMIT 1",
+      )
+      .get();
+    return row && { round: row.round, state: JSON.parse(row.state_json) as unknown };
   }
 
   /** A phase's starting model: its checkpoint and the marker that it was entered, in one transaction. */

@@ -16,6 +16,7 @@ import type {
   UploadHeader,
   UploadVerdict,
 } from "./messages.js";
+import type { SecAggRequest, SignedSecAggAnswer } from "./secagg-exchange.js";
 
 /**
  * The two ports of the federation protocol, in domain types only. A transport adapter (gRPC, or
@@ -51,6 +52,16 @@ export interface CoordinatorService {
   reportEvaluation(call: RequestAuth & Caller, report: EvaluationReport): void;
   /** Idempotent: a session already gone is no error. */
   leave(call: RequestAuth & Caller, reason: string): void;
+  /**
+   * One step of the site's secure-aggregation session for its open training task: takes its
+   * stage message (if any) and resolves with the next message for it, or "wait" after `waitMs`.
+   * Absent from services that run no secure aggregation (test doubles).
+   */
+  secAggExchange?(
+    call: RequestAuth & Caller,
+    request: SecAggRequest,
+    signal?: AbortSignal,
+  ): Promise<SignedSecAggAnswer>;
 }
 
 /** An upload in progress on the coordinator. */
@@ -87,5 +98,7 @@ export interface CoordinatorPort {
   ): Promise<UploadVerdict>;
   reportEvaluation(auth: RequestAuth, report: EvaluationReport): Promise<void>;
   leave(auth: RequestAuth, reason: string): Promise<void>;
+  /** Absent from transports that cannot carry secure aggregation (test doubles). */
+  secAggExchange?(auth: RequestAuth, request: SecAggRequest): Promise<SignedSecAggAnswer>;
   close(): void;
 }

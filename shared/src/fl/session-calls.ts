@@ -2,6 +2,12 @@ import { toBase64 } from "../crypto/encoding.js";
 import type { SignedTaskFields } from "../crypto/session-auth.js";
 import type { EvaluationStatistics } from "../metrics/evaluation-statistics.js";
 import type { EvaluationReport, Heartbeat, HeartbeatAck, UploadHeader } from "./messages.js";
+import {
+  type SecAggAnswer,
+  type SecAggRequest,
+  secAggAnswerBody,
+  secAggRequestBody,
+} from "./secagg-exchange.js";
 import { encodeTaskSpec, type FlTask } from "./task.js";
 
 /**
@@ -16,6 +22,7 @@ export const SessionMethod = {
   UploadUpdate: "UploadUpdate",
   ReportEvaluation: "ReportEvaluation",
   Leave: "Leave",
+  SecAggExchange: "SecAggExchange",
 } as const;
 export type SessionMethod = (typeof SessionMethod)[keyof typeof SessionMethod];
 
@@ -45,10 +52,12 @@ export const callBody = {
     ...(report.statistics && { statistics: statisticsBody(report.statistics) }),
   }),
   leave: (reason: string) => ({ reason }),
+  secAggExchange: (request: SecAggRequest) => secAggRequestBody(request),
 } as const;
 
 export const answerBody = {
   heartbeat: (ack: HeartbeatAck) => ({ taskActive: ack.taskActive }),
+  secAggExchange: (answer: SecAggAnswer) => secAggAnswerBody(answer),
 } as const;
 
 /** A task's fields as they travel and are signed: its spec as the JSON string sent. */

@@ -5,6 +5,7 @@ import {
   type HeartbeatResponse,
   type JoinResponse,
   type PullTaskResponse,
+  type SecAggResponse,
 } from "../../../../proto/gen/fl/v1/federation.js";
 import { ErrorCode, FlError } from "../../../../shared/src/errors.js";
 import type {
@@ -21,9 +22,11 @@ import type {
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../../../shared/src/fl/ports.js";
+import type { SecAggRequest, SignedSecAggAnswer } from "../../../../shared/src/fl/secagg-exchange.js";
 import { channelBindingOfCertificate } from "../../../../shared/src/transport/channel-binding.js";
 import { fromServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
+import { secAggAnswerFromWire, secAggRequestToWire } from "../../../../shared/src/transport/grpc-secagg.js";
 import { statisticsToWire } from "../../../../shared/src/transport/grpc-statistics.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import { receiveTask } from "../receive-task.js";
@@ -155,6 +158,18 @@ export class GrpcCoordinatorPort implements CoordinatorPort {
     await this.unary((cb) =>
       this.client.reportEvaluation(request, new grpc.Metadata(), this.deadline(30_000), cb),
     );
+  }
+
+  async secAggExchange(auth: RequestAuth, request: SecAggRequest): Promise<SignedSecAggAnswer> {
+    const response = await this.unary<SecAggResponse>((cb) =>
+      this.client.secAggExchange(
+        secAggRequestToWire(auth, request),
+        new grpc.Metadata(),
+        this.deadline(request.waitMs + 30_000),
+        cb,
+      ),
+    );
+    return secAggAnswerFromWire(response);
   }
 
   async leave(auth: RequestAuth, reason: string): Promise<void> {

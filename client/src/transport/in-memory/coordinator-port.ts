@@ -13,8 +13,15 @@ import type {
   UploadVerdict,
 } from "../../../../shared/src/fl/messages.js";
 import type { CoordinatorPort, CoordinatorService } from "../../../../shared/src/fl/ports.js";
+import type { SecAggRequest, SignedSecAggAnswer } from "../../../../shared/src/fl/secagg-exchange.js";
 import { signedTaskFields, statisticsBody } from "../../../../shared/src/fl/session-calls.js";
 import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
+import {
+  secAggAnswerFromWire,
+  secAggAnswerToWire,
+  secAggRequestFromWire,
+  secAggRequestToWire,
+} from "../../../../shared/src/transport/grpc-secagg.js";
 import { sha256Hex } from "../../../../shared/src/weights/index.js";
 import { receiveTask } from "../receive-task.js";
 
@@ -133,6 +140,18 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
 
   leave(auth: RequestAuth, reason: string): Promise<void> {
     return this.call(() => this.service.leave(copyAuth(auth), reason));
+  }
+
+  /** Through the same wire conversion as gRPC, so that no byte array is shared and bad fields fail alike. */
+  secAggExchange(auth: RequestAuth, request: SecAggRequest): Promise<SignedSecAggAnswer> {
+    return this.call(async () => {
+      const { service } = this;
+      if (!service.secAggExchange)
+        throw new FlError(ErrorCode.Unsupported, "this coordinator runs no secure aggregation");
+      const received = secAggRequestFromWire(secAggRequestToWire(auth, request));
+      const answer = await service.secAggExchange(copyAuth(auth), received, this.closed.signal);
+      return secAggAnswerFromWire(secAggAnswerToWire(answer));
+    });
   }
 
   /** Like a wire, answers asynchronously and with FlErrors only. */

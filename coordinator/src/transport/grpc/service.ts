@@ -17,6 +17,8 @@ import {
   type ModelChunk,
   type PullTaskRequest,
   type PullTaskResponse,
+  type SecAggRequest,
+  type SecAggResponse,
   type UploadMessage,
   type UploadVerdict,
 } from "../../../../proto/gen/fl/v1/federation.js";
@@ -28,6 +30,7 @@ import { rejectionVerdict } from "../../../../shared/src/fl/verdict.js";
 import { channelBindingOfFingerprint } from "../../../../shared/src/transport/channel-binding.js";
 import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js";
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
+import { secAggAnswerToWire, secAggRequestFromWire } from "../../../../shared/src/transport/grpc-secagg.js";
 import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
 import { type ServerSecurity, serverCredentials } from "./credentials.js";
 import type { RevocationList } from "./revocation.js";
@@ -193,6 +196,19 @@ function createFederationServer(
     leave: unary<LeaveRequest, LeaveResponse>("Leave", (request, call) => {
       service.leave(session(request, call), request.reason);
       return {};
+    }),
+
+    secAggExchange: unary<SecAggRequest, SecAggResponse>("SecAggExchange", async (request, call) => {
+      if (!service.secAggExchange)
+        throw new FlError(ErrorCode.Unsupported, "this coordinator runs no secure aggregation");
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      const answer = await service.secAggExchange(
+        session(request, call),
+        secAggRequestFromWire(request),
+        abort.signal,
+      );
+      return secAggAnswerToWire(answer);
     }),
   };
 }

@@ -327,6 +327,125 @@ export interface LeaveRequest {
 export interface LeaveResponse {
 }
 
+/**
+ * One call of a client's secure-aggregation session. The sender is the session's site: no
+ * message names its own sender, so one site cannot speak for another.
+ */
+export interface SecAggRequest {
+  sessionToken: string;
+  /** The training task the round is for (the staleness check: its round and task must be open). */
+  taskId: string;
+  round: number;
+  /** The secure-aggregation session of this attempt; "" until the client has its setup. */
+  secaggSession: string;
+  /** What the client waits for next: "setup", "neighbour-keys", "relayed-shares", "unmask-request". */
+  awaiting: string;
+  message?:
+    | { $case: "advertiseKeys"; value: SecAggAdvertiseKeys }
+    | { $case: "shareKeys"; value: SecAggShareKeys }
+    | { $case: "unmaskResponse"; value: SecAggUnmaskResponse }
+    | undefined;
+  /** How long the coordinator may hold the call open waiting for the next message. */
+  waitMs: number;
+  sequence: number;
+  mac: Buffer;
+}
+
+/** Everything both sides must agree on for one attempt of one round (shared/src/secagg/params.ts). */
+export interface SecAggParams {
+  session: string;
+  round: number;
+  cohort: string[];
+  degree: number;
+  threshold: number;
+  minSurvivors: number;
+  clip: number;
+  fracBits: number;
+  vectorLength: number;
+  graphSeed: string;
+}
+
+export interface SecAggAdvertiseKeys {
+  params?: SecAggParams | undefined;
+  encryptionKey: Buffer;
+  maskKey: Buffer;
+}
+
+/**
+ * A share pair sealed by its dealer for one holder; `peer` is the holder when a client sends it
+ * and the dealer when the coordinator relays it.
+ */
+export interface SecAggSealedShare {
+  peer: string;
+  nonce: Buffer;
+  ciphertext: Buffer;
+}
+
+export interface SecAggShareKeys {
+  selfMaskCommitment: Buffer;
+  shares: SecAggSealedShare[];
+}
+
+export interface SecAggRevealedShare {
+  dealer: string;
+  /** "self-mask" or "mask-key". */
+  secret: string;
+  y: Buffer;
+}
+
+export interface SecAggUnmaskResponse {
+  shares: SecAggRevealedShare[];
+}
+
+/** The attempt's parameters, and the divisor that turns the site's example count into its weight. */
+export interface SecAggSetup {
+  params?: SecAggParams | undefined;
+  weightScale: number;
+}
+
+export interface SecAggNeighbour {
+  id: string;
+  encryptionKey: Buffer;
+  maskKey: Buffer;
+}
+
+export interface SecAggNeighbourKeys {
+  paramsDigest: string;
+  neighbours: SecAggNeighbour[];
+}
+
+export interface SecAggRelayedShares {
+  shares: SecAggSealedShare[];
+}
+
+export interface SecAggShareRequest {
+  dealer: string;
+  secret: string;
+}
+
+export interface SecAggUnmaskRequest {
+  survivors: string[];
+  requests: SecAggShareRequest[];
+}
+
+/** The site takes no further part: the round aborted, or the site was left out of it. */
+export interface SecAggEnded {
+  reason: string;
+}
+
+export interface SecAggResponse {
+  result?:
+    | { $case: "setup"; value: SecAggSetup }
+    | { $case: "neighbourKeys"; value: SecAggNeighbourKeys }
+    | { $case: "relayedShares"; value: SecAggRelayedShares }
+    | { $case: "unmaskRequest"; value: SecAggUnmaskRequest }
+    | { $case: "wait"; value: Wait }
+    | { $case: "ended"; value: SecAggEnded }
+    | undefined;
+  /** HMAC-SHA256 under the session key over the answer, bound to the request's sequence. */
+  mac: Buffer;
+}
+
 function createBaseChallengeRequest(): ChallengeRequest {
   return { siteId: "", clientNonce: Buffer.alloc(0) };
 }
@@ -3756,6 +3875,1365 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
   },
 };
 
+function createBaseSecAggRequest(): SecAggRequest {
+  return {
+    sessionToken: "",
+    taskId: "",
+    round: 0,
+    secaggSession: "",
+    awaiting: "",
+    message: undefined,
+    waitMs: 0,
+    sequence: 0,
+    mac: Buffer.alloc(0),
+  };
+}
+
+export const SecAggRequest: MessageFns<SecAggRequest> = {
+  encode(message: SecAggRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionToken !== "") {
+      writer.uint32(10).string(message.sessionToken);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(18).string(message.taskId);
+    }
+    if (message.round !== 0) {
+      writer.uint32(24).uint32(message.round);
+    }
+    if (message.secaggSession !== "") {
+      writer.uint32(34).string(message.secaggSession);
+    }
+    if (message.awaiting !== "") {
+      writer.uint32(42).string(message.awaiting);
+    }
+    switch (message.message?.$case) {
+      case "advertiseKeys":
+        SecAggAdvertiseKeys.encode(message.message.value, writer.uint32(50).fork()).join();
+        break;
+      case "shareKeys":
+        SecAggShareKeys.encode(message.message.value, writer.uint32(58).fork()).join();
+        break;
+      case "unmaskResponse":
+        SecAggUnmaskResponse.encode(message.message.value, writer.uint32(66).fork()).join();
+        break;
+    }
+    if (message.waitMs !== 0) {
+      writer.uint32(72).uint32(message.waitMs);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(80).uint64(message.sequence);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(90).bytes(message.mac);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionToken = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.round = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.secaggSession = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.awaiting = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.message = { $case: "advertiseKeys", value: SecAggAdvertiseKeys.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.message = { $case: "shareKeys", value: SecAggShareKeys.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.message = { $case: "unmaskResponse", value: SecAggUnmaskResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.waitMs = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggRequest>): SecAggRequest {
+    return SecAggRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggRequest>): SecAggRequest {
+    const message = createBaseSecAggRequest();
+    message.sessionToken = object.sessionToken ?? "";
+    message.taskId = object.taskId ?? "";
+    message.round = object.round ?? 0;
+    message.secaggSession = object.secaggSession ?? "";
+    message.awaiting = object.awaiting ?? "";
+    switch (object.message?.$case) {
+      case "advertiseKeys": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "advertiseKeys", value: SecAggAdvertiseKeys.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "shareKeys": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "shareKeys", value: SecAggShareKeys.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "unmaskResponse": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "unmaskResponse", value: SecAggUnmaskResponse.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    message.waitMs = object.waitMs ?? 0;
+    message.sequence = object.sequence ?? 0;
+    message.mac = object.mac ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSecAggParams(): SecAggParams {
+  return {
+    session: "",
+    round: 0,
+    cohort: [],
+    degree: 0,
+    threshold: 0,
+    minSurvivors: 0,
+    clip: 0,
+    fracBits: 0,
+    vectorLength: 0,
+    graphSeed: "",
+  };
+}
+
+export const SecAggParams: MessageFns<SecAggParams> = {
+  encode(message: SecAggParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session !== "") {
+      writer.uint32(10).string(message.session);
+    }
+    if (message.round !== 0) {
+      writer.uint32(16).uint32(message.round);
+    }
+    for (const v of message.cohort) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.degree !== 0) {
+      writer.uint32(32).uint32(message.degree);
+    }
+    if (message.threshold !== 0) {
+      writer.uint32(40).uint32(message.threshold);
+    }
+    if (message.minSurvivors !== 0) {
+      writer.uint32(48).uint32(message.minSurvivors);
+    }
+    if (message.clip !== 0) {
+      writer.uint32(57).double(message.clip);
+    }
+    if (message.fracBits !== 0) {
+      writer.uint32(64).uint32(message.fracBits);
+    }
+    if (message.vectorLength !== 0) {
+      writer.uint32(72).uint32(message.vectorLength);
+    }
+    if (message.graphSeed !== "") {
+      writer.uint32(82).string(message.graphSeed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.round = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cohort.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.degree = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.threshold = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.minSurvivors = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.clip = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.fracBits = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.vectorLength = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.graphSeed = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggParams>): SecAggParams {
+    return SecAggParams.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggParams>): SecAggParams {
+    const message = createBaseSecAggParams();
+    message.session = object.session ?? "";
+    message.round = object.round ?? 0;
+    message.cohort = object.cohort?.map((e) => e) || [];
+    message.degree = object.degree ?? 0;
+    message.threshold = object.threshold ?? 0;
+    message.minSurvivors = object.minSurvivors ?? 0;
+    message.clip = object.clip ?? 0;
+    message.fracBits = object.fracBits ?? 0;
+    message.vectorLength = object.vectorLength ?? 0;
+    message.graphSeed = object.graphSeed ?? "";
+    return message;
+  },
+};
+
+function createBaseSecAggAdvertiseKeys(): SecAggAdvertiseKeys {
+  return { params: undefined, encryptionKey: Buffer.alloc(0), maskKey: Buffer.alloc(0) };
+}
+
+export const SecAggAdvertiseKeys: MessageFns<SecAggAdvertiseKeys> = {
+  encode(message: SecAggAdvertiseKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.params !== undefined) {
+      SecAggParams.encode(message.params, writer.uint32(10).fork()).join();
+    }
+    if (message.encryptionKey.length !== 0) {
+      writer.uint32(18).bytes(message.encryptionKey);
+    }
+    if (message.maskKey.length !== 0) {
+      writer.uint32(26).bytes(message.maskKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggAdvertiseKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggAdvertiseKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.params = SecAggParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.encryptionKey = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.maskKey = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggAdvertiseKeys>): SecAggAdvertiseKeys {
+    return SecAggAdvertiseKeys.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggAdvertiseKeys>): SecAggAdvertiseKeys {
+    const message = createBaseSecAggAdvertiseKeys();
+    message.params = (object.params !== undefined && object.params !== null)
+      ? SecAggParams.fromPartial(object.params)
+      : undefined;
+    message.encryptionKey = object.encryptionKey ?? Buffer.alloc(0);
+    message.maskKey = object.maskKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSecAggSealedShare(): SecAggSealedShare {
+  return { peer: "", nonce: Buffer.alloc(0), ciphertext: Buffer.alloc(0) };
+}
+
+export const SecAggSealedShare: MessageFns<SecAggSealedShare> = {
+  encode(message: SecAggSealedShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== "") {
+      writer.uint32(10).string(message.peer);
+    }
+    if (message.nonce.length !== 0) {
+      writer.uint32(18).bytes(message.nonce);
+    }
+    if (message.ciphertext.length !== 0) {
+      writer.uint32(26).bytes(message.ciphertext);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggSealedShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggSealedShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nonce = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ciphertext = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggSealedShare>): SecAggSealedShare {
+    return SecAggSealedShare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggSealedShare>): SecAggSealedShare {
+    const message = createBaseSecAggSealedShare();
+    message.peer = object.peer ?? "";
+    message.nonce = object.nonce ?? Buffer.alloc(0);
+    message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSecAggShareKeys(): SecAggShareKeys {
+  return { selfMaskCommitment: Buffer.alloc(0), shares: [] };
+}
+
+export const SecAggShareKeys: MessageFns<SecAggShareKeys> = {
+  encode(message: SecAggShareKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selfMaskCommitment.length !== 0) {
+      writer.uint32(10).bytes(message.selfMaskCommitment);
+    }
+    for (const v of message.shares) {
+      SecAggSealedShare.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggShareKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggShareKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selfMaskCommitment = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.shares.push(SecAggSealedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggShareKeys>): SecAggShareKeys {
+    return SecAggShareKeys.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggShareKeys>): SecAggShareKeys {
+    const message = createBaseSecAggShareKeys();
+    message.selfMaskCommitment = object.selfMaskCommitment ?? Buffer.alloc(0);
+    message.shares = object.shares?.map((e) => SecAggSealedShare.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSecAggRevealedShare(): SecAggRevealedShare {
+  return { dealer: "", secret: "", y: Buffer.alloc(0) };
+}
+
+export const SecAggRevealedShare: MessageFns<SecAggRevealedShare> = {
+  encode(message: SecAggRevealedShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dealer !== "") {
+      writer.uint32(10).string(message.dealer);
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    if (message.y.length !== 0) {
+      writer.uint32(26).bytes(message.y);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggRevealedShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggRevealedShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dealer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.y = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggRevealedShare>): SecAggRevealedShare {
+    return SecAggRevealedShare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggRevealedShare>): SecAggRevealedShare {
+    const message = createBaseSecAggRevealedShare();
+    message.dealer = object.dealer ?? "";
+    message.secret = object.secret ?? "";
+    message.y = object.y ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSecAggUnmaskResponse(): SecAggUnmaskResponse {
+  return { shares: [] };
+}
+
+export const SecAggUnmaskResponse: MessageFns<SecAggUnmaskResponse> = {
+  encode(message: SecAggUnmaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.shares) {
+      SecAggRevealedShare.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggUnmaskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggUnmaskResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.shares.push(SecAggRevealedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggUnmaskResponse>): SecAggUnmaskResponse {
+    return SecAggUnmaskResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggUnmaskResponse>): SecAggUnmaskResponse {
+    const message = createBaseSecAggUnmaskResponse();
+    message.shares = object.shares?.map((e) => SecAggRevealedShare.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSecAggSetup(): SecAggSetup {
+  return { params: undefined, weightScale: 0 };
+}
+
+export const SecAggSetup: MessageFns<SecAggSetup> = {
+  encode(message: SecAggSetup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.params !== undefined) {
+      SecAggParams.encode(message.params, writer.uint32(10).fork()).join();
+    }
+    if (message.weightScale !== 0) {
+      writer.uint32(17).double(message.weightScale);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggSetup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggSetup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.params = SecAggParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.weightScale = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggSetup>): SecAggSetup {
+    return SecAggSetup.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggSetup>): SecAggSetup {
+    const message = createBaseSecAggSetup();
+    message.params = (object.params !== undefined && object.params !== null)
+      ? SecAggParams.fromPartial(object.params)
+      : undefined;
+    message.weightScale = object.weightScale ?? 0;
+    return message;
+  },
+};
+
+function createBaseSecAggNeighbour(): SecAggNeighbour {
+  return { id: "", encryptionKey: Buffer.alloc(0), maskKey: Buffer.alloc(0) };
+}
+
+export const SecAggNeighbour: MessageFns<SecAggNeighbour> = {
+  encode(message: SecAggNeighbour, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.encryptionKey.length !== 0) {
+      writer.uint32(18).bytes(message.encryptionKey);
+    }
+    if (message.maskKey.length !== 0) {
+      writer.uint32(26).bytes(message.maskKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggNeighbour {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggNeighbour();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.encryptionKey = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.maskKey = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggNeighbour>): SecAggNeighbour {
+    return SecAggNeighbour.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggNeighbour>): SecAggNeighbour {
+    const message = createBaseSecAggNeighbour();
+    message.id = object.id ?? "";
+    message.encryptionKey = object.encryptionKey ?? Buffer.alloc(0);
+    message.maskKey = object.maskKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSecAggNeighbourKeys(): SecAggNeighbourKeys {
+  return { paramsDigest: "", neighbours: [] };
+}
+
+export const SecAggNeighbourKeys: MessageFns<SecAggNeighbourKeys> = {
+  encode(message: SecAggNeighbourKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paramsDigest !== "") {
+      writer.uint32(10).string(message.paramsDigest);
+    }
+    for (const v of message.neighbours) {
+      SecAggNeighbour.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggNeighbourKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggNeighbourKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paramsDigest = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.neighbours.push(SecAggNeighbour.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggNeighbourKeys>): SecAggNeighbourKeys {
+    return SecAggNeighbourKeys.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggNeighbourKeys>): SecAggNeighbourKeys {
+    const message = createBaseSecAggNeighbourKeys();
+    message.paramsDigest = object.paramsDigest ?? "";
+    message.neighbours = object.neighbours?.map((e) => SecAggNeighbour.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSecAggRelayedShares(): SecAggRelayedShares {
+  return { shares: [] };
+}
+
+export const SecAggRelayedShares: MessageFns<SecAggRelayedShares> = {
+  encode(message: SecAggRelayedShares, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.shares) {
+      SecAggSealedShare.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggRelayedShares {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggRelayedShares();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.shares.push(SecAggSealedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggRelayedShares>): SecAggRelayedShares {
+    return SecAggRelayedShares.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggRelayedShares>): SecAggRelayedShares {
+    const message = createBaseSecAggRelayedShares();
+    message.shares = object.shares?.map((e) => SecAggSealedShare.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSecAggShareRequest(): SecAggShareRequest {
+  return { dealer: "", secret: "" };
+}
+
+export const SecAggShareRequest: MessageFns<SecAggShareRequest> = {
+  encode(message: SecAggShareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dealer !== "") {
+      writer.uint32(10).string(message.dealer);
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggShareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggShareRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dealer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggShareRequest>): SecAggShareRequest {
+    return SecAggShareRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggShareRequest>): SecAggShareRequest {
+    const message = createBaseSecAggShareRequest();
+    message.dealer = object.dealer ?? "";
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseSecAggUnmaskRequest(): SecAggUnmaskRequest {
+  return { survivors: [], requests: [] };
+}
+
+export const SecAggUnmaskRequest: MessageFns<SecAggUnmaskRequest> = {
+  encode(message: SecAggUnmaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.survivors) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.requests) {
+      SecAggShareRequest.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggUnmaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggUnmaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.survivors.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requests.push(SecAggShareRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggUnmaskRequest>): SecAggUnmaskRequest {
+    return SecAggUnmaskRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggUnmaskRequest>): SecAggUnmaskRequest {
+    const message = createBaseSecAggUnmaskRequest();
+    message.survivors = object.survivors?.map((e) => e) || [];
+    message.requests = object.requests?.map((e) => SecAggShareRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSecAggEnded(): SecAggEnded {
+  return { reason: "" };
+}
+
+export const SecAggEnded: MessageFns<SecAggEnded> = {
+  encode(message: SecAggEnded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggEnded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggEnded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggEnded>): SecAggEnded {
+    return SecAggEnded.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggEnded>): SecAggEnded {
+    const message = createBaseSecAggEnded();
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseSecAggResponse(): SecAggResponse {
+  return { result: undefined, mac: Buffer.alloc(0) };
+}
+
+export const SecAggResponse: MessageFns<SecAggResponse> = {
+  encode(message: SecAggResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.result?.$case) {
+      case "setup":
+        SecAggSetup.encode(message.result.value, writer.uint32(10).fork()).join();
+        break;
+      case "neighbourKeys":
+        SecAggNeighbourKeys.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+      case "relayedShares":
+        SecAggRelayedShares.encode(message.result.value, writer.uint32(26).fork()).join();
+        break;
+      case "unmaskRequest":
+        SecAggUnmaskRequest.encode(message.result.value, writer.uint32(34).fork()).join();
+        break;
+      case "wait":
+        Wait.encode(message.result.value, writer.uint32(42).fork()).join();
+        break;
+      case "ended":
+        SecAggEnded.encode(message.result.value, writer.uint32(50).fork()).join();
+        break;
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(58).bytes(message.mac);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecAggResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecAggResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = { $case: "setup", value: SecAggSetup.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "neighbourKeys", value: SecAggNeighbourKeys.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = { $case: "relayedShares", value: SecAggRelayedShares.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.result = { $case: "unmaskRequest", value: SecAggUnmaskRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.result = { $case: "wait", value: Wait.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.result = { $case: "ended", value: SecAggEnded.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SecAggResponse>): SecAggResponse {
+    return SecAggResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecAggResponse>): SecAggResponse {
+    const message = createBaseSecAggResponse();
+    switch (object.result?.$case) {
+      case "setup": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "setup", value: SecAggSetup.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "neighbourKeys": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "neighbourKeys", value: SecAggNeighbourKeys.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "relayedShares": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "relayedShares", value: SecAggRelayedShares.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "unmaskRequest": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "unmaskRequest", value: SecAggUnmaskRequest.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "wait": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "wait", value: Wait.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "ended": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "ended", value: SecAggEnded.fromPartial(object.result.value) };
+        }
+        break;
+      }
+    }
+    message.mac = object.mac ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 export type FederationService = typeof FederationService;
 export const FederationService = {
   /** Step 1 of joining: a fresh one-time challenge for this site. */
@@ -3838,6 +5316,20 @@ export const FederationService = {
     responseSerialize: (value: LeaveResponse): Buffer => Buffer.from(LeaveResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LeaveResponse => LeaveResponse.decode(value),
   },
+  /**
+   * Secure aggregation of a training task (docs/protocol.md, "Secure aggregation"): the client
+   * sends its message of one stage and long-polls for the coordinator's next one. The masked
+   * input itself travels as the task's sealed update (UploadUpdate).
+   */
+  secAggExchange: {
+    path: "/fl.v1.Federation/SecAggExchange" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SecAggRequest): Buffer => Buffer.from(SecAggRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SecAggRequest => SecAggRequest.decode(value),
+    responseSerialize: (value: SecAggResponse): Buffer => Buffer.from(SecAggResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SecAggResponse => SecAggResponse.decode(value),
+  },
 } as const;
 
 export interface FederationServer extends UntypedServiceImplementation {
@@ -3857,6 +5349,12 @@ export interface FederationServer extends UntypedServiceImplementation {
   reportEvaluation: handleUnaryCall<EvaluationReport, EvaluationAck>;
   /** A polite goodbye; a client that just disappears is noticed by missed heartbeats. */
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
+  /**
+   * Secure aggregation of a training task (docs/protocol.md, "Secure aggregation"): the client
+   * sends its message of one stage and long-polls for the coordinator's next one. The masked
+   * input itself travels as the task's sealed update (UploadUpdate).
+   */
+  secAggExchange: handleUnaryCall<SecAggRequest, SecAggResponse>;
 }
 
 export interface FederationClient extends Client {
@@ -3976,6 +5474,26 @@ export interface FederationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LeaveResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Secure aggregation of a training task (docs/protocol.md, "Secure aggregation"): the client
+   * sends its message of one stage and long-polls for the coordinator's next one. The masked
+   * input itself travels as the task's sealed update (UploadUpdate).
+   */
+  secAggExchange(
+    request: SecAggRequest,
+    callback: (error: ServiceError | null, response: SecAggResponse) => void,
+  ): ClientUnaryCall;
+  secAggExchange(
+    request: SecAggRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SecAggResponse) => void,
+  ): ClientUnaryCall;
+  secAggExchange(
+    request: SecAggRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SecAggResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,10 +1,13 @@
 import { z } from "zod";
 import type { UpdatePipeline } from "../pipeline.js";
 import { CLIP_L2 } from "./clip-l2.js";
+import type { StageParts } from "./define.js";
+import { DP_CLIP } from "./dp-clip.js";
+import { DP_GAUSSIAN } from "./dp-gaussian.js";
 import { NORM_BOUND } from "./norm-bound.js";
 
 /** Every pipeline stage a plan can name: adding a stage is its file plus one entry here. */
-const STAGES = [CLIP_L2, NORM_BOUND] as const;
+const STAGES = [CLIP_L2, NORM_BOUND, DP_CLIP, DP_GAUSSIAN] as const;
 
 /** One entry of a phase's `pipeline`: `{ stage: <name>, ...options }`. */
 export const StageConfigSchema = z.discriminatedUnion("stage", [
@@ -21,9 +24,12 @@ export function buildPipeline(configs: readonly StageConfig[]): UpdatePipeline {
   const coordinator = [];
   const aggregate = [];
   for (const config of configs) {
-    const definition = STAGES.find((s) => s.name === config.stage);
-    if (!definition) throw new RangeError(`unknown pipeline stage "${config.stage}"`);
+    const found = STAGES.find((s) => s.name === config.stage);
+    if (!found) throw new RangeError(`unknown pipeline stage "${config.stage}"`);
     const { stage: _, ...options } = config;
+    // The config parsed with this definition's own schema (the discriminant matched), which
+    // TypeScript cannot follow from `stage` to the options' shape.
+    const definition = found as StageParts<typeof options>;
     if (definition.client) client.push(definition.client(options));
     if (definition.coordinator) coordinator.push(definition.coordinator(options));
     if (definition.aggregate) aggregate.push(definition.aggregate(options));

@@ -90,7 +90,7 @@ it.each([1, 2] as const)(
     } finally {
       store.close();
     }
-    expect(schemaVersion(path)).toBe("4");
+    expect(schemaVersion(path)).toBe("5");
   },
 );
 
@@ -147,8 +147,8 @@ it("upgrades a v3 state database (written by the v3 store) to v4: old evaluation
   } finally {
     store.close();
   }
-  expect(schemaVersion(path)).toBe("4");
+  expect(schemaVersion(path)).toBe("5");
   // Opening it again is a no-op.
   StateStore.open(path, { federationId: "v3-fed" }).close();
-  expect(schemaVersion(path)).toBe("4");
+  expect(schemaVersion(path)).toBe("5");
 });
