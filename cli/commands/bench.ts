@@ -3,6 +3,7 @@ import { codeVersion } from "../bench/code-version.js";
 import { runPaperBench } from "../bench/paper.js";
 import { writePaperReport } from "../bench/paper-report.js";
 import type { PaperResults } from "../bench/paper-results.js";
+import { registerBenchPrivacyCommand } from "./bench-privacy.js";
 
 function positive(value: string): number {
   const n = Number(value);
@@ -39,6 +40,7 @@ export const DEFAULT_SEEDS = [1, 2, 3, 4, 5];
 
 export function registerBenchCommands(program: Command): void {
   const bench = program.command("bench").description("repeatable experiments");
+  registerBenchPrivacyCommand(bench);
   const defaultOut = `runs/paper-${new Date().toISOString().slice(0, 10)}`;
   bench
     .command("paper")

@@ -46,6 +46,9 @@ export async function startHarness(options: {
   revocation?: RevocationList;
   /** Site identities made elsewhere (e.g. by `fl keys request`); the other ids get new ones. */
   identities?: readonly Identity[];
+  /** The transport's log (refused TLS clients); silent by default. */
+  log?: (line: string) => void;
+  onTlsRefusal?: (reason: string) => void;
 }): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), "fl-harness-"));
   const coordinator = generateIdentity("coordinator");
@@ -83,9 +86,10 @@ export async function startHarness(options: {
   });
   const server: StartedServer = await startGrpcServer(service, {
     listen: "127.0.0.1:0",
-    log: () => {},
+    log: options.log ?? (() => {}),
     security: options.tls ?? "insecure",
     ...(options.revocation && { revocation: options.revocation }),
+    ...(options.onTlsRefusal && { onTlsRefusal: options.onTlsRefusal }),
   });
   const run = service.run();
   return {

@@ -23,6 +23,7 @@ export class FederationMetrics {
   private readonly evaluations: Counter;
   private readonly currentRound: Gauge;
   private readonly openUploads: Gauge;
+  private readonly tlsRefusals: Counter<"reason">;
   /** When each round's current attempt started (ms), for its duration. */
   private readonly roundStarts = new Map<number, number>();
 
@@ -90,6 +91,12 @@ export class FederationMetrics {
       help: "Update uploads in flight",
       registers,
     });
+    this.tlsRefusals = new Counter({
+      name: "fl_tls_handshake_failures_total",
+      help: "TLS clients refused for their certificate or TLS settings, by reason (revoked: each call refused by tls.crl)",
+      labelNames: ["reason"],
+      registers,
+    });
     new Gauge({
       name: "fl_sites_connected",
       help: "Sites with a live session",
@@ -152,6 +159,11 @@ export class FederationMetrics {
 
   uploadChunk(bytes: number): void {
     this.uploadBytes.inc(bytes);
+  }
+
+  /** A TLS client refused (the transport's reason, a closed set of label values). */
+  tlsRefused(reason: string): void {
+    this.tlsRefusals.inc({ reason });
   }
 
   /** The Prometheus text exposition. */

@@ -32,8 +32,11 @@ import { toServiceError } from "../../../../shared/src/transport/grpc-errors.js"
 import { GRPC_CHANNEL_OPTIONS } from "../../../../shared/src/transport/grpc-options.js";
 import { secAggAnswerToWire, secAggRequestFromWire } from "../../../../shared/src/transport/grpc-secagg.js";
 import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../../../shared/src/weights/index.js";
-import { type ServerSecurity, serverCredentials } from "./credentials.js";
+import { caNameOf, type ServerSecurity, type ServerTls, tlsServerOptions } from "./credentials.js";
+import { createRefusalReporter, type RefusalReporter } from "./refusal-log.js";
 import type { RevocationList } from "./revocation.js";
+import { listenTls, type TlsListener } from "./tls-listener.js";
+import { revokedRefusal, type TlsRefusalReason } from "./tls-refusal.js";
 import {
   challengeToWire,
   evaluationFromWire,
@@ -51,12 +54,24 @@ import {
 function createFederationServer(
   service: CoordinatorService,
   log: (line: string) => void,
+  refusals: RefusalReporter,
   revocation?: RevocationList,
 ): FederationServer {
-  // Every call names its channel; a revoked client certificate is refused before anything else.
+  // Every call names its channel; a revoked client certificate is refused before anything else,
+  // and the operator reads which one in the log.
   const bound = (call: AnyCall): string => {
-    revocation?.check(call.getAuthContext().sslPeerCertificate?.serialNumber);
-    return channelBinding(call);
+    const certificate = peerCertificate(call);
+    try {
+      revocation?.check(certificate?.serialNumber);
+    } catch (error) {
+      const commonName = certificate?.subject?.CN;
+      refusals.refused(
+        call.getPeer(),
+        revokedRefusal(errorMessage(error), commonName === undefined ? undefined : String(commonName)),
+      );
+      throw error;
+    }
+    return channelBindingOfFingerprint(certificate?.fingerprint256);
   };
   const session = (request: WireAuth, call: AnyCall): RequestAuth & Caller => ({
     ...requestAuthFromWire(request),
@@ -93,7 +108,7 @@ function createFederationServer(
     ),
 
     join: unary<JoinRequest, JoinResponse>("Join", (request, call) => {
-      assertCertificateMatches(call.getAuthContext(), request.siteId);
+      assertCertificateMatches(peerCertificate(call), request.siteId);
       return joinGrantToWire(service.join({ ...joinRequestFromWire(request), channelBinding: bound(call) }));
     }),
 
@@ -213,10 +228,20 @@ function createFederationServer(
   };
 }
 
-type AnyCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "getAuthContext">;
+type AnyCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "getAuthContext" | "getPeer">;
+type PeerCertificate = NonNullable<ReturnType<AnyCall["getAuthContext"]>["sslPeerCertificate"]>;
 
-function channelBinding(call: AnyCall): string {
-  return channelBindingOfFingerprint(call.getAuthContext().sslPeerCertificate?.fingerprint256);
+/**
+ * The caller's verified client certificate, the one source of the revocation check, the site's
+ * name check and the channel binding; undefined without mutual TLS. The TLS socket is ours
+ * (tls-listener.ts) and grpc-js serves it as plaintext HTTP/2, yet getAuthContext() still finds
+ * the certificate: it asks the session's socket, which is that TLSSocket, so no table of
+ * certificates by peer address is needed (test/integration/coordinator/tls-refusals.test.ts
+ * checks that the binding still comes through).
+ */
+function peerCertificate(call: AnyCall): PeerCertificate | undefined {
+  const certificate = call.getAuthContext().sslPeerCertificate;
+  return certificate && Object.keys(certificate).length > 0 ? certificate : undefined;
 }
 
 type WireAuth = { sessionToken: string; sequence: number; mac: Buffer };
@@ -242,12 +267,8 @@ export const MAX_CONCURRENT_STREAMS = 32;
  * Under mutual TLS the client certificate's common name must be the site that joins, so a stolen
  * certificate of one hospital cannot be used with another hospital's key, and vice versa.
  */
-function assertCertificateMatches(
-  auth: ReturnType<grpc.ServerUnaryCall<unknown, unknown>["getAuthContext"]>,
-  siteId: string,
-): void {
-  const certificate = auth.sslPeerCertificate;
-  if (!certificate || Object.keys(certificate).length === 0) return;
+function assertCertificateMatches(certificate: PeerCertificate | undefined, siteId: string): void {
+  if (!certificate) return;
   const commonName = certificate.subject?.CN;
   if (commonName !== siteId) {
     // Not Unauthenticated: that tells a client to join again, and this will not change by retrying.
@@ -293,8 +314,12 @@ export interface StartedServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Binds the service; resolves once the port is bound (bindAsync's callback is readiness). */
-export function startGrpcServer(
+/**
+ * Listens; resolves once the port is bound. With TLS the coordinator terminates it itself
+ * (tls-listener.ts) and injects each established connection into grpc-js, so that a refused
+ * handshake is logged with its reason and counted; plaintext binds through grpc-js.
+ */
+export async function startGrpcServer(
   service: CoordinatorService,
   options: {
     listen: string;
@@ -302,6 +327,8 @@ export function startGrpcServer(
     log: (line: string) => void;
     /** Client certificates revoked under mutual TLS (tls.crl). */
     revocation?: RevocationList;
+    /** Each refused TLS client, by reason: fl_tls_handshake_failures_total. */
+    onTlsRefusal?: (reason: TlsRefusalReason) => void;
   },
 ): Promise<StartedServer> {
   const server = new grpc.Server({
@@ -309,40 +336,83 @@ export function startGrpcServer(
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
   });
-  server.addService(FederationService, createFederationServer(service, options.log, options.revocation));
+  const refusals = createRefusalReporter({ log: options.log, count: options.onTlsRefusal });
+  server.addService(
+    FederationService,
+    createFederationServer(service, options.log, refusals, options.revocation),
+  );
   const health = new HealthImplementation(
     Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),
   );
   health.addToServer(server);
-  const credentials = serverCredentials(options.security);
+  let port: number;
+  let listener: TlsListener | undefined;
+  try {
+    if (options.security === "insecure") port = await bindPlaintext(server, options.listen);
+    else {
+      listener = await listenWithTls(server, options.security, options.listen, refusals, options.log);
+      port = listener.port;
+    }
+  } catch (error) {
+    server.forceShutdown();
+    throw error;
+  }
+  return {
+    port,
+    server,
+    setServing: (serving) => {
+      for (const name of HEALTH_SERVICES) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+    },
+    shutdown: async (graceMs = 5000) => {
+      const closed = listener?.close();
+      await new Promise<void>((done) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          done();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          done();
+        });
+      });
+      listener?.destroyConnections();
+      await closed;
+    },
+  };
+}
+
+function bindPlaintext(server: grpc.Server, listen: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(options.listen, credentials, (error, port) => {
-      if (error) {
+    // bindAsync's callback is readiness.
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (error, port) => {
+      if (error)
         reject(
-          new FlError(ErrorCode.InvalidConfig, `cannot listen on ${options.listen}: ${error.message}`, {
+          new FlError(ErrorCode.InvalidConfig, `cannot listen on ${listen}: ${error.message}`, {
             cause: error,
           }),
         );
-        return;
-      }
-      resolve({
-        port,
-        server,
-        setServing: (serving) => {
-          for (const name of HEALTH_SERVICES) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
-        },
-        shutdown: (graceMs = 5000) =>
-          new Promise<void>((done) => {
-            const timer = setTimeout(() => {
-              server.forceShutdown();
-              done();
-            }, graceMs);
-            server.tryShutdown(() => {
-              clearTimeout(timer);
-              done();
-            });
-          }),
-      });
+      else resolve(port);
     });
+  });
+}
+
+async function listenWithTls(
+  server: grpc.Server,
+  security: ServerTls,
+  listen: string,
+  refusals: RefusalReporter,
+  log: (line: string) => void,
+): Promise<TlsListener> {
+  // The connections arrive decrypted: grpc-js serves them as plaintext HTTP/2, and still reads
+  // the client certificate from the TLS socket underneath (peerCertificate).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return listenTls({
+    listen,
+    tls: tlsServerOptions(security),
+    caName: caNameOf(security),
+    onSecure: (socket) => injector.injectConnection(socket),
+    onRefused: (peer, refusal) => refusals.refused(peer, refusal),
+    onServerError: (error) =>
+      log(`the gRPC listener on ${listen} failed to accept a connection: ${errorMessage(error)}`),
   });
 }
