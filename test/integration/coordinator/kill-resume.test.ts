@@ -2,7 +2,6 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
 import { StateStore } from "../../../coordinator/src/store/state-store.js";
 import {
@@ -11,11 +10,10 @@ import {
   publicIdentity,
   publicIdentityToJson,
 } from "../../../shared/src/crypto/index.js";
-import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import { deserializeWeights } from "../../../shared/src/weights/index.js";
+import { pollUntil, startCoordinatorChild } from "../../helpers/coordinator-child.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 
-const ENTRY = fileURLToPath(new URL("../../helpers/coordinator-process.ts", import.meta.url));
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 const sites: FakeSite[] = [];
@@ -25,25 +23,6 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function startCoordinator(dir: string): { child: ChildProcess; exited: Promise<number | null> } {
-  rmSync(join(dir, "coordinator.addr"), { force: true });
-  const child = forkTypeScript(ENTRY, [join(dir, "coordinator.json")], {
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  children.push(child);
-  return { child, exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function completedRounds(dir: string): number {
   try {
@@ -91,7 +70,7 @@ it("a coordinator killed mid-round resumes from the last committed round without
   );
 
   const connect = async () => {
-    const address = await waitFor(() =>
+    const address = await pollUntil(() =>
       existsSync(join(dir, "coordinator.addr"))
         ? readFileSync(join(dir, "coordinator.addr"), "utf8").trim()
         : undefined,
@@ -110,17 +89,17 @@ it("a coordinator killed mid-round resumes from the last committed round without
   };
 
   // First life: round 1 completes (mean delta (1 + 3) / 2 = 2), then a delivers round 2 and the coordinator dies.
-  let life = startCoordinator(dir);
+  let life = startCoordinatorChild(dir, children);
   let [a, b] = await connect();
   const initial = await deliver(a!, 1, 1);
   await deliver(b!, 3, 1);
-  await waitFor(() => (completedRounds(dir) === 1 ? true : undefined));
+  await pollUntil(() => (completedRounds(dir) === 1 ? true : undefined));
   await deliver(a!, 1000, 1);
   life.child.kill("SIGKILL");
   await life.exited;
 
   // Second life: round 2 runs again from v1: (10·1 + 20·3) / 4 = 17.5; round 3: 0.
-  life = startCoordinator(dir);
+  life = startCoordinatorChild(dir, children);
   [a, b] = await connect();
   await Promise.all([deliver(a!, 10, 1), deliver(b!, 20, 3)]);
   await Promise.all([deliver(a!, 0, 1), deliver(b!, 0, 1)]);
@@ -197,7 +176,7 @@ it("a coordinator killed after a commit and during the final evaluation evaluate
     ],
   };
   const connect = async () => {
-    const address = await waitFor(() =>
+    const address = await pollUntil(() =>
       existsSync(join(dir, "coordinator.addr"))
         ? readFileSync(join(dir, "coordinator.addr"), "utf8").trim()
         : undefined,
@@ -220,20 +199,20 @@ it("a coordinator killed after a commit and during the final evaluation evaluate
 
   // First life: round 1 commits (mean delta (1 + 3) / 2 = 2); the coordinator dies before
   // any evaluation report of v1.
-  let life = startCoordinator(dir);
+  let life = startCoordinatorChild(dir, children);
   let [a, b] = await connect();
   const firstTask = await a!.nextTask();
   if (firstTask === "done") throw new Error("unexpected done");
   const initial = await a!.download(firstTask);
   expect(await a!.upload(a!.pack(firstTask, initial, 1, 1))).toMatchObject({ accepted: true });
   await work(b!, 3);
-  await waitFor(() => (completedRounds(dir) === 1 ? true : undefined));
+  await pollUntil(() => (completedRounds(dir) === 1 ? true : undefined));
   life.child.kill("SIGKILL");
   await life.exited;
 
   // Second life: v1 is evaluated before round 2 (mean (10 + 20) / 2 = 15); a reports on the
   // final model v2 and the coordinator dies before b does.
-  life = startCoordinator(dir);
+  life = startCoordinatorChild(dir, children);
   [a, b] = await connect();
   expect(await Promise.all([work(a!, 0), work(b!, 0)])).toEqual([
     ["evaluate", 1, 1],
@@ -248,7 +227,7 @@ it("a coordinator killed after a commit and during the final evaluation evaluate
   await life.exited;
 
   // Third life: only b is asked for the final evaluation; then the plan is complete.
-  life = startCoordinator(dir);
+  life = startCoordinatorChild(dir, children);
   [a, b] = await connect();
   expect(await work(b!, 0)).toEqual(["evaluate", 2, 2]);
   expect(await life.exited).toBe(0);

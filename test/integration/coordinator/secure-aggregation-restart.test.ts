@@ -2,7 +2,6 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, expect, it } from "vitest";
 import { sealPayload } from "../../../client/src/seal-update.js";
 import { runSecAggSession } from "../../../client/src/secagg-session.js";
@@ -16,8 +15,8 @@ import {
 import type { RequestAuth } from "../../../shared/src/fl/messages.js";
 import type { CoordinatorPort } from "../../../shared/src/fl/ports.js";
 import type { SecAggRequest } from "../../../shared/src/fl/secagg-exchange.js";
-import { forkTypeScript } from "../../../shared/src/io/ts-child.js";
 import { deserializeWeights } from "../../../shared/src/weights/index.js";
+import { pollUntil, startCoordinatorChild } from "../../helpers/coordinator-child.js";
 import { FakeSite } from "../../helpers/fake-site.js";
 
 /**
@@ -26,7 +25,6 @@ import { FakeSite } from "../../helpers/fake-site.js";
  * coordinator runs the round again from its setup, with a new session and fresh keys.
  */
 
-const ENTRY = fileURLToPath(new URL("../../helpers/coordinator-process.ts", import.meta.url));
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 const sites: FakeSite[] = [];
@@ -36,25 +34,6 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function startCoordinator(dir: string): { child: ChildProcess; exited: Promise<number | null> } {
-  rmSync(join(dir, "coordinator.addr"), { force: true });
-  const child = forkTypeScript(ENTRY, [join(dir, "coordinator.json")], {
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  children.push(child);
-  return { child, exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 it("a coordinator killed mid-round runs the secure-aggregation round again with a fresh session", async () => {
   const dir = mkdtempSync(join(tmpdir(), "fl-secagg-resume-"));
@@ -88,7 +67,7 @@ it("a coordinator killed mid-round runs the secure-aggregation round again with 
     }),
   );
   const connect = async () => {
-    const address = await waitFor(() =>
+    const address = await pollUntil(() =>
       existsSync(join(dir, "coordinator.addr"))
         ? readFileSync(join(dir, "coordinator.addr"), "utf8").trim()
         : undefined,
@@ -146,7 +125,7 @@ it("a coordinator killed mid-round runs the secure-aggregation round again with 
   };
 
   // First life: the keys are shared, then the coordinator dies as the first masked input is due.
-  let life = startCoordinator(dir);
+  let life = startCoordinatorChild(dir, children);
   let connected = await connect();
   const exited = life.exited;
   const kill = async () => {
@@ -158,7 +137,7 @@ it("a coordinator killed mid-round runs the secure-aggregation round again with 
   expect(sessions.size).toBe(1);
 
   // Second life: the same round from its setup, a new session; every site takes part.
-  life = startCoordinator(dir);
+  life = startCoordinatorChild(dir, children);
   connected = await connect();
   const second = await Promise.all(connected.map((site, i) => take(site, i)));
   expect(second.map((r) => r.kind)).toEqual(["unmasked", "unmasked", "unmasked"]);
