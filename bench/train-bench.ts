@@ -1,54 +1,120 @@
 /**
- * npm run bench:train [-- --sizes 64,128 --backends wasm,cpu --steps 10 --profile --no-write]
+ * npm run bench:train [-- --workloads reference,small-cnn,multitask,moco --sizes 64,128
+ *   --backends wasm --steps 5 --rounds 3 --python /usr/bin/python3 --profile --no-write]
  *
- * Training-step throughput of the issue's reference model on every TensorFlow.js backend this
- * machine can load: a table on stdout and JSON in bench/results/ (train-<date>.json and
- * train-latest.json). The pure-JS CPU backend (~77 s a step) is timed over one step at 64x64.
+ * Each workload's TensorFlow.js training step against its PyTorch twin (bench/torch/), one
+ * thread each, alternating blocks of steps in one run: a table on stdout and JSON in
+ * bench/results/ (train-<date>.json and train-latest.json). `--sizes` are the reference model's
+ * input sizes; the other workloads run at the size the project trains them at. Without
+ * python3-torch the tfjs side is still measured and the rows say how to install it.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import {
-  BACKEND_NAMES,
   type BackendName,
   DEFAULT_BACKEND_LOADER_DEPS,
+  type LoadedBackend,
   loadBackend,
   parseBackendPreference,
 } from "../shared/src/ml/tf/backend.js";
 import { probeCuda } from "../shared/src/ml/tf/cuda.js";
-import { machineInfo } from "./machine.js";
-import { buildReferenceModel, REFERENCE_BATCH, referenceTrainingFlops } from "./reference-model.js";
-import { type BenchRow, checkTargets, formatTable } from "./train-report.js";
-import { measureTrainingSteps } from "./train-step.js";
+import { machineInfo, writeBenchResult } from "./machine.js";
+import { DEFAULT_PYTHON, TorchTwins } from "./torch/twin-process.js";
+import {
+  alternationSchedule,
+  compare,
+  formatTable,
+  type SideResult,
+  summarise,
+  type TrainRow,
+} from "./train-report.js";
+import { type BlockTimings, timeSteps } from "./train-step.js";
+import { WORKLOADS } from "./workloads/index.js";
+import {
+  type BuiltWorkload,
+  parseWorkloads,
+  WORKLOAD_NAMES,
+  type WorkloadDefinition,
+} from "./workloads/workload.js";
 
 const { values: args } = parseArgs({
   options: {
-    sizes: { type: "string", default: "64,128" },
-    backends: { type: "string", default: BACKEND_NAMES.join(",") },
-    steps: { type: "string", default: "10" },
+    workloads: { type: "string", default: WORKLOAD_NAMES.join(",") },
+    sizes: { type: "string", default: WORKLOADS.reference.sizes.join(",") },
+    backends: { type: "string", default: "wasm" },
+    steps: { type: "string", default: "5" },
+    rounds: { type: "string", default: "3" },
+    python: { type: "string", default: process.env.FL_BENCH_PYTHON ?? DEFAULT_PYTHON },
     profile: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
   },
 });
 
-const sizes = args.sizes.split(",").map(Number);
-const backends = args.backends.split(",").map((name) => parseBackendPreference(name.trim())) as BackendName[];
-const timedSteps = Number(args.steps);
-const log = (line: string) => console.error(line);
-
-function stepsFor(backend: BackendName, size: number): { warmup: number; timed: number; skip?: string } {
-  if (backend !== "cpu")
-    return { warmup: 2, timed: size >= 128 ? Math.max(3, Math.ceil(timedSteps / 2)) : timedSteps };
-  if (size > 64) return { warmup: 0, timed: 0, skip: "pure-JS CPU measured at 64x64 only (minutes a step)" };
-  return { warmup: 0, timed: 1 };
+function positiveIntegers(option: string, value: string): number[] {
+  const numbers = value.split(",").map((v) => Number(v.trim()));
+  if (numbers.length === 0 || numbers.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`--${option} takes positive integers separated by commas (got "${value}")`);
+  return numbers;
 }
 
-async function profileOneStep(size: number): Promise<void> {
-  const profile = await tf.profile(() => {
-    measureTrainingSteps(tf, { inputSize: size, warmupSteps: 0, timedSteps: 1 });
+function positiveInteger(option: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${option} takes a positive integer (got "${value}")`);
+  return n;
+}
+
+const WARMUP_STEPS = 2;
+
+function parseOptions() {
+  const names = parseWorkloads(args.workloads);
+  return {
+    workloadNames: names,
+    referenceSizes: positiveIntegers("sizes", args.sizes),
+    timedSteps: positiveInteger("steps", args.steps),
+    schedule: alternationSchedule(positiveInteger("rounds", args.rounds)),
+    backends: args.backends.split(",").map((name) => parseBackendPreference(name.trim())) as BackendName[],
+  };
+}
+let options: ReturnType<typeof parseOptions>;
+try {
+  options = parseOptions();
+} catch (error) {
+  console.error(`bench:train: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
+}
+const { workloadNames, referenceSizes, timedSteps, schedule, backends } = options;
+const log = (line: string) => console.error(line);
+
+interface Job {
+  readonly definition: WorkloadDefinition;
+  readonly inputSize: number;
+}
+const jobs: Job[] = workloadNames.flatMap((name) => {
+  const definition = WORKLOADS[name];
+  const sizes = name === "reference" ? referenceSizes : definition.sizes;
+  return sizes.map((inputSize) => ({ definition, inputSize }));
+});
+
+/** The pure-JS CPU backend takes over a minute a reference step: one step at 64x64, nothing else. */
+function plan(
+  backend: BackendName,
+  job: Job,
+): { skip?: string; warmup: number; timed: number; rounds: number } {
+  if (backend !== "cpu") return { warmup: WARMUP_STEPS, timed: timedSteps, rounds: schedule.length };
+  if (job.definition.name !== "reference" || job.inputSize !== 64)
+    return {
+      skip: "pure-JS CPU measured on the reference model at 64x64 only",
+      warmup: 0,
+      timed: 0,
+      rounds: 0,
+    };
+  return { warmup: 0, timed: 1, rounds: 1 };
+}
+
+async function profileOneStep(job: Job, workload: BuiltWorkload): Promise<void> {
+  const profile = await tf.profile(async () => {
+    await workload.step();
   });
   const byKernel = new Map<string, { ms: number; calls: number }>();
   for (const k of profile.kernels) {
@@ -58,90 +124,198 @@ async function profileOneStep(size: number): Promise<void> {
     byKernel.set(k.name, entry);
   }
   const top = [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15);
-  log(`tf.profile of one ${size}x${size} step on ${tf.getBackend()} (first step, includes warm-up):`);
+  log(
+    `tf.profile of one ${job.definition.name} ${job.inputSize}x${job.inputSize} step on ${tf.getBackend()}:`,
+  );
   for (const [name, { ms, calls }] of top)
     log(`  ${name.padEnd(24)} ${ms.toFixed(1).padStart(8)} ms  ${calls} calls`);
 }
 
-const loadAverageAtStart = loadavg();
-const rows: BenchRow[] = [];
-const details: string[] = [];
-const cuda = probeCuda();
-for (const backend of backends) {
-  if (backend === "tensorflow-gpu" && !cuda.available) {
-    for (const inputSize of sizes)
-      rows.push({ backend, inputSize, status: "unavailable", reason: cuda.evidence });
-    continue;
-  }
-  let loaded: Awaited<ReturnType<typeof loadBackend>>;
-  try {
-    loaded = await loadBackend({ prefer: backend, log }, DEFAULT_BACKEND_LOADER_DEPS);
-    details.push(loaded.detail);
-  } catch (error: unknown) {
-    const message = error instanceof Error ? error.message : String(error);
-    // The loader's message names every attempt; the table needs only why this one failed.
-    const reason = /did not load \(\S+: (.*)\); install/.exec(message)?.[1] ?? message;
-    for (const inputSize of sizes) rows.push({ backend, inputSize, status: "unavailable", reason });
-    continue;
-  }
-  for (const inputSize of sizes) {
-    const plan = stepsFor(backend, inputSize);
-    if (plan.skip !== undefined) {
-      rows.push({ backend, inputSize, status: "skipped", reason: plan.skip });
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Both sides of one job on one backend, built and ready for their blocks. */
+interface Pair {
+  readonly job: Job;
+  readonly plan: ReturnType<typeof plan>;
+  tfjs: { workload: BuiltWorkload; blocks: BlockTimings[] } | SideResult;
+  torch:
+    | { id: string; parameters: Awaited<ReturnType<TorchTwins["build"]>>; blocks: BlockTimings[] }
+    | SideResult;
+}
+
+async function measureBackend(
+  backend: BackendName,
+  loaded: LoadedBackend,
+  twins: TorchTwins | string,
+): Promise<TrainRow[]> {
+  const pairs: Pair[] = [];
+  for (const job of jobs) {
+    const p = plan(backend, job);
+    if (p.skip !== undefined) {
+      pairs.push({
+        job,
+        plan: p,
+        tfjs: { status: "skipped", reason: p.skip },
+        torch: { status: "skipped", reason: p.skip },
+      });
       continue;
     }
-    if (args.profile && backend === "wasm") await profileOneStep(inputSize);
-    log(
-      `measuring ${backend} at ${inputSize}x${inputSize}: ${plan.warmup} warm-up + ${plan.timed} timed steps`,
-    );
-    const t = measureTrainingSteps(loaded.tf, {
-      inputSize,
-      warmupSteps: plan.warmup,
-      timedSteps: plan.timed,
-    });
-    const imagesPerSecond = (REFERENCE_BATCH * 1000) / t.medianMs;
-    rows.push({
-      backend,
-      inputSize,
-      status: "measured",
-      warmupSteps: plan.warmup,
-      stepsMs: t.stepsMs.map((ms) => Math.round(ms * 10) / 10),
-      medianStepMs: t.medianMs,
-      minStepMs: t.minMs,
-      imagesPerSecond,
-      gflopsPerSecond: (referenceTrainingFlops(inputSize) * imagesPerSecond) / 1e9,
-      cpuStepsMs: t.cpuMs.map((ms) => Math.round(ms * 10) / 10),
-      medianCpuStepMs: t.medianCpuMs,
-      imagesPerCpuSecond: (REFERENCE_BATCH * 1000) / t.medianCpuMs,
-      lastLoss: t.lastLoss,
-    });
+    const { name, batch } = job.definition;
+    let tfjs: Pair["tfjs"];
+    try {
+      tfjs = { workload: job.definition.build(loaded.tf, job.inputSize), blocks: [] };
+    } catch (error) {
+      tfjs = { status: "unavailable", reason: `build failed: ${errorMessage(error)}` };
+    }
+    let torch: Pair["torch"];
+    if (typeof twins === "string") torch = { status: "unavailable", reason: twins };
+    else {
+      const id = `${backend}/${name}@${job.inputSize}`;
+      try {
+        torch = { id, parameters: await twins.build(id, name, job.inputSize, batch), blocks: [] };
+      } catch (error) {
+        torch = { status: "unavailable", reason: `twin failed: ${errorMessage(error)}` };
+      }
+    }
+    if (args.profile && backend === "wasm" && "workload" in tfjs) await profileOneStep(job, tfjs.workload);
+    pairs.push({ job, plan: p, tfjs, torch });
   }
+  for (const [round, order] of schedule.entries()) {
+    for (const pair of pairs) {
+      if (round >= pair.plan.rounds) continue;
+      for (const side of order) {
+        // Torch warms up even where the slow pure-JS backend does not, so that no cold step counts for it.
+        const warmup = round > 0 ? 0 : side === "tfjs" ? pair.plan.warmup : WARMUP_STEPS;
+        const where = `${pair.job.definition.name} ${pair.job.inputSize}x${pair.job.inputSize}`;
+        if (side === "tfjs" && "workload" in pair.tfjs) {
+          log(`round ${round + 1}: tfjs ${backend} ${where}: ${warmup} warm-up + ${pair.plan.timed} steps`);
+          const tfjsSide = pair.tfjs;
+          try {
+            tfjsSide.blocks.push(
+              await timeSteps(tfjsSide.workload, { warmupSteps: warmup, timedSteps: pair.plan.timed }),
+            );
+          } catch (error) {
+            tfjsSide.workload.dispose();
+            pair.tfjs = {
+              status: "unavailable",
+              reason: `step failed: ${errorMessage(error)}`,
+              parameters: tfjsSide.workload.parameters,
+            };
+          }
+        }
+        if (side === "torch" && typeof twins !== "string" && "blocks" in pair.torch) {
+          log(`round ${round + 1}: torch ${where}: ${warmup} warm-up + ${pair.plan.timed} steps`);
+          const torchSide = pair.torch;
+          try {
+            torchSide.blocks.push(await twins.steps(torchSide.id, warmup, pair.plan.timed));
+          } catch (error) {
+            pair.torch = {
+              status: "unavailable",
+              reason: `twin failed: ${errorMessage(error)}`,
+              parameters: torchSide.parameters,
+            };
+          }
+        }
+      }
+    }
+  }
+  return pairs.map(({ job, tfjs, torch }) => {
+    const { batch, name, trainingFlopsPerImage } = job.definition;
+    let tfjsResult: SideResult;
+    if ("workload" in tfjs) {
+      tfjsResult = {
+        status: "measured",
+        parameters: tfjs.workload.parameters,
+        summary: summarise(batch, tfjs.blocks),
+      };
+      tfjs.workload.dispose();
+    } else tfjsResult = tfjs;
+    const torchResult: SideResult =
+      "blocks" in torch
+        ? { status: "measured", parameters: torch.parameters, summary: summarise(batch, torch.blocks) }
+        : torch;
+    const flops =
+      trainingFlopsPerImage && tfjsResult.status === "measured"
+        ? {
+            tfjsGflopsPerSecond:
+              (trainingFlopsPerImage(job.inputSize) * tfjsResult.summary.imagesPerSecond) / 1e9,
+          }
+        : {};
+    return {
+      workload: name,
+      inputSize: job.inputSize,
+      batch,
+      backend,
+      tfjs: tfjsResult,
+      torch: torchResult,
+      ...flops,
+    };
+  });
 }
 
-const targets = checkTargets(rows);
-console.log(formatTable(rows, targets));
+const loadAverageAtStart = loadavg();
+const started = await TorchTwins.start(args.python);
+const twins = started instanceof TorchTwins ? started : started.unavailable;
+if (typeof twins === "string") log(`PyTorch twins unavailable: ${twins}`);
+const rows: TrainRow[] = [];
+const details: string[] = [];
+const cuda = probeCuda();
+const unavailableRows = (backend: BackendName, reason: string) =>
+  jobs.map(({ definition, inputSize }) => ({
+    workload: definition.name,
+    inputSize,
+    batch: definition.batch,
+    backend,
+    tfjs: { status: "unavailable", reason } as const,
+    torch: { status: "skipped", reason: "its tfjs backend did not load" } as const,
+  }));
+try {
+  for (const backend of backends) {
+    if (backend === "tensorflow-gpu" && !cuda.available) {
+      rows.push(...unavailableRows(backend, cuda.evidence));
+      continue;
+    }
+    let loaded: LoadedBackend;
+    try {
+      loaded = await loadBackend({ prefer: backend, log }, DEFAULT_BACKEND_LOADER_DEPS);
+      details.push(loaded.detail);
+    } catch (error: unknown) {
+      const message = errorMessage(error);
+      // The loader's message names every attempt; the table needs only why this one failed.
+      rows.push(
+        ...unavailableRows(backend, /did not load \(\S+: (.*)\); install/.exec(message)?.[1] ?? message),
+      );
+      continue;
+    }
+    rows.push(...(await measureBackend(backend, loaded, twins)));
+  }
+} finally {
+  if (typeof twins !== "string") twins.close();
+}
 
-const model = buildReferenceModel(64);
+console.log(formatTable(rows));
+
 const report = {
   date: new Date().toISOString(),
-  machine: { ...machineInfo(), loadAverageAtStart, cuda: cuda.evidence },
+  machine: { ...machineInfo(), loadAverageAtStart, loadAverageAtEnd: loadavg(), cuda: cuda.evidence },
   tfjsVersion: tf.version_core,
-  model: {
-    description: "4 x [conv3x3-BN-ReLU, conv3x3/2-BN-ReLU] (16,32,64,128), GAP, dense 4 softmax; Adam 1e-3",
-    parameters: model.countParams(),
-    batch: REFERENCE_BATCH,
-    trainingFlopsPerImage: Object.fromEntries(sizes.map((s) => [`${s}x${s}`, referenceTrainingFlops(s)])),
+  torch:
+    typeof twins === "string"
+      ? { unavailable: twins, python: args.python }
+      : { version: twins.torchVersion, python: args.python, threads: 1 },
+  method: {
+    warmupSteps: WARMUP_STEPS,
+    stepsPerBlock: timedSteps,
+    rounds: schedule.length,
+    alternation: "each round runs a block of each side; the first side alternates from round to round",
   },
+  workloads: Object.fromEntries(
+    workloadNames.map((name) => [
+      name,
+      { description: WORKLOADS[name].description, batch: WORKLOADS[name].batch },
+    ]),
+  ),
   backendDetails: details,
-  rows,
-  targets,
+  rows: rows.map((row) => ({ ...row, comparison: compare(row) })),
 };
-model.dispose();
-if (!args["no-write"]) {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
-  mkdirSync(dir, { recursive: true });
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeFileSync(join(dir, `train-${report.date.slice(0, 10)}.json`), json);
-  writeFileSync(join(dir, "train-latest.json"), json);
-  log(`wrote ${join(dir, "train-latest.json")}`);
-}
+if (!args["no-write"]) log(`wrote ${writeBenchResult("train", report)}`);

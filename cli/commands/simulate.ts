@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
+import { virtualSiteIds, virtualSites } from "../../client/src/virtual/sites.js";
 import { parseConfig, readConfigFile } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { listSites } from "../../shared/src/ml/data/index.js";
@@ -41,12 +42,16 @@ interface SimulateFlags {
   dpDelta?: number;
   dpBudget?: number;
   secureAggregation?: boolean;
+  virtualSites?: number;
+  workers?: number;
+  fraction?: number;
 }
 
 /**
  * The --dp-* flags as the plan's `privacy.dp`, over the config file's: --dp-epsilon is the ε to
  * reach by the plan's end (z chosen for it) and, unless --dp-budget says otherwise, the budget;
- * without --dp-clip the clipping norm adapts to the median update norm from 1.
+ * without --dp-clip the clipping norm adapts to the median update norm from 1, or is 1 under
+ * secure aggregation, where each site adds its share of the noise (distributed DP).
  */
 function dpFromFlags(
   flags: SimulateFlags,
@@ -67,10 +72,17 @@ function dpFromFlags(
     delete dp.targetEpsilon;
     dp.noiseMultiplier = flags.dpNoise;
   }
+  // Under secure aggregation the sites add the noise (mode distributed), which needs a fixed C:
+  // the coordinator cannot see the clip bits adaptive clipping learns from.
+  const masked = flags.secureAggregation === true || Boolean(fromFile.secureAggregation);
+  if (masked && dp.mode === undefined) dp.mode = "distributed";
   if (flags.dpClip !== undefined) {
     delete dp.adaptiveClip;
     dp.clipNorm = flags.dpClip;
-  } else if (dp.clipNorm === undefined && dp.adaptiveClip === undefined) dp.adaptiveClip = { initialNorm: 1 };
+  } else if (dp.clipNorm === undefined && dp.adaptiveClip === undefined) {
+    if (dp.mode === "distributed") dp.clipNorm = 1;
+    else dp.adaptiveClip = { initialNorm: 1 };
+  }
   if (flags.dpDelta !== undefined) dp.delta = flags.dpDelta;
   if (flags.dpBudget !== undefined) dp.budget = flags.dpBudget;
   if (flags.dpEpsilon !== undefined && flags.dpNoise !== undefined)
@@ -151,12 +163,27 @@ export function registerSimulateCommand(program: Command): void {
       "differential privacy with this noise multiplier (instead of --dp-epsilon)",
       num,
     )
-    .option("--dp-clip <C>", "clip each hospital's update to this L2 norm (default: adaptive, from 1)", num)
+    .option(
+      "--dp-clip <C>",
+      "clip each hospital's update to this L2 norm (default: adaptive, from 1; 1 with --secure-aggregation)",
+      num,
+    )
     .option("--dp-delta <δ>", "δ of the (ε, δ) guarantee (default 1e-5)", num)
     .option("--dp-budget <ε>", "end the federation before a round that would take ε past this", num)
     .option(
       "--secure-aggregation",
       "secure aggregation: the coordinator sees only the sum of each round's updates (every hospital, at least 3, in each round)",
+    )
+    .option(
+      "--virtual-sites <n>",
+      "simulate n hospitals in one process (each its own keys, certificate, session and data, cycling the preset's hospitals with a seed each) on a pool of trainer workers; docs/simulation.md",
+      int,
+    )
+    .option("--workers <k>", "trainer workers serving the virtual hospitals (default: one per core)", int)
+    .option(
+      "--fraction <f>",
+      "share of the hospitals each round trains (default 1; with --virtual-sites a cohort of about 20)",
+      num,
     )
     .option("-o, --out <dir>", "run folder (default runs/<time>); an existing one is resumed")
     .action(async (flags: SimulateFlags) => {
@@ -177,6 +204,9 @@ export function registerSimulateCommand(program: Command): void {
         ...(flags.centralEval === false && { centralEval: false }),
         privacy: dpFromFlags(flags, fromFile),
         secureAggregation: flags.secureAggregation,
+        virtualSites: flags.virtualSites,
+        workers: flags.workers,
+        fraction: flags.fraction,
         ...(flags.data && { data: readConfigFile(flags.data) }),
       };
       refuseOverriddenFlags(flags, fromFile);
@@ -213,10 +243,18 @@ export function registerSimulateCommand(program: Command): void {
           `the data defines ${sites.length} sites (${sites.join(", ")}) but --sites is ${parsed.sites}`,
         );
       }
+      if (parsed.workers !== undefined && parsed.virtualSites === undefined)
+        throw new FlError(
+          ErrorCode.InvalidConfig,
+          "--workers sizes the pool that serves virtual hospitals: add --virtual-sites <n>, or drop --workers (each hospital process has its own trainer)",
+        );
+      const virtual =
+        parsed.virtualSites === undefined ? undefined : virtualSites(parsed.virtualSites, data, sites);
       const runDir = flags.out ?? `runs/${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`;
-      const result = await runSimulation(config, sites, {
+      const result = await runSimulation(config, virtual ? virtualSiteIds(virtual.length) : sites, {
         runDir,
         interactive: Boolean(process.stdout.isTTY) && !process.env.CI,
+        ...(virtual && { virtualSites: virtual }),
       });
       process.exitCode = SIMULATE_EXIT[result.status];
     });

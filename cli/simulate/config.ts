@@ -36,6 +36,19 @@ export const SimulationConfigSchema = z
      * it too (site "@central"); synthetic data only. `--no-central-eval` turns it off.
      */
     centralEval: z.boolean().default(true),
+    /**
+     * Simulate this many hospitals in one process (docs/simulation.md) instead of one process per
+     * hospital: each keeps its own keys, certificate, session and data, drawn from the preset's
+     * hospitals in turn; their training runs on a pool of `workers` trainer processes.
+     */
+    virtualSites: z.number().int().min(1).max(10_000).optional(),
+    /** Trainer workers serving the virtual hospitals (default: one per core). */
+    workers: z.number().int().min(1).max(256).optional(),
+    /**
+     * Share of the connected hospitals each round trains (the plan's `fraction`); default 1, and
+     * with virtual sites a cohort of about 20.
+     */
+    fraction: z.number().gt(0).max(1).optional(),
     /** A data config (docs/data.md) replacing the synthetic hospitals, e.g. a SIIM folder. */
     data: z.record(z.string(), z.unknown()).optional(),
     /** The federation's model (docs/configuration.md); default: the small CNN with `widths`. */

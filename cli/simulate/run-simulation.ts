@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import type { VirtualSite } from "../../client/src/virtual/sites.js";
 import { CoordinatorConfigSchema } from "../../coordinator/src/config.js";
 import { planProblems, totalRounds as totalRoundsOf } from "../../coordinator/src/plan.js";
 import { parseConfig } from "../../shared/src/config/load.js";
@@ -20,7 +21,15 @@ import type { SimulationConfig } from "./config.js";
 import { SimulationProgress } from "./progress.js";
 import { LineTail, restartDelayMs } from "./restarts.js";
 import { freePort, previousPort, refuseChangedSettings, removeFailedStart } from "./run-folder.js";
-import { SlotHolder, SlotPool } from "./slots.js";
+import { SlotHolder, SlotPool, TRAINER_THREADS_PER_SLOT } from "./slots.js";
+import { writeManyIdentityFiles } from "./virtual-keys.js";
+import {
+  cohortSettings,
+  VIRTUAL_HEARTBEAT_INTERVAL_MS,
+  VIRTUAL_HEARTBEAT_TIMEOUT_SEC,
+  virtualEvaluationTimeoutSec,
+} from "./virtual-plan.js";
+import { startVirtualHospitals } from "./virtual-sites.js";
 
 const FL_ENTRY = fileURLToPath(new URL("../fl.ts", import.meta.url));
 
@@ -49,6 +58,8 @@ export async function runSimulation(
      * or the report alone — a benchmark of many runs analyses only the run it shows.
      */
     afterRun?: "analyse-and-report" | "report";
+    /** Runs these hospitals in one process on a pool of trainer workers (`sites` are their ids). */
+    virtualSites?: readonly VirtualSite[];
   },
 ): Promise<SimulationResult> {
   const runDir = resolve(options.runDir);
@@ -63,6 +74,8 @@ export async function runSimulation(
     seed: config.seed + 1,
   };
   const central = referenceEvaluation(config);
+  const virtual = options.virtualSites;
+  const workers = virtual ? (config.workers ?? availableParallelism()) : undefined;
   const federationConfig = {
     federationId: config.federationId,
     stateDir: ".",
@@ -91,22 +104,26 @@ export async function runSimulation(
       ...(config.secureAggregation && {
         secureAggregation: config.secureAggregation === true ? {} : config.secureAggregation,
       }),
-      // Every hospital joins before round 1; later rounds survive the loss of one of them (under
-      // secure aggregation every one is needed by default: a sum of two reveals each to the other).
-      minSites: Math.min(
-        sites.length,
-        config.minSites ?? (config.secureAggregation ? sites.length : Math.max(1, sites.length - 1)),
-      ),
-      minAvailableSites: sites.length,
-      fraction: 1,
+      // Under secure aggregation every sampled hospital is needed by default: a sum of two
+      // reveals each to the other.
+      ...cohortSettings({
+        sites: sites.length,
+        virtual: options.virtualSites !== undefined,
+        fraction: config.fraction,
+        minSites: config.minSites,
+        secureAggregation: Boolean(config.secureAggregation),
+      }),
+      ...(workers !== undefined && {
+        evaluationTimeoutSec: virtualEvaluationTimeoutSec(sites.length, workers),
+      }),
       roundTimeoutSec: config.roundTimeoutSec,
       evaluateEvery: config.evaluateEvery,
       seed: config.seed,
     },
     // The soonest a lost client can be noticed without dropping the ones waiting for a task.
     limits: {
-      heartbeatIntervalMs: 1000,
-      heartbeatTimeoutSec: MIN_HEARTBEAT_TIMEOUT_MS / 1000,
+      heartbeatIntervalMs: virtual ? VIRTUAL_HEARTBEAT_INTERVAL_MS : 1000,
+      heartbeatTimeoutSec: virtual ? VIRTUAL_HEARTBEAT_TIMEOUT_SEC : MIN_HEARTBEAT_TIMEOUT_MS / 1000,
       maxUpdateBytes: 512 << 20,
     },
     ...(config.natsUrl && { nats: { url: config.natsUrl, jetstream: false } }),
@@ -137,7 +154,8 @@ export async function runSimulation(
   const keysDir = join(runDir, "keys");
   if (!existsSync(join(keysDir, "coordinator.identity.json"))) {
     writeIdentityFiles("coordinator", keysDir);
-    for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
+    if (virtual) await writeManyIdentityFiles(sites, join(keysDir, "sites"));
+    else for (const site of sites) writeIdentityFiles(site, join(keysDir, "sites"));
   }
   // Every start issues a fresh CA whose key is never stored: all processes start anew with it,
   // so nothing but this run can hold a certificate the federation trusts.
@@ -171,10 +189,10 @@ export async function runSimulation(
   const cores = availableParallelism();
   const slots = new SlotPool(Math.max(1, Math.min(cores, sites.length)));
   say(
-    `federation "${config.federationId}": ${sites.length} hospitals (${sites.join(", ")}), ${totalRounds} rounds, images ${config.imageSize}x${config.imageSize}`,
+    `federation "${config.federationId}": ${sites.length} hospitals (${virtual ? `${sites[0]} … ${sites.at(-1)}` : sites.join(", ")}), ${totalRounds} rounds, images ${config.imageSize}x${config.imageSize}`,
   );
   say(
-    `${cores} CPU core${cores === 1 ? "" : "s"}: at most ${slots.capacity} client${slots.capacity === 1 ? "" : "s"} train at once (one training process per core)`,
+    `${cores} CPU core${cores === 1 ? "" : "s"}: at most ${slots.capacity} client${slots.capacity === 1 ? "" : "s"} train at once (one training process per core, on ${TRAINER_THREADS_PER_SLOT} thread)`,
   );
   say(
     tls
@@ -189,8 +207,13 @@ export async function runSimulation(
   say(`run folder: ${runDir}`);
   say(`watch it from another terminal: fl status --run ${runDir}`);
 
+  if (virtual)
+    say(
+      `${sites.length} virtual hospitals in one process, their tasks run by ${workers} trainer worker${workers === 1 ? "" : "s"}; each round trains ${Math.ceil(checked.plan.fraction * sites.length)} of them`,
+    );
   const progress = new SimulationProgress({
-    sites,
+    // A bar per hospital is unreadable with hundreds of them: their joins and updates show as lines.
+    sites: virtual ? [] : sites,
     totalRounds,
     interactive: options.interactive,
     write,
@@ -294,7 +317,7 @@ export async function runSimulation(
 
   // Client configs name the coordinator's real address, known only once it listens.
   const clientsDir = join(runDir, "clients");
-  for (const site of sites) {
+  for (const site of virtual ? [] : sites) {
     const siteTls = tls?.sites[site];
     const clientConfig = {
       siteId: site,
@@ -314,6 +337,7 @@ export async function runSimulation(
       data: config.data,
       workDir: `../work/${site}`,
       backend: config.backend,
+      training: { threads: TRAINER_THREADS_PER_SLOT },
       reconnectTimeoutSec: 60,
     };
     writeFileAtomic(join(clientsDir, `${site}.yaml`), YAML.stringify(clientConfig));
@@ -407,7 +431,49 @@ export async function runSimulation(
       };
       start();
     });
-  const clientExits = sites.map((site) => superviseClient(site));
+  /** The one process of the virtual hospitals: its exit before the federation ends fails the run. */
+  const superviseVirtual = (all: readonly VirtualSite[], count: number): Promise<void> =>
+    new Promise((done) => {
+      const child = startVirtualHospitals({
+        runDir,
+        federationId: config.federationId,
+        address,
+        tls,
+        sites: all,
+        workers: count,
+        backend: config.backend,
+        onReady: (ready) => {
+          backends.virtual = { backend: ready.backend, backendDetail: ready.backendDetail };
+        },
+      });
+      children.push(child);
+      child.once("exit", async (code, signal) => {
+        await new Promise((settled) => {
+          child.once("close", settled);
+          setTimeout(settled, LAST_OUTPUT_WAIT_MS);
+        });
+        if (ending() && code === 0) return done();
+        if (ending() && stopping) return done();
+        const log = logPath("virtual-hospitals");
+        const lastLines = existsSync(log)
+          ? readFileSync(log, "utf8").trimEnd().split("\n").slice(-CLIENT_TAIL_LINES)
+          : [];
+        const failure = {
+          siteId: "virtual-hospitals",
+          exits: 1,
+          lastExit: signal ?? `code ${code}`,
+          lastLines,
+        };
+        failed.push(failure);
+        progress.line(describeFailure(failure, 0, log));
+        stopAll();
+        done();
+      });
+    });
+  const clientExits =
+    virtual && workers !== undefined
+      ? [superviseVirtual(virtual, workers)]
+      : sites.map((site) => superviseClient(site));
 
   const coordinatorCode = await coordinatorExit;
   // Clients leave by themselves once they hear "done"; give them a moment, then stop stragglers.
@@ -439,7 +505,8 @@ export async function runSimulation(
     startedAt: new Date(startedAt).toISOString(),
     durationSec,
     cores,
-    trainingSlots: slots.capacity,
+    trainingSlots: workers ?? slots.capacity,
+    ...(virtual && { virtualSites: sites.length, workers }),
     ...(Object.keys(restarts).length > 0 && { clientRestarts: restarts }),
     ...(failed.length > 0 && { clientsFailed: failed }),
     node: process.version,
@@ -448,7 +515,10 @@ export async function runSimulation(
   writeFileSync(join(runDir, "run.json"), `${JSON.stringify(run, null, 2)}\n`);
   say("");
   if (existsSync(join(runDir, "report.md"))) say(readFileSync(join(runDir, "report.md"), "utf8"));
-  await analyseAndReport(runDir, status, say, { analyse: options.afterRun !== "report" });
+  // fl analyse reads each hospital's client config, which virtual hospitals do not have.
+  if (virtual)
+    say("analysis skipped: fl analyse needs one client config per hospital, and virtual hospitals have none");
+  await analyseAndReport(runDir, status, say, { analyse: options.afterRun !== "report" && !virtual });
   say(
     `${status === "completed" ? "finished" : status === "interrupted" ? "INTERRUPTED" : "FAILED"} in ${durationSec.toFixed(1)} s${"reason" in run ? ` (${run.reason})` : ""}; backends: ${Object.entries(
       backends,
@@ -456,7 +526,9 @@ export async function runSimulation(
       .map(([s, b]) => `${s}=${b.backend}`)
       .join(", ")}`,
   );
-  for (const failure of failed) say(describeFailure(failure, config.restartClients, logPath(failure.siteId)));
+  // The virtual hospitals' process is never restarted: it would start all of them again.
+  const restartsAllowed = virtual ? 0 : config.restartClients;
+  for (const failure of failed) say(describeFailure(failure, restartsAllowed, logPath(failure.siteId)));
   say(
     status === "completed"
       ? `results: ${join(runDir, "report.html")} (also report.md, report.json), evaluation.json, rounds.json, model/final.flw; logs in ${join(runDir, "logs")}`

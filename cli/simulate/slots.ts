@@ -1,4 +1,11 @@
 /**
+ * Threads of each simulated hospital's trainer (`training.threads` in its config): one. The pool
+ * below hands out one slot per core, so a threaded trainer would only take cores from the other
+ * slots' trainers; and a run's results stay the same on any machine.
+ */
+export const TRAINER_THREADS_PER_SLOT = 1;
+
+/**
  * Hands out training slots to client processes so that at most `capacity` train at once: on a
  * 2-core machine three WASM trainers would only slow each other down.
  */

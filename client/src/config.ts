@@ -1,7 +1,21 @@
 import { z } from "zod";
 import { parseConfig, readConfigFile, resolveFrom } from "../../shared/src/config/load.js";
 import { checkTransportSecurity, withInsecureFlag } from "../../shared/src/config/transport-security.js";
+import { MAX_WASM_THREADS } from "../../shared/src/ml/tf/threads/thread-count.js";
 import { PrivacyPolicySchema } from "./privacy-policy.js";
+
+const THREADS_TAKE = `threads must be auto or a whole number from 1 to ${MAX_WASM_THREADS}`;
+const TrainingThreadsSchema = z.union(
+  [
+    z.literal("auto"),
+    z
+      .number()
+      .int({ error: THREADS_TAKE })
+      .min(1, { error: THREADS_TAKE })
+      .max(MAX_WASM_THREADS, { error: THREADS_TAKE }),
+  ],
+  { error: THREADS_TAKE },
+);
 
 /** What dialling the coordinator in plaintext gives away: why it is refused, and the warning. */
 export const PLAINTEXT_EXPOSES =
@@ -50,6 +64,15 @@ export const ClientConfigSchema = z
     workDir: z.string(),
     /** auto | tensorflow-gpu | tensorflow | wasm | cpu */
     backend: z.string().default("auto"),
+    /**
+     * How the trainer uses this machine's CPU. `threads` (wasm backend): `auto` runs XNNPACK on
+     * every core (up to 8, the threaded build's pool), a number on that many, 1 on the
+     * single-threaded build. The simulation gives each of its clients 1.
+     */
+    training: z
+      .object({ threads: TrainingThreadsSchema.default("auto") })
+      .strict()
+      .prefault({}),
     /** How long to keep retrying while the coordinator is unreachable before giving up. */
     reconnectTimeoutSec: z.number().positive().default(300),
     /** As the coordinator's: json one object a line, text timestamped lines, auto text on a terminal. */

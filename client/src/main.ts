@@ -3,6 +3,7 @@ import { readIdentityFile, readPublicIdentityFile } from "../../shared/src/confi
 import { readFileBytes } from "../../shared/src/config/load.js";
 import { ErrorCode, FlError } from "../../shared/src/errors.js";
 import { PLAN_COMPLETE_REASON } from "../../shared/src/fl/protocol-constants.js";
+import { resolveThreads } from "../../shared/src/ml/tf/threads/thread-count.js";
 import { type ClientConfig, PLAINTEXT_EXPOSES } from "./config.js";
 import { SiteNode } from "./node.js";
 import { diagnoseTls } from "./tls-diagnosis.js";
@@ -65,6 +66,7 @@ export async function runClient(
       data: config.data,
       backend: config.backend,
       cacheDir: `${config.workDir}/cache`,
+      threads: resolveThreads(config.training.threads),
     });
     hooks.log(
       `trainer ready on backend ${ready.backend} (${ready.backendDetail}); ${ready.trainClassCounts.reduce((a, b) => a + b, 0)} training images, class counts ${ready.trainClassCounts.join("/")}`,

@@ -3,6 +3,7 @@ import { createCipheriv } from "node:crypto";
 import { z } from "zod";
 import { utf8 } from "../../shared/src/crypto/encoding.js";
 import type { EvaluationReport, SiteInfo } from "../../shared/src/fl/messages.js";
+import { isSiteNoise } from "../../shared/src/fl/stages/dp-site-noise.js";
 import type { StageConfig } from "../../shared/src/fl/stages/index.js";
 import type { TaskSpec, TrainTask } from "../../shared/src/fl/task.js";
 import { gaussianNoise, type RandomBytes } from "../../shared/src/privacy/gaussian-noise.js";
@@ -133,6 +134,7 @@ function trainRefusals(policy: PrivacyPolicy, spec: TrainTask): string[] {
     reasons.push(
       `the round's differential privacy is ${dp.mode} (the coordinator adds the noise and sees the un-noised sum); this site requires distributed noise (privacy.requireDp: distributed)`,
     );
+  if (dp?.mode === "distributed") reasons.push(...distributedNoiseRefusals(spec));
   if (policy.maxEpsilon !== undefined && dp !== undefined && dp.epsilonAfter > policy.maxEpsilon)
     reasons.push(
       `the round would bring ε to ${formatEpsilon(dp.epsilonAfter)} (δ = ${dp.delta}); this site allows at most ${policy.maxEpsilon} (privacy.maxEpsilon)`,
@@ -145,6 +147,32 @@ function trainRefusals(policy: PrivacyPolicy, spec: TrainTask): string[] {
   if (policy.maxBatchSize !== undefined && batchSize > policy.maxBatchSize)
     reasons.push(
       `the task asks for batches of ${batchSize}; this site accepts at most ${policy.maxBatchSize} (privacy.maxBatchSize)`,
+    );
+  return reasons;
+}
+
+/**
+ * A round that promises distributed DP must be one where this site's noise makes the promise
+ * true: masked (secure aggregation, or the coordinator sees the lightly noised update alone),
+ * with a noise stage of at least the accountant's σ, clipping to at most its C. Checked whatever
+ * the policy requires: the ε the task states is what `maxEpsilon` is compared with.
+ */
+function distributedNoiseRefusals(spec: TrainTask): string[] {
+  const { dp, secureAggregation } = spec.privacy;
+  if (!dp) return [];
+  const reasons: string[] = [];
+  if (!secureAggregation)
+    reasons.push(
+      "the round promises distributed DP without secure aggregation: the coordinator would see this site's update with only its share of the noise",
+    );
+  const noise = spec.pipeline.find(isSiteNoise);
+  if (!noise)
+    reasons.push(
+      "the round promises distributed DP but its pipeline adds no noise at this site (no dp-site-noise stage)",
+    );
+  else if (noise.noiseMultiplier < dp.noiseMultiplier || noise.clipNorm > dp.clipNorm)
+    reasons.push(
+      `the round's noise stage (σ ${noise.noiseMultiplier}, C ${noise.clipNorm}) is weaker than the ε it states was computed for (σ ${dp.noiseMultiplier}, C ${dp.clipNorm})`,
     );
   return reasons;
 }

@@ -4,6 +4,7 @@ import type { RequestAuth, UploadVerdict } from "../../shared/src/fl/messages.js
 import type { CoordinatorPort } from "../../shared/src/fl/ports.js";
 import { LONG_POLL_MS } from "../../shared/src/fl/protocol-constants.js";
 import { secAggContribution } from "../../shared/src/fl/secagg-contribution.js";
+import { NOISE_TAIL_SIGMAS, siteNoiseStd } from "../../shared/src/fl/secagg-dp.js";
 import {
   encodeMaskedPayload,
   type SecAggAnswer,
@@ -13,6 +14,7 @@ import {
   type SecAggUpstream,
 } from "../../shared/src/fl/secagg-exchange.js";
 import { answerBody, callBody, SessionMethod } from "../../shared/src/fl/session-calls.js";
+import { isSiteNoise } from "../../shared/src/fl/stages/dp-site-noise.js";
 import type { TrainTask } from "../../shared/src/fl/task.js";
 import {
   createSecAggClient,
@@ -164,6 +166,36 @@ function checkSetup(params: SecAggParams, weightScale: number, options: SecAggSe
     );
   if (!(weightScale >= options.numExamples))
     throw mismatch(`its weight scale ${weightScale} is below this site's ${options.numExamples} examples`);
+  checkNoiseSetup(params, weightScale, task.spec, mismatch);
+}
+
+/**
+ * Under distributed DP the site's noise share was sized for a sum of at least t inputs and a
+ * ring that keeps its tails: a setup that lets the sum have fewer (a lower minSurvivors), cuts
+ * the noise (a smaller codec clip) or scales the update (a weight scale other than 1, which
+ * would scale the noise with it) would make the accountant's ε a false promise.
+ */
+function checkNoiseSetup(
+  params: SecAggParams,
+  weightScale: number,
+  spec: TrainTask,
+  mismatch: (what: string) => FlError,
+): void {
+  const noise = spec.pipeline.find(isSiteNoise);
+  if (spec.privacy.dp?.mode === "distributed" && !noise)
+    throw mismatch("the task promises distributed DP but its pipeline adds no noise at this site");
+  if (!noise) return;
+  if (params.minSurvivors < noise.survivors)
+    throw mismatch(
+      `it unmasks sums of as few as ${params.minSurvivors} sites, but this site's noise share is sized for at least ${noise.survivors}`,
+    );
+  const needed = noise.clipNorm + NOISE_TAIL_SIGMAS * siteNoiseStd(noise);
+  if (params.clip < needed)
+    throw mismatch(
+      `its codec clips values at ${params.clip}, which would cut this site's noise (it needs at least ${needed})`,
+    );
+  if (weightScale !== 1)
+    throw mismatch(`its weight scale is ${weightScale}; distributed DP weighs every update 1`);
 }
 
 function strip<M extends { session: string; round: number }>(message: M): SecAggUpstream {

@@ -6,6 +6,7 @@ import { ModelSpecSchema } from "../../shared/src/fl/model-spec.js";
 import { LONG_POLL_MS, MIN_HEARTBEAT_TIMEOUT_MS } from "../../shared/src/fl/protocol-constants.js";
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./federation/upload-intake.js";
 import { PlanSchema, planProblems } from "./plan.js";
+import { DEFAULT_MAX_CONCURRENT_UPLOADS } from "./transport/grpc/upload-slots.js";
 
 /** What plaintext gRPC gives away: why it is refused, and the warning when it is asked for. */
 export const PLAINTEXT_EXPOSES =
@@ -24,6 +25,7 @@ const UPLOAD_LIMIT_DEFAULTS = {
   uploadDeadlineSec: DEFAULT_UPLOAD_LIMITS.deadlineMs / 1000,
   uploadBurst: DEFAULT_UPLOAD_LIMITS.burst,
   uploadAttemptsPerMinute: DEFAULT_UPLOAD_LIMITS.attemptsPerMinute,
+  maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
 };
 const UPLOAD_LIMIT_KEYS = {
   /** Longest wait for an upload's next chunk. */
@@ -33,6 +35,11 @@ const UPLOAD_LIMIT_KEYS = {
   /** Upload attempts a site may make back to back, and how many per minute refill that. */
   uploadBurst: z.number().int().positive().default(UPLOAD_LIMIT_DEFAULTS.uploadBurst),
   uploadAttemptsPerMinute: z.number().positive().default(UPLOAD_LIMIT_DEFAULTS.uploadAttemptsPerMinute),
+  /**
+   * Uploads the coordinator reads at once, across sites; the others wait, unread. Each holds its
+   * whole plaintext until verified, so this times the model's bytes bounds what uploads take.
+   */
+  maxConcurrentUploads: z.number().int().positive().default(UPLOAD_LIMIT_DEFAULTS.maxConcurrentUploads),
 };
 
 /** The upload limits of a loaded config, as the coordinator takes them. */

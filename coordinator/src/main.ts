@@ -204,6 +204,7 @@ export async function runCoordinator(
     server = await startGrpcServer(operator.observe(coordinator), {
       listen: config.listen,
       log,
+      maxConcurrentUploads: config.limits.maxConcurrentUploads,
       onTlsRefusal: (reason) => operator.metrics.tlsRefused(reason),
       security: config.tls
         ? {

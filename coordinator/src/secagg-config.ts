@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { checkBitBudget, maxFracBits } from "../../shared/src/secagg/fixed-point.js";
 import { MIN_SURVIVORS_FLOOR } from "../../shared/src/secagg/params.js";
+import { type DistributedDpPlan, distributedDpCodecClip } from "./privacy/distributed-dp.js";
 
 /**
  * `secureAggregation` in a plan: the coordinator then sees only the sum of each round's updates
@@ -34,16 +35,38 @@ export const SECAGG_STRATEGIES: readonly string[] = ["fedavg", "fedavgm", "fedad
 
 /** The codec's fractional bits: the configured ones, or the most that fit maxCohort sites. */
 export function secAggFracBits(config: SecureAggregationConfig): number {
-  return config.fracBits ?? maxFracBits(config.clip, config.maxCohort);
+  return secAggCodec(config).fracBits;
+}
+
+/** What a plan with secure aggregation may also say that sizes its ring. */
+export type SecAggPlanParts = Partial<DistributedDpPlan>;
+
+/**
+ * The round's fixed-point codec. Under distributed DP the clip is raised (never lowered) to
+ * cover each site's clipped delta plus its noise share's tails (shared/src/fl/secagg-dp.ts),
+ * so the ring never cuts the noise; the default fractional bits follow from that clip.
+ */
+export function secAggCodec(
+  config: SecureAggregationConfig,
+  plan: SecAggPlanParts = {},
+): { clip: number; fracBits: number } {
+  const noised =
+    plan.phases && plan.strategy
+      ? distributedDpCodecClip({ ...plan, phases: plan.phases, strategy: plan.strategy })
+      : undefined;
+  const clip = noised === undefined ? config.clip : Math.max(config.clip, noised);
+  return { clip, fracBits: config.fracBits ?? maxFracBits(clip, config.maxCohort) };
 }
 
 /** Problems of a plan's secure aggregation, as [path, message] pairs (empty when it fits). */
-export function secAggPlanProblems(plan: {
-  readonly secureAggregation?: SecureAggregationConfig | undefined;
-  readonly strategy: { readonly name: string };
-  readonly minSites: number;
-  readonly roundTimeoutSec: number;
-}): [string, string][] {
+export function secAggPlanProblems(
+  plan: SecAggPlanParts & {
+    readonly secureAggregation?: SecureAggregationConfig | undefined;
+    readonly strategy: { readonly name: string };
+    readonly minSites: number;
+    readonly roundTimeoutSec: number;
+  },
+): [string, string][] {
   const config = plan.secureAggregation;
   if (!config) return [];
   const problems: [string, string][] = [];
@@ -75,17 +98,21 @@ export function secAggPlanProblems(plan: {
       "secureAggregation.maxCohort",
       `maxCohort ${config.maxCohort} is below minSites ${plan.minSites}`,
     ]);
-  const fracBits = secAggFracBits(config);
-  if (fracBits < 0)
+  const codec = secAggCodec(config, plan);
+  const noised =
+    codec.clip > config.clip
+      ? ` (raised from ${config.clip} to ${Number(codec.clip.toPrecision(4))} for distributed DP's noise)`
+      : "";
+  if (codec.fracBits < 0)
     problems.push([
       "secureAggregation.clip",
-      `clip ${config.clip} is too large for ${config.maxCohort} sites even without fractional bits; lower clip or maxCohort`,
+      `clip ${codec.clip}${noised} is too large for ${config.maxCohort} sites even without fractional bits; lower ${noised ? "clipNorm or the noise" : "clip"} or maxCohort`,
     ]);
   else {
     try {
-      checkBitBudget({ clip: config.clip, fracBits }, config.maxCohort);
+      checkBitBudget(codec, config.maxCohort);
     } catch (error) {
-      problems.push(["secureAggregation.fracBits", (error as Error).message]);
+      problems.push(["secureAggregation.fracBits", `${(error as Error).message}${noised}`]);
     }
   }
   if (plan.roundTimeoutSec <= 4 * config.stageTimeoutSec)

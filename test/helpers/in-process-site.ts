@@ -186,11 +186,15 @@ export class InProcessSite {
   }
 
   /** Sends a sealed update; a refusal comes back as the verdict, as a transport would answer. */
-  upload(update: SealedUpdate, trainMetrics: Record<string, number> = { loss: 1 }): UploadVerdict {
+  async upload(
+    update: SealedUpdate,
+    trainMetrics: Record<string, number> = { loss: 1 },
+  ): Promise<UploadVerdict> {
     try {
       const sink = this.beginUpload({ manifest: update.manifest, signature: update.signature, trainMetrics });
-      for (const [i, chunk] of update.chunks.entries()) sink.addChunk(i, chunk);
-      sink.finish();
+      // Copies: the coordinator takes its chunks over, and tests send an update again.
+      for (const [i, chunk] of update.chunks.entries()) sink.addChunk(i, chunk.slice());
+      await sink.finish();
       return { accepted: true };
     } catch (error) {
       return rejectionVerdict(error);

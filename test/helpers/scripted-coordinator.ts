@@ -221,7 +221,7 @@ export class ScriptedCoordinator implements CoordinatorService {
           throw new FlError(ErrorCode.InvalidArgument, `chunk ${index} out of order`);
         plain.push(decryptChunk(ciphertext, index, header.manifest.noncePrefix, key));
       },
-      finish: () => {
+      finish: async () => {
         const bytes = concatChunks(plain, header.manifest.plaintextBytes);
         if (sha256Hex(bytes) !== header.manifest.contentSha256) {
           throw new FlError(ErrorCode.HashMismatch, "update content does not match its manifest");

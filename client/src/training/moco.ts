@@ -210,7 +210,7 @@ export interface MocoRoundResult extends LocalRoundResult {
 }
 
 /** Runs `network` on slices of `x` (rows `order`, cut into `groups`) and returns outputs in x's row order. */
-function runInGroups(
+export function runInGroups(
   tf: Tf,
   network: MocoNetwork,
   x: tfc.Tensor4D,

@@ -10,6 +10,8 @@ export type TrainerRequest =
       readonly data: unknown;
       readonly backend: string;
       readonly cacheDir: string;
+      /** Threads of the wasm backend (resolveThreads of `training.threads`); absent: 1. */
+      readonly threads?: number;
     }
   | {
       readonly type: "train";

@@ -24,6 +24,7 @@ async function handle(request: TrainerRequest): Promise<void> {
     case "init": {
       const backend = await initBackend({
         prefer: parseBackendPreference(request.backend),
+        threads: request.threads ?? 1,
         log: (line) => process.stderr.write(`[trainer ${request.siteId}] ${line}\n`),
       });
       const config = DataConfigSchema.parse(request.data);

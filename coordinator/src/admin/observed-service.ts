@@ -97,9 +97,9 @@ function observedSink(
       }
       seen();
     },
-    finish() {
+    async finish() {
       try {
-        sink.finish();
+        await sink.finish();
       } finally {
         close();
       }

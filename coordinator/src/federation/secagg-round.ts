@@ -23,7 +23,7 @@ import {
   type ServerMessage,
   type ServerStep,
 } from "../../../shared/src/secagg/index.js";
-import { type SecureAggregationConfig, secAggFracBits } from "../secagg-config.js";
+import { type SecAggPlanParts, type SecureAggregationConfig, secAggCodec } from "../secagg-config.js";
 import type { Cancel, Clock } from "./clock.js";
 import { Notifier } from "./notifier.js";
 import type { TaskBoard } from "./task-board.js";
@@ -47,8 +47,13 @@ export interface SecAggRoundOptions {
   readonly cohort: readonly string[];
   /** The phase's shared values; the vector is one longer (the weight coordinate). */
   readonly sharedLength: number;
-  /** Divides a site's example count into its weight (≤ 1): the most any site of the cohort declared. */
+  /**
+   * Divides a site's example count into its weight (≤ 1): the most any site of the cohort
+   * declared; 1 under distributed DP, whose sites weigh their update 1.
+   */
   readonly weightScale: number;
+  /** The ring's codec (secAggCodec: the plan's clip, raised for distributed DP's noise). */
+  readonly codec: { readonly clip: number; readonly fracBits: number };
   /** When the board stops waiting for the round's tasks. */
   readonly deadlineMs: number;
   readonly config: SecureAggregationConfig;
@@ -94,8 +99,8 @@ export class SecAggRound {
       cohort: options.cohort,
       vectorLength: options.sharedLength + 1,
       graphSeed: toHex(randomBytes(32)),
-      clip: config.clip,
-      fracBits: secAggFracBits(config),
+      clip: options.codec.clip,
+      fracBits: options.codec.fracBits,
       ...(config.degree !== undefined && { degree: config.degree }),
       ...(config.threshold !== undefined && { threshold: config.threshold }),
       ...(config.minSurvivors !== undefined && { minSurvivors: config.minSurvivors }),
@@ -322,11 +327,12 @@ export class SecAggRounds {
 /**
  * Opens a round's secure aggregation when the plan has it (undefined otherwise), registered
  * where the transport and the intake reach it. The weight scale is the most training examples
- * any sampled site declared, so that every site's weight is at most 1.
+ * any sampled site declared, so that every site's weight is at most 1; under distributed DP it
+ * is 1, every site's weight.
  */
 export function openSecAggRound(
   runner: {
-    readonly plan: {
+    readonly plan: SecAggPlanParts & {
       readonly secureAggregation?: SecureAggregationConfig | undefined;
       readonly roundTimeoutSec: number;
     };
@@ -358,12 +364,14 @@ export function openSecAggRound(
         "which sees only masked inputs under secure aggregation; drop them from the phase or drop secureAggregation",
     );
   const declared = round.sampled.map((site) => runner.sessions.declaredTrainingExamples(site) ?? 0);
+  const distributedDp = runner.plan.privacy?.dp?.mode === "distributed";
   const secagg = new SecAggRound({
     round: round.round,
     attempt: round.attempt,
     cohort: round.sampled,
     sharedLength: round.sharedLength,
-    weightScale: Math.max(1, ...declared),
+    weightScale: distributedDp ? 1 : Math.max(1, ...declared),
+    codec: secAggCodec(config, runner.plan),
     deadlineMs: runner.clock.now() + runner.plan.roundTimeoutSec * 1000,
     config,
     board: runner.board,

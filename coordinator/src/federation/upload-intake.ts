@@ -7,12 +7,13 @@ import type { UploadSink } from "../../../shared/src/fl/ports.js";
 import { maskedPayloadBounds } from "../../../shared/src/fl/secagg-exchange.js";
 import { weightedAverage } from "../../../shared/src/metrics/index.js";
 import { assertFinite, assertSameManifest } from "../../../shared/src/weights/index.js";
-import type { WeightsManifest } from "../../../shared/src/weights/types.js";
+import type { ModelWeights, WeightsManifest } from "../../../shared/src/weights/types.js";
 import type { UpdateRecord } from "../store/records.js";
 import type { RoundAggregation } from "../strategy/strategy.js";
 import type { Cancel, Clock } from "./clock.js";
 import type { EnrolledSites } from "./enrolment.js";
 import type { FederationEvents } from "./events.js";
+import { type OpeningPool, openingPool } from "./opening-pool.js";
 import type { SecAggRound } from "./secagg-round.js";
 import type { FederationStore } from "./store.js";
 import type { PostedTask, TaskBoard } from "./task-board.js";
@@ -82,6 +83,8 @@ export interface UploadIntakeOptions {
   readonly events: FederationEvents;
   readonly clock: Clock;
   readonly log: (line: string) => void;
+  /** Where chunks are decrypted; default: the process's shared pool. */
+  readonly openingPool?: OpeningPool;
 }
 
 /** What an upload is for once its header matched the site's open task. */
@@ -230,29 +233,64 @@ export class UploadIntake {
     const { round, posted, training } = target;
     const { clock } = this.options;
     const { idleTimeoutMs, deadlineMs } = this.limits;
-    // The buffer is the only memory an upload reserves; every way out of the upload drops it.
+    // The buffer (on an opening thread) is the only memory an upload reserves; every way out of
+    // the upload drops it.
+    const opening = (this.options.openingPool ?? openingPool).open({
+      key: sharedKey(this.options.encryptionSecretKey, signer.encryptionPublicKey),
+      noncePrefix: manifest.noncePrefix,
+      plaintextBytes: manifest.plaintextBytes,
+      onFailure: (error) => failLate(error),
+    });
     let assembler: UploadAssembler | undefined = new UploadAssembler(
       manifest,
-      sharedKey(this.options.encryptionSecretKey, signer.encryptionPublicKey),
+      opening,
       training.sharedManifest,
     );
     const key = inFlightKey(siteId, manifest.taskId);
     let cancelIdle: Cancel = () => {};
-    const release = (): UploadAssembler | undefined => {
+    const detach = (): UploadAssembler | undefined => {
       const held = assembler;
       assembler = undefined;
       cancelIdle();
       cancelDeadline();
-      if (this.inFlight.get(key) === upload) this.inFlight.delete(key);
       return held;
     };
+    const unclaim = () => {
+      if (this.inFlight.get(key) === upload) this.inFlight.delete(key);
+    };
+    const release = (): UploadAssembler | undefined => {
+      const held = detach();
+      unclaim();
+      return held;
+    };
+    // Between its last chunk and its verdict an upload still holds its id and its task's slot.
+    let verifying = false;
     // Ended by the coordinator: like a broken stream, nothing is recorded and the task stays open.
     let endedBy: FlError | undefined;
     const end = (reason: FlError): void => {
-      if (!release()) return;
+      if (verifying) {
+        endedBy ??= reason;
+        return;
+      }
+      const held = release();
+      if (!held) return;
+      held.drop();
       endedBy = reason;
       this.options.log(`round ${round}: upload from ${siteId} ended: ${reason.code}: ${reason.message}`);
       onEnded?.(reason);
+    };
+    // A chunk that failed to open on the thread: the verdict is recorded now, and the stream is
+    // answered with it (the next chunk, or the end, hears it where the transport has no onEnded).
+    const failLate = (error: FlError): void => {
+      const held = release();
+      if (!held) return;
+      held.drop();
+      try {
+        reject(error);
+      } catch (verdict) {
+        endedBy = FlError.from(verdict);
+      }
+      if (endedBy) onEnded?.(endedBy);
     };
     const upload: InFlight = { siteId, uploadId: manifest.uploadId, end };
     this.inFlight.set(key, upload);
@@ -277,54 +315,87 @@ export class UploadIntake {
     };
     armIdle();
     const closed = () => endedBy ?? new FlError(ErrorCode.FailedPrecondition, "upload already closed");
+    const roundGone = () =>
+      this.current?.training !== training || posted.status === "done" || posted.status === "failed";
+    // The round may have closed, or the site been revoked, while the last chunks opened.
+    const stillOpen = () => {
+      if (endedBy) {
+        onEnded?.(endedBy);
+        throw endedBy;
+      }
+      if (roundGone())
+        reject(new FlError(ErrorCode.WrongRound, `round ${round} closed before the upload finished`));
+    };
+    const verify = async (complete: UploadAssembler): Promise<void> => {
+      if (roundGone()) {
+        complete.drop();
+        reject(new FlError(ErrorCode.WrongRound, `round ${round} closed before the upload finished`));
+      }
+      if (!complete.isComplete()) {
+        complete.drop();
+        // A stream that ends early is a broken connection, not a bad update: the site may retry.
+        this.options.log(`round ${round}: upload from ${siteId} ended early; the task stays open`);
+        throw new FlError(
+          ErrorCode.InvalidArgument,
+          "the upload ended before all announced chunks arrived; send it again",
+        );
+      }
+      if (training.secagg) {
+        let plaintext: Uint8Array;
+        try {
+          plaintext = await complete.finishBytes();
+        } catch (error) {
+          return reject(error);
+        }
+        stillOpen();
+        return this.acceptMasked(siteId, header, plaintext, training, training.secagg, reject);
+      }
+      let delta: ModelWeights;
+      try {
+        delta = await complete.finish();
+      } catch (error) {
+        return reject(error);
+      }
+      stillOpen();
+      let update: UpdateDraft;
+      try {
+        update = runCoordinatorStages(
+          training.stages,
+          { delta, numExamples: manifest.numExamples, metrics: header.trainMetrics },
+          { siteId, round, phase: training.phase },
+          training.sharedManifest,
+        );
+      } catch (error) {
+        return reject(error);
+      }
+      this.accept(siteId, header, update, training, reject);
+    };
     return {
       addChunk: (index, ciphertext) => {
         if (!assembler) throw closed();
         try {
           assembler.addChunk(index, ciphertext);
         } catch (error) {
-          release();
+          release()?.drop();
           reject(error);
         }
         armIdle();
       },
-      finish: () => {
-        const complete = release();
+      finish: async () => {
+        const complete = detach();
         if (!complete) throw closed();
-        if (this.current?.training !== training || posted.status === "done" || posted.status === "failed")
-          reject(new FlError(ErrorCode.WrongRound, `round ${round} closed before the upload finished`));
-        if (!complete.isComplete()) {
-          // A stream that ends early is a broken connection, not a bad update: the site may retry.
-          this.options.log(`round ${round}: upload from ${siteId} ended early; the task stays open`);
-          throw new FlError(
-            ErrorCode.InvalidArgument,
-            "the upload ended before all announced chunks arrived; send it again",
-          );
-        }
-        if (training.secagg) {
-          let plaintext: Uint8Array;
-          try {
-            plaintext = complete.finishBytes();
-          } catch (error) {
-            return reject(error);
-          }
-          return this.acceptMasked(siteId, header, plaintext, training, training.secagg, reject);
-        }
-        let update: UpdateDraft;
+        verifying = true;
         try {
-          update = runCoordinatorStages(
-            training.stages,
-            { delta: complete.finish(), numExamples: manifest.numExamples, metrics: header.trainMetrics },
-            { siteId, round, phase: training.phase },
-            training.sharedManifest,
-          );
-        } catch (error) {
-          return reject(error);
+          await verify(complete);
+        } finally {
+          verifying = false;
+          unclaim();
         }
-        this.accept(siteId, header, update, training, reject);
       },
       abort: (reason) => {
-        if (!release()) return;
+        const held = release();
+        if (!held) return;
+        held.drop();
         this.options.log(
           `round ${round}: upload from ${siteId} broke off (${reason}); the task stays open until the deadline`,
         );

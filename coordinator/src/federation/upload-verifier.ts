@@ -11,9 +11,9 @@ import {
   assertSameManifest,
   deserializeWeights,
   serializedLength,
-  sha256Hex,
 } from "../../../shared/src/weights/index.js";
 import type { ModelWeights, WeightsManifest } from "../../../shared/src/weights/types.js";
+import type { Opening } from "./opening-pool.js";
 
 /** Largest plaintext a single chunk may carry (the protocol streams ~1 MiB chunks). */
 const MAX_CHUNK_PLAINTEXT_BYTES = 4 << 20;
@@ -151,23 +151,24 @@ export function checkUploadHeader<Task extends TaskRef>(
 }
 
 /**
- * Decrypts chunks in order into one preallocated buffer (no more memory than the announced
- * size), then verifies hash, shape and finiteness.
+ * Takes chunks in order and has them decrypted on an opening thread into one preallocated buffer
+ * (no more memory than the announced size), then verifies hash, shape and finiteness. Sizes and
+ * order are checked here as each chunk arrives; a chunk that fails to open is known a little
+ * later, from the thread (Opening.failure, and the pool's onFailure).
  */
 export class UploadAssembler {
-  private readonly buffer: Uint8Array;
   private filled = 0;
   private nextIndex = 0;
 
   constructor(
     private readonly manifest: UpdateManifest,
-    private readonly key: Uint8Array,
+    private readonly opening: Opening,
     private readonly sharedManifest: WeightsManifest,
-  ) {
-    this.buffer = new Uint8Array(manifest.plaintextBytes);
-  }
+  ) {}
 
   addChunk(index: number, ciphertext: Uint8Array): void {
+    const failure = this.opening.failure();
+    if (failure) throw failure;
     if (index !== this.nextIndex) {
       throw new FlError(
         ErrorCode.InvalidArgument,
@@ -186,45 +187,54 @@ export class UploadAssembler {
         `chunk ${index} is ${ciphertext.length} bytes; the limit is ${MAX_CHUNK_PLAINTEXT_BYTES + CHUNK_OVERHEAD_BYTES}`,
       );
     }
-    const plain = decryptChunk(ciphertext, index, this.manifest.noncePrefix, this.key);
-    if (this.filled + plain.length > this.buffer.length) {
+    // Too short to hold a tag: refused here, with the message a failed opening gives.
+    if (ciphertext.length < CHUNK_OVERHEAD_BYTES)
+      decryptChunk(ciphertext, index, this.manifest.noncePrefix, new Uint8Array(32));
+    const plainLength = ciphertext.length - CHUNK_OVERHEAD_BYTES;
+    if (this.filled + plainLength > this.manifest.plaintextBytes) {
       throw new FlError(
         ErrorCode.TooLarge,
         `chunks exceed the announced ${this.manifest.plaintextBytes} bytes`,
       );
     }
-    this.buffer.set(plain, this.filled);
-    this.filled += plain.length;
+    this.opening.add(index, ciphertext);
+    this.filled += plainLength;
     this.nextIndex++;
   }
 
   isComplete(): boolean {
-    return this.nextIndex === this.manifest.numChunks && this.filled === this.buffer.length;
+    return this.nextIndex === this.manifest.numChunks && this.filled === this.manifest.plaintextBytes;
+  }
+
+  /** Frees what the opening thread holds of an upload that will not finish. */
+  drop(): void {
+    this.opening.drop();
   }
 
   /** Returns the verified update weights (the shared tensors' deltas). */
-  finish(): ModelWeights {
-    const weights = deserializeWeights(this.finishBytes());
+  async finish(): Promise<ModelWeights> {
+    const weights = deserializeWeights(await this.finishBytes());
     assertSameManifest(this.sharedManifest, weights.manifest);
     assertFinite(weights);
     return weights;
   }
 
   /** The plaintext once complete and matching its signed hash (a masked secure-aggregation input). */
-  finishBytes(): Uint8Array {
-    if (this.nextIndex !== this.manifest.numChunks || this.filled !== this.buffer.length) {
+  async finishBytes(): Promise<Uint8Array> {
+    if (!this.isComplete()) {
+      this.opening.drop();
       throw new FlError(
         ErrorCode.InvalidArgument,
-        `upload ended after ${this.nextIndex}/${this.manifest.numChunks} chunks and ${this.filled}/${this.buffer.length} bytes`,
+        `upload ended after ${this.nextIndex}/${this.manifest.numChunks} chunks and ${this.filled}/${this.manifest.plaintextBytes} bytes`,
       );
     }
-    const hash = sha256Hex(this.buffer);
-    if (hash !== this.manifest.contentSha256) {
+    const { bytes, sha256 } = await this.opening.finish();
+    if (sha256 !== this.manifest.contentSha256) {
       throw new FlError(
         ErrorCode.HashMismatch,
-        `update content hash ${hash} differs from the signed ${this.manifest.contentSha256}`,
+        `update content hash ${sha256} differs from the signed ${this.manifest.contentSha256}`,
       );
     }
-    return this.buffer;
+    return bytes;
   }
 }

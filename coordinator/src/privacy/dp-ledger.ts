@@ -1,4 +1,5 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
+import { effectiveNoiseMultiplier, guaranteedSurvivors } from "../../../shared/src/fl/secagg-dp.js";
 import { centralNoiseStd } from "../../../shared/src/fl/stages/dp-gaussian.js";
 import type { StageConfig } from "../../../shared/src/fl/stages/index.js";
 import type { TrainTask } from "../../../shared/src/fl/task.js";
@@ -29,6 +30,11 @@ export interface RoundDp {
    */
   readonly samplingRate: number;
   readonly clipNorm: number;
+  /**
+   * Distributed mode: t, the fewest masked inputs the round's sum can have; each site adds
+   * 1/t of the noise variance.
+   */
+  readonly survivorFloor?: number;
   readonly epsilonBefore: number;
   readonly epsilonAfter: number;
   /** The round would take ε past the budget: it must not run. */
@@ -88,14 +94,28 @@ export class DpLedger {
       1,
       settings.delta,
     );
-    const stages: StageConfig[] = [
-      { stage: "dp-clip", clipNorm, adaptive: settings.clip.kind === "adaptive" },
-      { stage: "dp-gaussian", noiseMultiplier: settings.updateNoiseMultiplier, clipNorm, cohort },
-    ];
+    const survivorFloor =
+      settings.mode === "distributed" ? guaranteedSurvivors(cohort, settings.survivors) : undefined;
+    const stages: StageConfig[] =
+      survivorFloor === undefined
+        ? [
+            { stage: "dp-clip", clipNorm, adaptive: settings.clip.kind === "adaptive" },
+            { stage: "dp-gaussian", noiseMultiplier: settings.updateNoiseMultiplier, clipNorm, cohort },
+          ]
+        : [
+            {
+              stage: "dp-site-noise",
+              clipNorm,
+              noiseMultiplier: settings.updateNoiseMultiplier,
+              survivors: survivorFloor,
+              cohort,
+            },
+          ];
     return {
       cohort,
       samplingRate,
       clipNorm,
+      ...(survivorFloor !== undefined && { survivorFloor }),
       epsilonBefore,
       epsilonAfter,
       overBudget: settings.budget !== undefined && epsilonAfter > settings.budget,
@@ -145,6 +165,17 @@ export class DpLedger {
       }),
     };
     if (settings.budget !== undefined) metrics["privacy.budget"] = settings.budget;
+    if (round.survivorFloor !== undefined) {
+      // The sum of s ≥ t noised updates carries σ·√(s/t); the accountant is charged σ, never more.
+      const effective = effectiveNoiseMultiplier(
+        settings.updateNoiseMultiplier,
+        outcome.accepted,
+        round.survivorFloor,
+      );
+      metrics["privacy.survivorFloor"] = round.survivorFloor;
+      metrics["privacy.effectiveNoiseMultiplier"] = effective;
+      metrics["privacy.noiseStd"] = (effective * round.clipNorm) / round.cohort;
+    }
     if (settings.clip.kind === "adaptive") {
       const { countNoise, targetQuantile, learningRate } = settings.clip;
       if (outcome.unclippedFraction === undefined)

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { SurvivorOptions } from "../../../shared/src/fl/secagg-dp.js";
 import { noiseMultiplierFor, RdpAccountant } from "../../../shared/src/privacy/rdp-accountant.js";
 
 /**
@@ -10,7 +11,10 @@ import { noiseMultiplierFor, RdpAccountant } from "../../../shared/src/privacy/r
  */
 export const DpPlanSchema = z
   .strictObject({
-    /** central: the coordinator adds the noise; distributed: each site adds its share under secure aggregation. */
+    /**
+     * central: the coordinator adds the noise; distributed: each site clips and adds its share
+     * under secure aggregation (a fixed clipNorm only), so no party sees an un-noised sum.
+     */
     mode: z.enum(["central", "distributed"]).default("central"),
     /** A fixed clipping norm C of each site's update (L2). */
     clipNorm: z.number().positive().optional(),
@@ -55,6 +59,11 @@ export const PlanPrivacySchema = z.strictObject({ dp: DpPlanSchema.optional() })
 /** What the rounds need of a plan's DP block, with the noise multiplier resolved. */
 export interface DpSettings {
   readonly mode: "central" | "distributed";
+  /**
+   * Distributed mode: the plan's secure-aggregation options that fix t, the fewest masked inputs
+   * a round's sum has (secagg-dp.ts), from each round's cohort.
+   */
+  readonly survivors?: SurvivorOptions;
   /** z the accountant charges each round for (the delta and the clip count together). */
   readonly noiseMultiplier: number;
   /** z of the update's own noise: z itself with a fixed C, a little more with adaptive clipping. */
@@ -73,7 +82,7 @@ export interface DpSettings {
 }
 
 /** Stages the coordinator adds each round under DP; a plan may not list them itself. */
-export const DP_STAGE_NAMES: readonly string[] = ["dp-clip", "dp-gaussian"];
+export const DP_STAGE_NAMES: readonly string[] = ["dp-clip", "dp-gaussian", "dp-site-noise"];
 
 /**
  * The plan's DP settings, or problems as "path: message" lines. `rounds` is the plan's total;
@@ -87,23 +96,27 @@ export function resolveDp(
     rounds: number;
     strategy: string;
     phasePipelines: readonly (readonly string[])[];
-    /** Whether the plan has secure aggregation. */
-    secureAggregation?: boolean;
+    /** Whether the plan has secure aggregation; its survivor options, where known, fix t of distributed noise. */
+    secureAggregation?: boolean | SurvivorOptions | undefined;
   },
 ): { settings: DpSettings } | { problems: string[] } {
   const problems: string[] = [];
   const at = (path: string, message: string) => problems.push(`plan.privacy.dp.${path}: ${message}`);
-  if (dp.mode === "distributed")
+  if (dp.mode === "distributed") {
+    if (!plan.secureAggregation)
+      at(
+        "mode",
+        "distributed noise needs secure aggregation (plan.secureAggregation): each site adds only a share of the noise, so without it the coordinator would see each lightly noised update alone; add secureAggregation or use mode central",
+      );
+    if (dp.adaptiveClip)
+      at(
+        "adaptiveClip",
+        "adaptive clipping needs each site's clip bit, which the coordinator cannot see under secure aggregation: use a fixed clipNorm with mode distributed",
+      );
+  } else if (plan.secureAggregation)
     at(
       "mode",
-      plan.secureAggregation
-        ? "distributed noise (each site adding its share of the noise under secure aggregation) is not wired yet: use mode central without secureAggregation"
-        : "distributed noise needs secure aggregation (plan.secureAggregation), so that no party sees one site's lightly noised update; and this coordinator does not add noise under it yet: use mode central",
-    );
-  else if (plan.secureAggregation)
-    at(
-      "mode",
-      "central DP re-clips and weighs every update on the coordinator, which secure aggregation hides from it: use central DP without secureAggregation (DP under secure aggregation, mode distributed, is not wired yet)",
+      "central DP re-clips and weighs every update on the coordinator, which secure aggregation hides from it: use mode distributed (each site clips and adds its share of the noise) with secureAggregation, or central DP without it",
     );
   if (!MEAN_STRATEGIES.has(plan.strategy))
     problems.push(
@@ -156,12 +169,24 @@ export function resolveDp(
   return {
     settings: {
       mode: dp.mode,
+      ...(dp.mode === "distributed" && {
+        survivors: typeof plan.secureAggregation === "object" ? survivorOptions(plan.secureAggregation) : {},
+      }),
       noiseMultiplier: z,
       updateNoiseMultiplier,
       delta: dp.delta,
       ...(dp.budget !== undefined && { budget: dp.budget }),
       clip,
     },
+  };
+}
+
+function survivorOptions(config: SurvivorOptions): SurvivorOptions {
+  const { degree, threshold, minSurvivors } = config;
+  return {
+    ...(degree !== undefined && { degree }),
+    ...(threshold !== undefined && { threshold }),
+    ...(minSurvivors !== undefined && { minSurvivors }),
   };
 }
 

@@ -14,7 +14,7 @@ export function openDpLedger(plan: Plan, saved: unknown): DpLedger | undefined {
     rounds: plan.phases.reduce((sum, p) => sum + p.rounds, 0),
     strategy: plan.strategy.name,
     phasePipelines: plan.phases.map((p) => p.pipeline.map((s) => s.stage)),
-    secureAggregation: plan.secureAggregation !== undefined,
+    secureAggregation: plan.secureAggregation,
   });
   if ("problems" in resolved) throw new FlError(ErrorCode.InvalidConfig, resolved.problems.join("; "));
   if (saved === undefined) return new DpLedger(resolved.settings);
@@ -43,8 +43,9 @@ const LedgerStateSchema = z.strictObject({
 }) satisfies z.ZodType<DpLedgerState>;
 
 /**
- * The round's training task: the cohort it is sent to, and under DP the round's stages (the
- * site's clip; the coordinator's re-clip and noise) and the accountant's promise.
+ * The round's training task: the cohort it is sent to, and under DP the round's stages (central:
+ * the site's clip, the coordinator's re-clip and noise; distributed: the site's clip and noise
+ * share, the coordinator's fixed denominator) and the accountant's promise.
  */
 export function roundTrainTask(task: TaskSpec, cohort: number, dp: RoundDp | undefined): TaskSpec {
   if (task.kind !== "train") return task;

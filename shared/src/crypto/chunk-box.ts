@@ -1,6 +1,7 @@
 import nacl from "tweetnacl";
 import { ErrorCode, FlError } from "../errors.js";
 import { drawRandom, fromBase64, type RandomSource, secureRandom, toBase64, toHex } from "./encoding.js";
+import { secretbox } from "./secretbox.js";
 
 /** Random bytes at the start of every chunk nonce; the other 8 are the chunk index. */
 export const NONCE_PREFIX_BYTES = 16;
@@ -49,7 +50,7 @@ export function encryptChunk(
   sharedKey: Uint8Array,
 ): Uint8Array {
   assertKey(sharedKey);
-  return nacl.secretbox(plaintext, chunkNonce(noncePrefix, index), sharedKey);
+  return secretbox.seal(plaintext, chunkNonce(noncePrefix, index), sharedKey);
 }
 
 /** FlError(DecryptionFailed) naming the chunk when it was tampered with, moved, or is for another key. */
@@ -62,7 +63,7 @@ export function decryptChunk(
   assertKey(sharedKey);
   const nonce = chunkNonce(noncePrefix, index);
   const plaintext =
-    ciphertext.length < CHUNK_OVERHEAD_BYTES ? null : nacl.secretbox.open(ciphertext, nonce, sharedKey);
+    ciphertext.length < CHUNK_OVERHEAD_BYTES ? null : secretbox.open(ciphertext, nonce, sharedKey);
   if (plaintext === null) {
     throw new FlError(
       ErrorCode.DecryptionFailed,

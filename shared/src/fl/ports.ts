@@ -66,10 +66,15 @@ export interface CoordinatorService {
 
 /** An upload in progress on the coordinator. */
 export interface UploadSink {
-  /** Throws FlError to reject the upload (the stream is then answered with that verdict). */
+  /**
+   * Takes the chunk over (its buffer may move to another thread: the caller must not reuse it).
+   * Throws FlError to reject the upload (the stream is then answered with that verdict); a chunk
+   * that fails to open is reported late, at a later chunk, at finish, or through beginUpload's
+   * onEnded.
+   */
   addChunk(index: number, ciphertext: Uint8Array): void;
-  /** All chunks are in: verifies and accepts, or throws FlError with the reason to reject. */
-  finish(): void;
+  /** All chunks are in: verifies and accepts, or rejects with FlError giving the reason. */
+  finish(): Promise<void>;
   /** The stream broke (client gone mid-upload): nothing is recorded and the task stays open. */
   abort(reason: string): void;
 }

@@ -47,7 +47,7 @@ async function drive(fed: InProcessFederation, sites: InProcessSite[]): Promise<
         if (outcome.kind === "done") return;
         if (outcome.kind !== "task") continue;
         if (outcome.task.kind === "train")
-          expect(site.upload(site.seal(outcome.task, 0.01, 1))).toEqual({ accepted: true });
+          expect(await site.upload(site.seal(outcome.task, 0.01, 1))).toEqual({ accepted: true });
         else site.evaluate(outcome.task, SITE_CONFUSION);
       }
     }),

@@ -41,8 +41,8 @@ async function roundTwoWithRestartedB(fed: InProcessFederation, a: InProcessSite
   const [t2a, t2b] = [await a.trainTask(), await b.trainTask()];
   expect(t2a.round).toBe(2);
   expect(t2b.round).toBe(2);
-  expect(a.upload(a.seal(t2a, 1, 1))).toEqual({ accepted: true });
-  expect(b.upload(b.seal(t2b, 3, 1))).toEqual({ accepted: true });
+  expect(await a.upload(a.seal(t2a, 1, 1))).toEqual({ accepted: true });
+  expect(await b.upload(b.seal(t2b, 3, 1))).toEqual({ accepted: true });
   await fed.evaluateAll([a, b]);
   expect((await fed.run).status).toBe("completed");
   const [round1, round2] = fed.store.listRounds();
@@ -62,7 +62,7 @@ describe("a client killed at each step of a round", { timeout: 30_000 }, () => {
     await b.trainTask(); // b dies here: no heartbeat, no upload
     await outlive(fed, a, ta);
     b.join(); // restarted: joins again while round 1 finishes without it
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     const round1 = await roundTwoWithRestartedB(fed, a, b);
     expect(round1).toMatchObject({
       status: "completed",
@@ -79,7 +79,7 @@ describe("a client killed at each step of a round", { timeout: 30_000 }, () => {
     b.heartbeat(tb, { progress: 0.4 });
     await outlive(fed, a, ta);
     b.join(); // restarted: joins again while round 1 finishes without it
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     const round1 = await roundTwoWithRestartedB(fed, a, b);
     expect(round1.failures).toEqual([{ siteId: "b", reason: "client lost: missed heartbeats" }]);
   });
@@ -93,7 +93,7 @@ describe("a client killed at each step of a round", { timeout: 30_000 }, () => {
     sink.abort("client cancelled the upload");
     await outlive(fed, a, ta);
     b.join(); // restarted: joins again while round 1 finishes without it
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     const round1 = await roundTwoWithRestartedB(fed, a, b);
     expect(round1.failures).toEqual([{ siteId: "b", reason: "client lost: missed heartbeats" }]);
     // Nothing of the broken upload was recorded as accepted.
@@ -105,9 +105,9 @@ describe("a client killed at each step of a round", { timeout: 30_000 }, () => {
   it("right after its update was accepted", async () => {
     const { fed, a, b } = start();
     const [ta, tb] = [await a.trainTask(), await b.trainTask()];
-    expect(b.upload(b.seal(tb, 3, 1))).toEqual({ accepted: true }); // then b dies
+    expect(await b.upload(b.seal(tb, 3, 1))).toEqual({ accepted: true }); // then b dies
     b.join(); // and is restarted
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     await fed.settle();
     const round1 = await roundTwoWithRestartedB(fed, a, b);
     expect(round1).toMatchObject({ status: "completed", acceptedCount: 2, failures: [] });
@@ -116,8 +116,8 @@ describe("a client killed at each step of a round", { timeout: 30_000 }, () => {
   it("while evaluating: the evaluation ends without it and the federation completes", async () => {
     const { fed, a, b } = start({ phases: [{ name: "p", task: "classify", rounds: 1 }], evaluateEvery: 1 });
     const [ta, tb] = [await a.trainTask(), await b.trainTask()];
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
-    expect(b.upload(b.seal(tb, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await b.upload(b.seal(tb, 1, 1))).toEqual({ accepted: true });
     const ea = await a.evaluateTask();
     await b.evaluateTask(); // b dies before it reports
     const identity = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === j ? 1 : 0)));
@@ -132,7 +132,7 @@ describe("a client that hangs", { timeout: 30_000 }, () => {
   it("heartbeating but never uploading: the round's deadline ends it, and its late update is refused", async () => {
     const { fed, a, b } = start({ roundTimeoutSec: 60 });
     const [ta, tb] = [await a.trainTask(), await b.trainTask()];
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     for (let elapsed = 0; elapsed <= 60_000; elapsed += 5_000) {
       b.heartbeat(tb);
       await fed.clock.advance(5_000);
@@ -141,6 +141,6 @@ describe("a client that hangs", { timeout: 30_000 }, () => {
     expect(round1).toMatchObject({ status: "completed", acceptedCount: 1 });
     expect(round1!.failures.map((f) => f.siteId)).toEqual(["b"]);
     expect(b.heartbeat(tb)).toEqual({ taskActive: false });
-    expect(b.upload(b.seal(tb, 9, 1)).accepted).toBe(false);
+    expect((await b.upload(b.seal(tb, 9, 1))).accepted).toBe(false);
   });
 });

@@ -41,7 +41,7 @@ afterEach(async () => {
 });
 
 /** What a hospital does with its delta: the task's client stages (dp-clip's clip), then seal and send. */
-function train(site: InProcessSite, task: TrainTask): void {
+async function train(site: InProcessSite, task: TrainTask): Promise<void> {
   const shared = selectTensors(withSharing(site.download(task), sharingRule(task.spec.local)), "shared");
   const delta = {
     manifest: shared.manifest,
@@ -52,7 +52,7 @@ function train(site: InProcessSite, task: TrainTask): void {
     { delta, numExamples: 50, metrics: { loss: 1 } },
     { siteId: site.id, round: task.round, phase: task.phase },
   );
-  expect(site.upload(site.seal(task, 0, 50, { delta: draft.delta }), { ...draft.metrics })).toEqual({
+  expect(await site.upload(site.seal(task, 0, 50, { delta: draft.delta }), { ...draft.metrics })).toEqual({
     accepted: true,
   });
 }
@@ -67,7 +67,7 @@ async function drive(sites: InProcessSite[]): Promise<TrainTask[]> {
         if (outcome.kind !== "task") continue;
         if (outcome.task.kind === "train") {
           tasks.push(outcome.task);
-          train(site, outcome.task);
+          await train(site, outcome.task);
         } else
           site.evaluate(
             outcome.task,
@@ -116,8 +116,9 @@ it("adds calibrated noise, reports ε per round, resumes the accountant after a 
     });
     expect(task.spec.privacy.dp?.epsilonAfter).toBeCloseTo(referenceEpsilon(1), 2);
   }
-  for (const [i, site] of sites.entries()) train(site, round1[i] as TrainTask);
-  for (let i = 0; i < 200 && first.store.lastCompletedRound() < 1; i++) await first.settle();
+  for (const [i, site] of sites.entries()) await train(site, round1[i] as TrainTask);
+  // Round 2 is posted once round 1 commits (uploads are verified off the event loop, so later).
+  for (let i = 0; i < 200 && first.store.listRounds().length < 2; i++) await first.settle();
   expect(first.store.lastCompletedRound()).toBe(1);
 
   // Model v1 − v0 = (clip(Δa) + Δb + Δc) / 3 + N(0, (z_Δ·C/3)²), z_Δ = z/√(1 − 1/16) (adaptive clip's share).
@@ -226,7 +227,9 @@ it("still learns a toy problem at ε = 3 when the cohort is large (60 sites), th
           { delta, numExamples: 10, metrics: { loss: 1 } },
           { siteId: site.id, round: task.round, phase: task.phase },
         );
-        expect(site.upload(site.seal(task, 0, 10, { delta: draft.delta }), { ...draft.metrics })).toEqual({
+        expect(
+          await site.upload(site.seal(task, 0, 10, { delta: draft.delta }), { ...draft.metrics }),
+        ).toEqual({
           accepted: true,
         });
       }

@@ -54,6 +54,14 @@ function dp(epsilonAfter: number, mode: "central" | "distributed" = "distributed
   return { mode, noiseMultiplier: 1.1, clipNorm: 1, delta: 1e-5, epsilonBefore: 0.5, epsilonAfter };
 }
 
+/** A distributed-DP round as the coordinator sends it: masked, with the site's noise stage. */
+function masked(epsilonAfter: number, noise = { noiseMultiplier: 1.1, clipNorm: 1 }): TaskSpec {
+  return train({
+    privacy: { cohort: 3, secureAggregation: true, dp: dp(epsilonAfter) },
+    pipeline: [{ stage: "dp-site-noise", ...noise, survivors: 3, cohort: 3 }],
+  });
+}
+
 const evaluate: TaskSpec = { kind: "evaluate", spec: buildEvaluateTask({ model: DEFAULT_MODEL_SPEC }) };
 /** DEFAULT_MODEL_SPEC's input side, read off the spec rather than assumed. */
 const IMAGE = DEFAULT_MODEL_SPEC.imageSize;
@@ -111,20 +119,33 @@ describe("the rules a task is refused for, and their reasons", () => {
   it("requireDp and maxEpsilon against the accountant's ε after the round", () => {
     const any = policy({ requireDp: true, maxEpsilon: 3 });
     expect(taskRefusals(any, train())).toEqual(["the round has no differential privacy (privacy.requireDp)"]);
-    expect(taskRefusals(any, train({ privacy: { dp: dp(3) } }))).toEqual([]);
+    expect(taskRefusals(any, masked(3))).toEqual([]);
     expect(taskRefusals(any, train({ privacy: { dp: dp(2.5, "central") } }))).toEqual([]);
-    expect(taskRefusals(any, train({ privacy: { dp: dp(3.4567) } }))).toEqual([
+    expect(taskRefusals(any, masked(3.4567))).toEqual([
       "the round would bring ε to 3.46 (δ = 0.00001); this site allows at most 3 (privacy.maxEpsilon)",
     ]);
     // Rounded to 3 digits it would read 3, the limit itself: more digits say why it is refused.
-    expect(taskRefusals(any, train({ privacy: { dp: dp(3.0004) } }))).toEqual([
+    expect(taskRefusals(any, masked(3.0004))).toEqual([
       "the round would bring ε to 3.0004 (δ = 0.00001); this site allows at most 3 (privacy.maxEpsilon)",
     ]);
     const distributed = policy({ requireDp: "distributed" });
     expect(taskRefusals(distributed, train({ privacy: { dp: dp(100, "central") } }))).toEqual([
       "the round's differential privacy is central (the coordinator adds the noise and sees the un-noised sum); this site requires distributed noise (privacy.requireDp: distributed)",
     ]);
-    expect(taskRefusals(distributed, train({ privacy: { dp: dp(100) } }))).toEqual([]);
+    expect(taskRefusals(distributed, masked(100))).toEqual([]);
+  });
+
+  it("a distributed-DP round whose noise would not make its ε true, whatever the policy", () => {
+    const none = policy();
+    expect(taskRefusals(none, train({ privacy: { cohort: 3, dp: dp(1) } }))).toEqual([
+      "the round promises distributed DP without secure aggregation: the coordinator would see this site's update with only its share of the noise",
+      "the round promises distributed DP but its pipeline adds no noise at this site (no dp-site-noise stage)",
+    ]);
+    expect(taskRefusals(none, masked(1, { noiseMultiplier: 1, clipNorm: 1 }))).toEqual([
+      "the round's noise stage (σ 1, C 1) is weaker than the ε it states was computed for (σ 1.1, C 1)",
+    ]);
+    expect(taskRefusals(none, masked(1, { noiseMultiplier: 1.1, clipNorm: 2 }))).toHaveLength(1);
+    expect(taskRefusals(none, masked(1, { noiseMultiplier: 2, clipNorm: 0.5 }))).toEqual([]);
   });
 
   it("maxEpochs, maxBatchSize and maxImageSize", () => {

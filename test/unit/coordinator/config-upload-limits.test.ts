@@ -60,10 +60,17 @@ it("refuses limits that would stop every upload, naming the key", () => {
     ["uploadBurst", 0],
     ["uploadBurst", 1.5],
     ["uploadAttemptsPerMinute", 0],
+    ["maxConcurrentUploads", 0],
+    ["maxConcurrentUploads", 2.5],
   ] as const)
     expectFlError(
       () => loadCoordinatorConfig(configWith({ [key]: value })),
       ErrorCode.InvalidConfig,
       `limits.${key}`,
     );
+});
+
+it("reads 2 uploads at once unless limits.maxConcurrentUploads says otherwise", () => {
+  expect(loadCoordinatorConfig(configWith(undefined)).limits.maxConcurrentUploads).toBe(2);
+  expect(loadCoordinatorConfig(configWith({ maxConcurrentUploads: 5 })).limits.maxConcurrentUploads).toBe(5);
 });

@@ -42,9 +42,19 @@ it("refuses central DP under secure aggregation, which hides the updates the coo
   expect(problems({ clipNorm: 1, noiseMultiplier: 1 }, { secureAggregation: {} }).join()).toMatch(
     /central DP re-clips and weighs every update on the coordinator, which secure aggregation hides/,
   );
+  expect(problems({ clipNorm: 1, noiseMultiplier: 1 }, { secureAggregation: {} }).join()).toMatch(
+    /use mode distributed \(each site clips and adds its share of the noise\) with secureAggregation/,
+  );
+});
+
+it("takes distributed noise under secure aggregation with a fixed clip, and refuses adaptive clipping there", () => {
+  const secagg = { secureAggregation: {}, minSites: 3 };
+  expect(problems({ mode: "distributed", clipNorm: 1, noiseMultiplier: 1 }, secagg)).toEqual([]);
   expect(
-    problems({ mode: "distributed", clipNorm: 1, noiseMultiplier: 1 }, { secureAggregation: {} }).join(),
-  ).toMatch(/distributed noise .* is not wired yet/);
+    problems({ mode: "distributed", adaptiveClip: { initialNorm: 1 }, noiseMultiplier: 1 }, secagg).join(),
+  ).toMatch(
+    /adaptiveClip: adaptive clipping needs each site's clip bit, .* use a fixed clipNorm with mode distributed/,
+  );
 });
 
 it("refuses a budget the first round already spends, and robust strategies that are no mean", () => {

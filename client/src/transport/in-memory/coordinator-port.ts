@@ -119,7 +119,7 @@ export class InMemoryCoordinatorPort implements CoordinatorPort {
         trainMetrics: { ...trainMetrics },
       });
       for (const [index, ciphertext] of update.chunks.entries()) sink.addChunk(index, copy(ciphertext));
-      sink.finish();
+      await sink.finish();
       return { accepted: true };
     } catch (error) {
       return rejectionVerdict(error);

@@ -37,6 +37,7 @@ import { createRefusalReporter, type RefusalReporter } from "./refusal-log.js";
 import type { RevocationList } from "./revocation.js";
 import { listenTls, type TlsListener } from "./tls-listener.js";
 import { revokedRefusal, type TlsRefusalReason } from "./tls-refusal.js";
+import { DEFAULT_MAX_CONCURRENT_UPLOADS, UploadSlots } from "./upload-slots.js";
 import {
   challengeToWire,
   evaluationFromWire,
@@ -55,6 +56,7 @@ function createFederationServer(
   service: CoordinatorService,
   log: (line: string) => void,
   refusals: RefusalReporter,
+  slots: UploadSlots,
   revocation?: RevocationList,
 ): FederationServer {
   // Every call names its channel; a revoked client certificate is refused before anything else,
@@ -136,17 +138,22 @@ function createFederationServer(
       call: grpc.ServerReadableStream<UploadMessage, UploadVerdict>,
       callback: grpc.sendUnaryData<UploadVerdict>,
     ) => {
+      // Not read until it has a slot (UploadSlots): the client waits on flow control meanwhile.
+      call.pause();
+      let release = () => {};
       let sink: UploadSink | undefined;
       let answered = false;
       const answer = (verdict: UploadVerdict) => {
         if (answered) return;
         answered = true;
+        release();
         callback(null, verdict);
       };
       // Whatever ends the stream ends the upload with it, so no buffer outlives its stream.
       const drop = (reason: string) => {
         sink?.abort(reason);
         sink = undefined;
+        release();
       };
       const rejectWith = (error: unknown) => {
         drop("the upload was answered");
@@ -183,7 +190,7 @@ function createFederationServer(
           rejectWith(error);
         }
       });
-      call.on("end", () => {
+      call.on("end", async () => {
         if (answered) return;
         if (call.cancelled) {
           drop("client cancelled the upload");
@@ -193,7 +200,7 @@ function createFederationServer(
           if (!sink) throw new FlError(ErrorCode.InvalidArgument, "upload stream ended without a header");
           const finishing = sink;
           sink = undefined;
-          finishing.finish();
+          await finishing.finish();
           answer(verdictToWire({ accepted: true }));
         } catch (error) {
           rejectWith(error);
@@ -201,6 +208,7 @@ function createFederationServer(
       });
       call.on("error", (error) => drop(errorMessage(error)));
       call.on("cancelled", () => drop("client cancelled the upload"));
+      release = slots.acquire(() => call.resume());
     },
 
     reportEvaluation: unary<EvaluationReport, EvaluationAck>("ReportEvaluation", (request, call) => {
@@ -329,6 +337,8 @@ export async function startGrpcServer(
     revocation?: RevocationList;
     /** Each refused TLS client, by reason: fl_tls_handshake_failures_total. */
     onTlsRefusal?: (reason: TlsRefusalReason) => void;
+    /** Uploads read at once (limits.maxConcurrentUploads); the others wait their turn. */
+    maxConcurrentUploads?: number;
   },
 ): Promise<StartedServer> {
   const server = new grpc.Server({
@@ -339,7 +349,13 @@ export async function startGrpcServer(
   const refusals = createRefusalReporter({ log: options.log, count: options.onTlsRefusal });
   server.addService(
     FederationService,
-    createFederationServer(service, options.log, refusals, options.revocation),
+    createFederationServer(
+      service,
+      options.log,
+      refusals,
+      new UploadSlots(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS),
+      options.revocation,
+    ),
   );
   const health = new HealthImplementation(
     Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "SERVING"])),

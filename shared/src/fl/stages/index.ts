@@ -4,10 +4,11 @@ import { CLIP_L2 } from "./clip-l2.js";
 import type { StageParts } from "./define.js";
 import { DP_CLIP } from "./dp-clip.js";
 import { DP_GAUSSIAN } from "./dp-gaussian.js";
+import { DP_SITE_NOISE } from "./dp-site-noise.js";
 import { NORM_BOUND } from "./norm-bound.js";
 
 /** Every pipeline stage a plan can name: adding a stage is its file plus one entry here. */
-const STAGES = [CLIP_L2, NORM_BOUND, DP_CLIP, DP_GAUSSIAN] as const;
+const STAGES = [CLIP_L2, NORM_BOUND, DP_CLIP, DP_GAUSSIAN, DP_SITE_NOISE] as const;
 
 /** One entry of a phase's `pipeline`: `{ stage: <name>, ...options }`. */
 export const StageConfigSchema = z.discriminatedUnion("stage", [

@@ -3,8 +3,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-layers";
 import { ErrorCode, errorMessage, FlError } from "../../errors.js";
 import { registerCpuKernelFixes } from "./cpu-kernels/resize-nearest-neighbor-grad.js";
-import { type CudaProbe, probeCuda } from "./cuda.js";
+import { type CudaProbe, probeCuda, scanGpuLibraries } from "./cuda.js";
+import { diagnoseGpuLibraries, missingLibrariesIn, missingRequiredLibraries } from "./gpu-diagnosis.js";
 import { registerGradientOverrides } from "./gradients/mean-grad.js";
+import { prepareThreadedWasm, type WasmThreadsModule, wasmPoolSize } from "./threads/threaded-wasm.js";
 import { registerWasmTrainingKernels } from "./wasm-kernels/register.js";
 
 /** The backends this project can train on, fastest first. */
@@ -42,6 +44,11 @@ export interface InitBackendOptions {
   prefer?: BackendPreference;
   /** Receives the one line that says which backend was chosen and why; default `console.error`. */
   log?: (line: string) => void;
+  /**
+   * Threads of the wasm backend (resolveThreads, `training.threads`); default 1. Above 1 the
+   * threaded SIMD build runs XNNPACK's operators on a pool of that many threads.
+   */
+  threads?: number;
 }
 
 /** What the loader needs from the outside world; replaced in tests. */
@@ -50,11 +57,17 @@ export interface BackendLoaderDeps {
   importModule(specifier: string): Promise<unknown>;
   /** Cheap CUDA check, asked only under `auto`. */
   probeCuda(): CudaProbe;
+  /**
+   * CUDA/cuDNN sonames on the host, checked before tfjs-node-gpu is imported: without them it
+   * does not fail but logs dlopen warnings and trains on the CPU. Omitted: no check.
+   */
+  scanGpuLibraries?(): readonly string[];
 }
 
 export const DEFAULT_BACKEND_LOADER_DEPS: BackendLoaderDeps = {
   importModule: (specifier) => import(specifier),
   probeCuda: () => probeCuda(),
+  scanGpuLibraries: () => scanGpuLibraries(),
 };
 
 /** Pure selection logic, tested on its own: given what is present, which backend to try in order. */
@@ -107,7 +120,7 @@ export async function loadBackend(
     if (!cuda.available) skipped.push(`tensorflow-gpu: ${cuda.evidence}`);
   }
   for (const name of backendCandidates({ prefer, cudaAvailable })) {
-    const failure = await tryBackend(name, deps);
+    const failure = await tryBackend(name, deps, options.threads ?? 1);
     if (failure === undefined) {
       const why = prefer === "auto" ? skipped : ["forced by --backend"];
       const detail = `tf backend: ${name}${describeBackend(name)}${why.length > 0 ? ` (${why.join("; ")})` : ""}`;
@@ -124,24 +137,43 @@ export async function loadBackend(
 }
 
 /** Loads and activates one backend; returns why it failed, or undefined on success. */
-async function tryBackend(name: BackendName, deps: BackendLoaderDeps): Promise<string | undefined> {
+async function tryBackend(
+  name: BackendName,
+  deps: BackendLoaderDeps,
+  threads: number,
+): Promise<string | undefined> {
   const specifier = BACKEND_PACKAGES[name];
+  const hostLibraries = name === "tensorflow-gpu" ? deps.scanGpuLibraries?.() : undefined;
+  if (hostLibraries !== undefined) {
+    const missing = missingRequiredLibraries(hostLibraries).map((l) => l.soname);
+    if (missing.length > 0) {
+      return `${specifier} would run on the CPU: ${diagnoseGpuLibraries({ missing, hostLibraries })}`;
+    }
+  }
+  let backendModule: unknown;
   try {
-    await deps.importModule(specifier);
+    backendModule = await deps.importModule(specifier);
   } catch (error: unknown) {
-    return importFailure(specifier, error);
+    return importFailure(specifier, error, hostLibraries ?? []);
   }
   const id = TFJS_BACKEND_ID[name];
   if (tf.findBackendFactory(id) === null && tf.findBackend(id) === null) {
     return `${specifier} loaded but registered no "${id}" backend with this copy of @tensorflow/tfjs-core (version mismatch?)`;
   }
   const listenersBefore = processErrorListeners();
+  const threaded = name === "wasm" && threads > 1;
+  let restoreThreading: (() => void) | undefined;
   try {
-    if (!(await tf.setBackend(id))) return `${specifier} failed to initialise`;
+    if (threaded) {
+      tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
+      restoreThreading = prepareThreadedWasm(backendModule as WasmThreadsModule, threads);
+    }
+    if (!(await tf.setBackend(id))) return `${specifier} failed to initialise${threadsHint(threaded)}`;
     await tf.ready();
   } catch (error: unknown) {
-    return `${specifier} failed to initialise: ${firstLine(errorMessage(error))}`;
+    return `${specifier} failed to initialise: ${firstLine(errorMessage(error))}${threadsHint(threaded)}`;
   } finally {
+    restoreThreading?.();
     removeListenersAddedSince(listenersBefore);
   }
   if (name === "wasm") registerWasmTrainingKernels();
@@ -175,7 +207,7 @@ function removeListenersAddedSince(before: Map<string, Set<unknown>>): void {
   }
 }
 
-function importFailure(specifier: string, error: unknown): string {
+function importFailure(specifier: string, error: unknown, hostLibraries: readonly string[]): string {
   const code = (error as { code?: unknown } | null)?.code;
   const message = errorMessage(error);
   if (
@@ -184,14 +216,27 @@ function importFailure(specifier: string, error: unknown): string {
   ) {
     return `${specifier} not installed (optional dependency; its install downloads libtensorflow)`;
   }
+  const missing = missingLibrariesIn(message);
+  if (missing.length > 0) {
+    return `${specifier} failed to load: ${firstLine(message)}: ${diagnoseGpuLibraries({ missing, hostLibraries })}`;
+  }
   return `${specifier} failed to load: ${firstLine(message)}`;
 }
 
 function describeBackend(name: BackendName): string {
   if (name !== "wasm") return "";
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? "SIMD" : "no SIMD";
-  const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT") ? "multi-threaded" : "1 thread";
-  return ` [${simd}, ${threads}]`;
+  const pool = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT") ? wasmPoolThreads() : 1;
+  return ` [${simd}, ${pool} thread${pool === 1 ? "" : "s"}]`;
+}
+
+/** Threads in the threaded build's XNNPACK pool, as its C++ side reports them. */
+function wasmPoolThreads(): number {
+  return wasmPoolSize(tf.backend());
+}
+
+function threadsHint(threaded: boolean): string {
+  return threaded ? " (with the threaded build; set training.threads: 1 for the single-threaded one)" : "";
 }
 
 function firstLine(text: string): string {

@@ -20,7 +20,7 @@ describe("the coordinator service", () => {
     expect(v0.sha256).toBe(task.modelSha256);
     expect(sha256Hex(v0.bytes)).toBe(task.modelSha256);
     expect(v0.bytes.length).toBe(task.modelBytes);
-    expect(a!.upload(a!.seal(task, 1, 1))).toEqual({ accepted: true });
+    expect(await a!.upload(a!.seal(task, 1, 1))).toEqual({ accepted: true });
     const evaluation = await a!.evaluateTask();
     expect(evaluation.modelVersion).toBe(1);
     expect(Array.from(deserializeWeights(a!.model(1).bytes).values)).toEqual([2, 3, 4, 5, 6, 7]);

@@ -36,7 +36,7 @@ describe("enrolment while the federation runs", () => {
     expectFlError(() => sink.addChunk(0, sealed.chunks[0]!), ErrorCode.UnknownSite, "revoked: key leaked");
     expectFlError(() => b!.heartbeat(tb), ErrorCode.Unauthenticated, "join again");
     expectFlError(() => b!.join(), ErrorCode.UnknownSite, "join refused");
-    expect(a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
     await fed.settle();
     const [round] = fed.store.listRounds();
     expect(round).toMatchObject({ status: "completed", acceptedCount: 1 });
@@ -65,8 +65,8 @@ describe("enrolment while the federation runs", () => {
     expectFlError(() => fed!.service.enrol(other), ErrorCode.InvalidArgument, "revoke it first");
     c.join();
     const [ta, tc] = [await a!.trainTask(), await c.trainTask()];
-    expect(a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
-    expect(c.upload(c.seal(tc, 3, 1))).toEqual({ accepted: true });
+    expect(await a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await c.upload(c.seal(tc, 3, 1))).toEqual({ accepted: true });
     await fed.settle();
     expect(fed.store.listRounds()[0]).toMatchObject({ status: "completed", acceptedCount: 2 });
     expect(fed.events.filter((e) => e.type === "site.enrolled").map((e) => e.siteId)).toEqual(["c"]);

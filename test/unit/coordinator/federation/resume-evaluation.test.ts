@@ -52,7 +52,7 @@ type Received = Array<[site: string, kind: FlTask["kind"], round: number, modelV
 async function trainOnce(site: InProcessSite): Promise<void> {
   const task = await site.trainTask();
   const [fill, n] = UPDATES[site.id]![task.round]!;
-  expect(site.upload(site.seal(task, fill, n))).toEqual({ accepted: true });
+  expect(await site.upload(site.seal(task, fill, n))).toEqual({ accepted: true });
 }
 
 async function evaluateOnce(site: InProcessSite): Promise<void> {
@@ -72,7 +72,7 @@ async function driveToEnd(federation: InProcessFederation): Promise<Received> {
         received.push([site.id, task.kind, task.round, task.modelVersion]);
         if (task.kind === "train") {
           const [fill, n] = UPDATES[site.id]![task.round]!;
-          expect(site.upload(site.seal(task, fill, n))).toEqual({ accepted: true });
+          expect(await site.upload(site.seal(task, fill, n))).toEqual({ accepted: true });
         } else site.evaluate(task, CONFUSION[site.id]!);
       }
     }),

@@ -79,7 +79,7 @@ describe("rounds", () => {
       options: { augment: true },
       pipeline: [{ stage: "clip-l2", maxNorm: 2 }],
     });
-    expect(a!.upload(a!.seal(task, 1, 1))).toEqual(ACCEPTED);
+    expect(await a!.upload(a!.seal(task, 1, 1))).toEqual(ACCEPTED);
     expect((await a!.trainTask()).spec).toMatchObject({ seed: 5 * 100_003 + 2, roundInPhase: 2 });
   });
 
@@ -207,7 +207,7 @@ describe("phases", () => {
         modelPhase(task.spec.model),
         Array.from(a!.download(task).values),
       ]);
-      expect(a!.upload(a!.seal(task, delta, 1))).toEqual(ACCEPTED);
+      expect(await a!.upload(a!.seal(task, delta, 1))).toEqual(ACCEPTED);
     }
     await fed.evaluateAll([a!]);
     expect((await fed.run).status).toBe("completed");

@@ -105,7 +105,7 @@ describe("sessions", () => {
       { siteId: "b", data: { reason: "missed heartbeats" } },
     ]);
     expectFlError(() => b!.heartbeat(tb), ErrorCode.Unauthenticated);
-    expect(a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
     await fed.settle();
     expect(fed.store.listRounds()[0]?.failures).toEqual([
       { siteId: "b", reason: "client lost: missed heartbeats" },

@@ -64,7 +64,7 @@ describe("the task board", () => {
     expect(a!.heartbeat({ ...ta, taskId: "another" })).toEqual({ taskActive: false });
     expect(b!.heartbeat(tb, { failure: "cannot read images" })).toEqual({ taskActive: false });
     expect(b!.heartbeat(tb)).toEqual({ taskActive: false });
-    expect(a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a!.upload(a!.seal(ta, 1, 1))).toEqual({ accepted: true });
     await fed.settle();
     const [round] = fed.store.listRounds();
     expect(round?.status).toBe("completed");
@@ -78,7 +78,7 @@ describe("the task board", () => {
     a!.join();
     const after = await a!.trainTask();
     expect(after.taskId).toBe(before.taskId);
-    expect(a!.upload(a!.seal(after, 1, 1))).toEqual({ accepted: true });
+    expect(await a!.upload(a!.seal(after, 1, 1))).toEqual({ accepted: true });
   });
 
   it("answers done once the plan is complete", async () => {

@@ -75,29 +75,29 @@ describe("what a site sends is bounded before the coordinator acts on it", () =>
 
   it("refuses an upload naming a 1 MiB federation id without echoing it", async () => {
     const { fed, a, ta } = await openRound();
-    const verdict = a.upload(a.seal(ta, 1, 1, { manifest: { federationId: MIB } }));
+    const verdict = await a.upload(a.seal(ta, 1, 1, { manifest: { federationId: MIB } }));
     expect(verdict).toMatchObject(rejected(ErrorCode.InvalidArgument));
     expect(JSON.stringify(verdict).length).toBeLessThan(300);
     expect(fed.logs.every((line) => line.length < 500)).toBe(true);
     expect(fed.store.listUpdates()).toEqual([]);
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
   });
 
   it("refuses training metrics that are too many, badly named or not finite, and ends the task", async () => {
     const { a, ta } = await openRound();
     const many = Object.fromEntries(Array.from({ length: MAX_METRICS + 1 }, (_, i) => [`m${i}`, 1]));
-    expect(a.upload(a.seal(ta, 1, 1), many)).toMatchObject({
+    expect(await a.upload(a.seal(ta, 1, 1), many)).toMatchObject({
       ...rejected(ErrorCode.InvalidArgument),
       message: `${MAX_METRICS + 1} training metrics; at most ${MAX_METRICS}`,
     });
     expect(a.heartbeat(ta)).toEqual({ taskActive: false });
     const { a: a2, ta: ta2 } = await openRound();
-    expect(a2.upload(a2.seal(ta2, 1, 1), { loss: Number.NaN })).toMatchObject({
+    expect(await a2.upload(a2.seal(ta2, 1, 1), { loss: Number.NaN })).toMatchObject({
       ...rejected(ErrorCode.InvalidArgument),
       message: 'training metrics "loss" is NaN; must be finite',
     });
     const { a: a3, ta: ta3 } = await openRound();
-    expect(a3.upload(a3.seal(ta3, 1, 1), { "loss\nround 99": 1 })).toMatchObject(
+    expect(await a3.upload(a3.seal(ta3, 1, 1), { "loss\nround 99": 1 })).toMatchObject(
       rejected(ErrorCode.InvalidArgument),
     );
   });
@@ -105,7 +105,7 @@ describe("what a site sends is bounded before the coordinator acts on it", () =>
   it("accepts the simulation's own metric names", async () => {
     const { a, ta } = await openRound();
     const metrics = { loss: 0.5, "train.loss": 0.5, "seg.diceSum": 3, "auc.negative": 0.9, "ap.3": 0.2 };
-    expect(a.upload(a.seal(ta, 1, 1), metrics)).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1), metrics)).toEqual({ accepted: true });
   });
 
   it("bounds and sanitises a failure reason before recording and publishing it", async () => {
@@ -168,11 +168,11 @@ describe("uploads whose signature fails", () => {
       ...a.seal(ta, 1, 1, { manifest: { uploadId: honest.manifest.uploadId, numExamples: 99 } }),
       signature: new Uint8Array(64),
     };
-    expect(a.upload(forged)).toMatchObject(rejected(ErrorCode.SignatureInvalid));
+    expect(await a.upload(forged)).toMatchObject(rejected(ErrorCode.SignatureInvalid));
     expect(fed.store.listUpdates()).toEqual([]);
     const event = fed.events.find((e) => e.type === "update.rejected");
     expect(event?.data).toEqual({ code: ErrorCode.SignatureInvalid });
-    expect(a.upload(honest)).toEqual({ accepted: true });
+    expect(await a.upload(honest)).toEqual({ accepted: true });
     expect(fed.store.listUpdates().map((u) => [u.uploadId, u.status])).toEqual([
       [honest.manifest.uploadId, "accepted"],
     ]);
@@ -181,11 +181,12 @@ describe("uploads whose signature fails", () => {
   it("and a manifest naming another site is refused the same way", async () => {
     const { fed, a, ta } = await openRound();
     const update = a.seal(ta, 1, 1);
-    expectFlError(
-      () => a.upload({ ...update, manifest: { ...update.manifest, siteId: "b" } }),
-      ErrorCode.Unauthenticated,
-      'names site "b"',
-    );
+    await expect(
+      a.upload({ ...update, manifest: { ...update.manifest, siteId: "b" } }),
+    ).rejects.toMatchObject({
+      code: ErrorCode.Unauthenticated,
+      message: expect.stringContaining('names site "b"'),
+    });
     expect(fed.store.listUpdates()).toEqual([]);
   });
 });

@@ -68,7 +68,7 @@ interface Attempt {
 interface Breaker {
   /** Fields of the attempt it sets: two breakers setting one field cannot be combined. */
   readonly sets: readonly string[];
-  readonly setup?: (rig: IntakeRig, honest: SealedUpdate) => void;
+  readonly setup?: (rig: IntakeRig, honest: SealedUpdate) => void | Promise<void>;
   readonly apply?: (attempt: Attempt) => void;
 }
 
@@ -173,13 +173,8 @@ const BREAKERS: Record<string, Breaker> = {
   },
   "task-state": {
     sets: [],
-    setup: (rig) => {
-      const other = rig.seal("a", 2);
-      ignore(() => {
-        const sink = rig.intake.begin("a", rig.header(other));
-        for (const [i, chunk] of other.chunks.entries()) sink.addChunk(i, chunk);
-        sink.finish();
-      });
+    setup: async (rig) => {
+      await rig.upload("a", rig.seal("a", 2));
     },
   },
   "chunk-order": {
@@ -293,7 +288,7 @@ async function attempt(checks: readonly string[]): Promise<{ code: string; recor
   };
   for (const check of checks) BREAKERS[check]?.apply?.(a);
   const honest = current.seal("a", 1, 64, a.delta);
-  for (const check of checks) BREAKERS[check]?.setup?.(current, honest);
+  for (const check of checks) await BREAKERS[check]?.setup?.(current, honest);
   const before = current.store.listUpdates().length;
   const manifest = {
     ...honest.manifest,
@@ -315,7 +310,7 @@ async function attempt(checks: readonly string[]): Promise<{ code: string; recor
       if (n === 0 && a.stallMs > 0) await current.clock.advance(a.stallMs);
     }
     a.beforeFinish?.(current, manifest);
-    sink.finish();
+    await sink.finish();
   } catch (error) {
     code = FlError.from(error).code;
   }

@@ -1,6 +1,5 @@
 import { afterEach, expect, it } from "vitest";
 import { ErrorCode } from "../../../../shared/src/errors.js";
-import { expectFlError } from "../../../helpers/expect-fl-error.js";
 import { InProcessFederation } from "../../../helpers/in-process-federation.js";
 import type { InProcessSite } from "../../../helpers/in-process-site.js";
 
@@ -31,16 +30,19 @@ it("headers reusing a site's in-flight upload id leave its upload, and the round
   // b, with its own session and key: a signed header for a stale round under a's upload id
   // (verified, so rejected and recorded, under b), then a forged one and a's own header.
   const stale = b.seal(tb, 9, 10, { manifest: { uploadId, round: 9 } });
-  expect(b.upload(stale)).toMatchObject({ accepted: false, reasonCode: ErrorCode.WrongRound });
+  expect(await b.upload(stale)).toMatchObject({ accepted: false, reasonCode: ErrorCode.WrongRound });
   expect(
-    b.upload({ ...b.seal(tb, 9, 10, { manifest: { uploadId } }), signature: new Uint8Array(64) }),
+    await b.upload({ ...b.seal(tb, 9, 10, { manifest: { uploadId } }), signature: new Uint8Array(64) }),
   ).toMatchObject({ accepted: false, reasonCode: ErrorCode.SignatureInvalid });
-  expectFlError(() => b.upload(victim), ErrorCode.Unauthenticated, 'names site "a"');
+  await expect(b.upload(victim)).rejects.toMatchObject({
+    code: ErrorCode.Unauthenticated,
+    message: expect.stringContaining('names site "a"'),
+  });
 
-  expect(b.upload(b.seal(tb, 2, 10))).toEqual({ accepted: true });
-  expect(c.upload(c.seal(tc, 4, 20))).toEqual({ accepted: true });
+  expect(await b.upload(b.seal(tb, 2, 10))).toEqual({ accepted: true });
+  expect(await c.upload(c.seal(tc, 4, 20))).toEqual({ accepted: true });
   for (const [i, chunk] of victim.chunks.entries()) inFlight.addChunk(i, chunk);
-  inFlight.finish();
+  await inFlight.finish();
   await fed.settle();
   await fed.evaluateAll([a, b, c]);
   expect((await fed.run).status).toBe("completed");

@@ -26,12 +26,12 @@ describe("upload verdicts", () => {
   it("refuses a replayed upload and a second update for a delivered task", async () => {
     const { fed, a, ta } = await openRound();
     const update = a.seal(ta, 1, 1);
-    expect(a.upload(update)).toEqual({ accepted: true });
-    expect(a.upload(update)).toMatchObject({
+    expect(await a.upload(update)).toEqual({ accepted: true });
+    expect(await a.upload(update)).toMatchObject({
       ...rejected(ErrorCode.Replay),
       message: expect.stringContaining("already received"),
     });
-    expect(a.upload(a.seal(ta, 2, 1))).toMatchObject({
+    expect(await a.upload(a.seal(ta, 2, 1))).toMatchObject({
       ...rejected(ErrorCode.Replay),
       message: `site "a" already delivered its update for round 1`,
     });
@@ -45,15 +45,15 @@ describe("upload verdicts", () => {
 
   it("names the real open round and model version when an update is for another", async () => {
     const { fed, a, ta } = await openRound();
-    expect(a.upload(a.seal(ta, 1, 1, { manifest: { round: 2 } }))).toEqual({
+    expect(await a.upload(a.seal(ta, 1, 1, { manifest: { round: 2 } }))).toEqual({
       ...rejected(ErrorCode.WrongRound),
       message: `update is for round 2 / model v0 / task task-1; the open task of "a" is round 1 / model v0 / task task-1`,
     });
-    expect(a.upload(a.seal(ta, 1, 1, { manifest: { modelVersion: 3 } }))).toMatchObject(
+    expect(await a.upload(a.seal(ta, 1, 1, { manifest: { modelVersion: 3 } }))).toMatchObject(
       rejected(ErrorCode.WrongRound),
     );
     // A stale header leaves the task open: the site can still deliver.
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     expect(
       fed.store
         .listUpdates()
@@ -64,11 +64,11 @@ describe("upload verdicts", () => {
 
   it("says so, without made-up numbers, when the site has no training task open", async () => {
     const { fed, a, b, ta } = await openRound();
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({ accepted: true });
     b.leave();
     await fed.settle();
     // Round 1 is over and the final evaluation is open: no training task for a.
-    const late = a.upload(a.seal(ta, 1, 1));
+    const late = await a.upload(a.seal(ta, 1, 1));
     expect(late).toEqual({
       ...rejected(ErrorCode.WrongRound),
       message: `update is for round 1 / model v0 / task task-1; "a" has no open training task`,
@@ -78,9 +78,9 @@ describe("upload verdicts", () => {
   it("checks authenticity first: a forged header is refused as such and leaves the task open", async () => {
     const { a, ta } = await openRound();
     const forged = { ...a.seal(ta, 1, 1), signature: new Uint8Array(64) };
-    expect(a.upload(forged)).toMatchObject(rejected(ErrorCode.SignatureInvalid));
+    expect(await a.upload(forged)).toMatchObject(rejected(ErrorCode.SignatureInvalid));
     expect(
-      a.upload({ ...a.seal(ta, 1, 1, { manifest: { round: 9 } }), signature: new Uint8Array(64) }),
+      await a.upload({ ...a.seal(ta, 1, 1, { manifest: { round: 9 } }), signature: new Uint8Array(64) }),
     ).toMatchObject(rejected(ErrorCode.SignatureInvalid));
     expect(a.heartbeat(ta)).toEqual({ taskActive: true });
   });
@@ -91,11 +91,11 @@ describe("upload verdicts", () => {
       manifest: createManifest([{ name: "w", shape: [3, 2] }]),
       values: new Float32Array(6),
     };
-    expect(b.upload(b.seal(tb, 0, 1, { delta: wrongShape }))).toMatchObject(
+    expect(await b.upload(b.seal(tb, 0, 1, { delta: wrongShape }))).toMatchObject(
       rejected(ErrorCode.WeightsShapeMismatch),
     );
     expect(b.heartbeat(tb)).toEqual({ taskActive: false });
-    expect(a.upload(a.seal(ta, (i) => (i === 3 ? Number.NaN : 1), 1))).toMatchObject(
+    expect(await a.upload(a.seal(ta, (i) => (i === 3 ? Number.NaN : 1), 1))).toMatchObject(
       rejected(ErrorCode.NonFinite),
     );
     await fed.settle();
@@ -110,7 +110,7 @@ describe("upload verdicts", () => {
   it("refuses an update larger than the limit before reading its chunks", async () => {
     const { a, ta } = await openRound({ maxUpdateBytes: 64 });
     const update = a.seal(ta, 1, 1);
-    expect(a.upload({ ...update, chunks: [] })).toMatchObject(rejected(ErrorCode.TooLarge));
+    expect(await a.upload({ ...update, chunks: [] })).toMatchObject(rejected(ErrorCode.TooLarge));
   });
 
   it("refuses tampered chunks", async () => {
@@ -118,7 +118,9 @@ describe("upload verdicts", () => {
     const update = a.seal(ta, 1, 1);
     const chunk = update.chunks[0]!.slice();
     chunk[3]! ^= 0xff;
-    expect(a.upload({ ...update, chunks: [chunk] })).toMatchObject(rejected(ErrorCode.DecryptionFailed));
+    expect(await a.upload({ ...update, chunks: [chunk] })).toMatchObject(
+      rejected(ErrorCode.DecryptionFailed),
+    );
   });
 
   it("keeps the task open when an upload ends early, and refuses one finished after its round closed", async () => {
@@ -126,7 +128,7 @@ describe("upload verdicts", () => {
     const update = a.seal(ta, 1, 1);
     const header = { manifest: update.manifest, signature: update.signature, trainMetrics: {} };
     const early = a.beginUpload(header);
-    expect(() => early.finish()).toThrow(FlError);
+    await expect(early.finish()).rejects.toThrow(FlError);
     expect(fed.store.listUpdates()).toEqual([]);
     expect(a.heartbeat(ta)).toEqual({ taskActive: true });
 
@@ -137,9 +139,9 @@ describe("upload verdicts", () => {
       trainMetrics: {},
     });
     sink.addChunk(0, slow.chunks[0]!);
-    expect(a.upload(update)).toEqual({ accepted: true });
+    expect(await a.upload(update)).toEqual({ accepted: true });
     await fed.clock.advance(60_000);
-    expect(() => sink.finish()).toThrow(/round 1 closed before the upload finished/);
+    await expect(sink.finish()).rejects.toThrow(/round 1 closed before the upload finished/);
   });
 
   it("expects exactly the tensors the phase shares", async () => {
@@ -162,7 +164,7 @@ describe("upload verdicts", () => {
         values: new Float32Array(6),
       },
     });
-    expect(a!.upload(everything)).toMatchObject(rejected(ErrorCode.WeightsShapeMismatch));
+    expect(await a!.upload(everything)).toMatchObject(rejected(ErrorCode.WeightsShapeMismatch));
     await fed.settle();
     // The next attempt's task: the site sends only w, and b keeps its value.
     expect(await a!.train(1, 1)).toEqual({ accepted: true });
@@ -209,7 +211,10 @@ describe("the coordinator's pipeline stages", () => {
     expect(Array.from(fed.latestModel().values)).toEqual(
       [1, 2, 3, 4, 5, 6].map((v) => Math.fround(v + Math.fround(Math.fround(6.2) + 0.5))),
     );
-    expect(seen).toEqual(["a", "b", "c"].map((siteId) => ({ siteId, round: 1, phase: "p" })));
+    // The three uploads open concurrently on the opening threads: they finish in no fixed order.
+    expect([...seen].sort((x, y) => x.siteId.localeCompare(y.siteId))).toEqual(
+      ["a", "b", "c"].map((siteId) => ({ siteId, round: 1, phase: "p" })),
+    );
     expect(fed.store.listRounds()[0]?.metrics).toMatchObject({
       "train.double.factor": 2,
       "shift.by": 0.5,
@@ -228,7 +233,7 @@ describe("the coordinator's pipeline stages", () => {
     const { fed, a, ta } = await openRound({
       buildPipeline: () => ({ client: [], coordinator: [veto], aggregate: [] }),
     });
-    expect(a.upload(a.seal(ta, 1, 1))).toEqual({
+    expect(await a.upload(a.seal(ta, 1, 1))).toEqual({
       ...rejected(ErrorCode.InvalidArgument),
       message: "pipeline stage veto: norm above the bound",
     });
@@ -249,7 +254,7 @@ describe("the coordinator's pipeline stages", () => {
     const { a, ta } = await openRound({
       buildPipeline: () => ({ client: [], coordinator: [reshape], aggregate: [] }),
     });
-    expect(a.upload(a.seal(ta, 1, 1))).toMatchObject(rejected(ErrorCode.WeightsShapeMismatch));
+    expect(await a.upload(a.seal(ta, 1, 1))).toMatchObject(rejected(ErrorCode.WeightsShapeMismatch));
   });
 });
 
@@ -257,16 +262,16 @@ describe("the example count an update claims", () => {
   // Test sites declare class counts 25/25/25/25 at join: 100 training examples.
   it("is accepted up to the training set the site declared at join", async () => {
     const { a, ta } = await openRound();
-    expect(a.upload(a.seal(ta, 1, 100))).toEqual({ accepted: true });
+    expect(await a.upload(a.seal(ta, 1, 100))).toEqual({ accepted: true });
   });
 
   it("is refused above it, naming both numbers, and ends the site's task", async () => {
     const { fed, a, ta } = await openRound();
-    expect(a.upload(a.seal(ta, 1, 101))).toEqual({
+    expect(await a.upload(a.seal(ta, 1, 101))).toEqual({
       ...rejected(ErrorCode.InvalidArgument),
       message: `update of "a" reports 101 training examples, more than the 100 it declared at join`,
     });
-    expect(a.upload(a.seal(ta, 1, 100))).toMatchObject({
+    expect(await a.upload(a.seal(ta, 1, 100))).toMatchObject({
       ...rejected(ErrorCode.WrongRound),
       message: expect.stringContaining("already failed"),
     });
@@ -278,8 +283,8 @@ describe("the example count an update claims", () => {
     const withUnlabelled = { ...TEST_SITE_INFO, trainUnlabelledCount: 50 };
     const a = fed.site("a").join(withUnlabelled);
     const b = fed.site("b").join(withUnlabelled);
-    expect(a.upload(a.seal(await a.trainTask(), 1, 150))).toEqual({ accepted: true });
-    expect(b.upload(b.seal(await b.trainTask(), 1, 151))).toEqual({
+    expect(await a.upload(a.seal(await a.trainTask(), 1, 150))).toEqual({ accepted: true });
+    expect(await b.upload(b.seal(await b.trainTask(), 1, 151))).toEqual({
       ...rejected(ErrorCode.InvalidArgument),
       message: `update of "b" reports 151 training examples, more than the 150 it declared at join`,
     });
@@ -289,7 +294,7 @@ describe("the example count an update claims", () => {
     fed = InProcessFederation.start({ siteIds: ["a"], plan: { minSites: 1 } });
     const a = fed.site("a").join(null);
     const task = await a.trainTask();
-    expect(a.upload(a.seal(task, 1, 1))).toEqual({
+    expect(await a.upload(a.seal(task, 1, 1))).toEqual({
       ...rejected(ErrorCode.InvalidArgument),
       message: `update of "a" reports 1 training examples, but the site declared no training set at join`,
     });
@@ -299,8 +304,8 @@ describe("the example count an update claims", () => {
 describe("the audit trail", () => {
   it("keeps each recorded update's signed manifest, which verifies against the site's key only as sent", async () => {
     const { fed, a, ta, b, tb } = await openRound();
-    expect(a.upload(a.seal(ta, 1, 10))).toEqual({ accepted: true });
-    expect(b.upload(b.seal(tb, 1, 101))).toMatchObject(rejected(ErrorCode.InvalidArgument));
+    expect(await a.upload(a.seal(ta, 1, 10))).toEqual({ accepted: true });
+    expect(await b.upload(b.seal(tb, 1, 101))).toMatchObject(rejected(ErrorCode.InvalidArgument));
     const records = fed.store.listUpdates();
     expect(records.map((r) => [r.siteId, r.status])).toEqual([
       ["a", "accepted"],

@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 describe("upload ids belong to the site that signed them", () => {
-  it("a header reusing another site's in-flight upload id blocks and corrupts nothing", () => {
+  it("a header reusing another site's in-flight upload id blocks and corrupts nothing", async () => {
     rig = new Rig();
     const victim = rig.seal("a", 1, 16);
     expect(victim.chunks.length).toBeGreaterThan(2);
@@ -35,14 +35,14 @@ describe("upload ids belong to the site that signed them", () => {
     expectFlError(() => rig!.intake.begin("a", forged), ErrorCode.SignatureInvalid);
 
     for (const [i, chunk] of victim.chunks.entries()) if (i > 0) inFlight.addChunk(i, chunk);
-    inFlight.finish();
+    await inFlight.finish();
     expect(rig.store.listUpdates().map((u) => [u.siteId, u.uploadId, u.status])).toEqual([
       ["b", victim.manifest.uploadId, "rejected"],
       ["a", victim.manifest.uploadId, "accepted"],
     ]);
     expect(rig.aggregation.acceptedCount).toBe(rig.acceptedRows().length);
     // b's own upload id is free for b, and b's upload counts as well.
-    expect(rig.upload("b", bUpdate)).toBe("accepted");
+    expect(await rig.upload("b", bUpdate)).toBe("accepted");
     expect(rig.acceptedRows()).toEqual(["a", "b"]);
     expect(rig.aggregation.acceptedCount).toBe(2);
   });
@@ -54,7 +54,7 @@ describe("upload ids belong to the site that signed them", () => {
     expectFlError(() => rig!.intake.begin("a", rig!.header(update)), ErrorCode.Replay, "already received");
   });
 
-  it("never folds in an update whose row could not be written, and says nothing of SQLite", () => {
+  it("never folds in an update whose row could not be written, and says nothing of SQLite", async () => {
     rig = new Rig();
     const update = rig.seal("a");
     const sink = rig.intake.begin("a", rig.header(update));
@@ -77,8 +77,10 @@ describe("upload ids belong to the site that signed them", () => {
       receivedAtMs: 0,
       signed: null,
     });
-    const error = expectFlError(() => sink.finish(), ErrorCode.Internal);
-    expect(error.message).toBe("internal error (see the coordinator's log)");
+    await expect(sink.finish()).rejects.toMatchObject({
+      code: ErrorCode.Internal,
+      message: "internal error (see the coordinator's log)",
+    });
     expect(rig.logs.some((line) => line.includes("UNIQUE constraint failed"))).toBe(true);
     expect(rig.aggregation.acceptedCount).toBe(0);
     expect(rig.acceptedRows()).toEqual([]);
@@ -101,7 +103,7 @@ describe("the declared size", () => {
     expectFlError(() => rig!.intake.begin("a", tiny), ErrorCode.WeightsShapeMismatch, "smaller than");
   });
 
-  it("allows a header laid out differently (indented JSON), as another client may write it", () => {
+  it("allows a header laid out differently (indented JSON), as another client may write it", async () => {
     rig = new Rig();
     const canonical = serializeWeights(rig.global);
     const headerLength = new DataView(canonical.buffer).getUint32(4, true);
@@ -141,12 +143,12 @@ describe("the declared size", () => {
       signature: signManifest(manifest, identity),
       chunks: [encryptChunk(blob, 0, noncePrefix, key)],
     };
-    expect(rig.upload("a", sealed)).toBe("accepted");
+    expect(await rig.upload("a", sealed)).toBe("accepted");
   });
 });
 
 describe("one upload per site and task at a time", () => {
-  it("refuses a second stream while the first is in flight, without touching the first", () => {
+  it("refuses a second stream while the first is in flight, without touching the first", async () => {
     rig = new Rig();
     const first = rig.seal("a", 1);
     const sink = rig.intake.begin("a", rig.header(first));
@@ -157,15 +159,15 @@ describe("one upload per site and task at a time", () => {
     );
     expect(rig.store.listUpdates()).toEqual([]);
     for (const [i, chunk] of first.chunks.entries()) sink.addChunk(i, chunk);
-    sink.finish();
+    await sink.finish();
     expect(rig.acceptedRows()).toEqual(["a"]);
   });
 
-  it("frees the slot when the client cancels: the site can send again at once", () => {
+  it("frees the slot when the client cancels: the site can send again at once", async () => {
     rig = new Rig();
     const first = rig.seal("a", 1);
     rig.intake.begin("a", rig.header(first)).abort("client cancelled");
-    expect(rig.upload("a", rig.seal("a", 2))).toBe("accepted");
+    expect(await rig.upload("a", rig.seal("a", 2))).toBe("accepted");
   });
 
   it("ends an upload whose next chunk is overdue, and one that takes too long, freeing the slot", async () => {
@@ -196,7 +198,7 @@ describe("one upload per site and task at a time", () => {
       "the upload took longer than 12 s (limits.uploadDeadlineSec); send it again",
     );
     expect(rig.store.listUpdates()).toEqual([]);
-    expect(rig.upload("a", rig.seal("a"))).toBe("accepted");
+    expect(await rig.upload("a", rig.seal("a"))).toBe("accepted");
   });
 
   it("ends the uploads still in flight when the round closes", () => {
@@ -219,11 +221,11 @@ describe("the per-site rate of upload attempts", () => {
     expect(error.message).toBe(
       `site "a" made more than 3 upload attempts in a row (6 per minute allowed); retry in 10 s`,
     );
-    expect(rig.upload("b", rig.seal("b"))).toBe("accepted");
+    expect(await rig.upload("b", rig.seal("b"))).toBe("accepted");
     await rig.clock.advance(9_999);
-    expect(rig.upload("a", rig.seal("a"))).toBe(ErrorCode.RateLimited);
+    expect(await rig.upload("a", rig.seal("a"))).toBe(ErrorCode.RateLimited);
     await rig.clock.advance(1);
-    expect(rig.upload("a", rig.seal("a"))).toBe("accepted");
+    expect(await rig.upload("a", rig.seal("a"))).toBe("accepted");
     expect(rig.logs.filter((line) => line.includes("over the rate limit"))).toHaveLength(1);
   });
 });

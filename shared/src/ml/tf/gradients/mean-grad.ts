@@ -11,6 +11,7 @@ import {
   unregisterGradient,
   util,
 } from "@tensorflow/tfjs-core";
+import { registerBatchNormGradient } from "./batch-norm-grad.js";
 
 /**
  * Mean's gradient as tfjs defines it, dy broadcast back over the reduced axes and divided by
@@ -32,7 +33,9 @@ export const meanGradConfig: GradConfig = {
       x: () => {
         const expandedShape = x.shape.map((size, i) => (axes.includes(i) ? 1 : size));
         const reps = x.shape.map((size, i) => (axes.includes(i) ? size : 1));
-        return div(tile(reshape(dy as Tensor, expandedShape), reps), reduceSize);
+        // Dividing before tiling gives the same quotients (each is dy[j] / n) from one small
+        // division instead of a full-size one.
+        return tile(reshape(div(dy as Tensor, reduceSize), expandedShape), reps);
       },
     };
   },
@@ -41,12 +44,14 @@ export const meanGradConfig: GradConfig = {
 let registered = false;
 
 /**
- * Replaces gradients whose tfjs definitions are slow on every backend with bit-identical ones.
- * Gradients are global (not per backend). Idempotent.
+ * Replaces gradients whose tfjs definitions are slow: Mean's everywhere, bit-identical; batch
+ * norm's on backends with its sums kernel (see batch-norm-grad.ts). Gradients are global (not
+ * per backend). Idempotent.
  */
 export function registerGradientOverrides(): void {
   if (registered) return;
   if (getGradient("Mean") !== undefined) unregisterGradient("Mean");
   registerGradient(meanGradConfig);
+  registerBatchNormGradient();
   registered = true;
 }

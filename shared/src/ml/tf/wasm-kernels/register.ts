@@ -1,5 +1,6 @@
 import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core";
 import { fusedBatchNormConfig } from "./batch-norm.js";
+import { batchNormGradSumsConfig } from "./batch-norm-grad-sums.js";
 import { castConfig } from "./cast.js";
 import { CHANNEL_BINARY_KERNELS } from "./channel-binary.js";
 import { conv2dBackpropFilterConfig } from "./conv2d-backprop-filter.js";
@@ -19,6 +20,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   identityConfig,
   castConfig,
   fusedBatchNormConfig,
+  batchNormGradSumsConfig,
   ...CHANNEL_BINARY_KERNELS,
 ];
 

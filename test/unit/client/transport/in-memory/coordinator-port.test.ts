@@ -79,7 +79,7 @@ describe("the in-memory coordinator port", () => {
       serviceWith({
         beginUpload: () => ({
           addChunk: (index, ciphertext) => received.push([index, ciphertext]),
-          finish: () => {},
+          finish: async () => {},
           abort: () => {},
         }),
       }),
