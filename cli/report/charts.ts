@@ -225,6 +225,12 @@ function rocPr(
   ];
 }
 
+/**
+ * Sites drawn one by one (confusion matrices, reliability per site): beyond this a page of
+ * hundreds of charts says less than the tables, and report.json keeps every site's numbers.
+ */
+export const MAX_CHARTED_SITES = 30;
+
 export function buildCharts(report: RunReport): Chart[] {
   const charts: Chart[] = [];
   const keys = report.classKeys;
@@ -266,7 +272,8 @@ export function buildCharts(report: RunReport): Chart[] {
   }
   const f = report.final;
   if (f) {
-    for (const c of f.confusion)
+    // f.confusion is the pooled matrix, then one per site.
+    for (const c of f.confusion.slice(0, MAX_CHARTED_SITES + 1))
       charts.push({
         id: `confusion-${c.name}`,
         section: "confusion",
@@ -294,7 +301,7 @@ export function buildCharts(report: RunReport): Chart[] {
         ),
       });
     }
-    const sites = Object.entries(f.siteStatistics);
+    const sites = Object.entries(f.siteStatistics).slice(0, MAX_CHARTED_SITES);
     if (sites.length > 0)
       charts.push({
         id: "reliability-sites",

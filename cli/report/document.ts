@@ -9,7 +9,7 @@ import type {
   SaliencySection,
   ShortcutSection,
 } from "../../shared/src/analysis/types.js";
-import type { Chart, ChartSection } from "./charts.js";
+import { type Chart, type ChartSection, MAX_CHARTED_SITES } from "./charts.js";
 import type { CalibrationRow, Cell, EvaluationRow, ReadinessStatement, RunReport } from "./types.js";
 
 export type Block =
@@ -60,6 +60,19 @@ export function formatCell(c: Cell | null): string {
 function chartsOf(all: readonly Chart[], section: ChartSection): Block[] {
   const charts = all.filter((c) => c.section === section);
   return charts.length > 0 ? [{ kind: "charts", charts }] : [];
+}
+
+/** The line that stands for the sites beyond MAX_CHARTED_SITES, whose numbers stay in report.json. */
+function notCharted(sites: number, what: string): Block[] {
+  const more = sites - MAX_CHARTED_SITES;
+  return more > 0
+    ? [
+        {
+          kind: "p",
+          text: `${more} more sites' ${what} are in report.json (the first ${MAX_CHARTED_SITES} are drawn).`,
+        },
+      ]
+    : [];
 }
 
 function evaluationTable(rows: readonly EvaluationRow[], classes: readonly string[]): Block {
@@ -193,7 +206,9 @@ export function buildDocument(
   sections.push({
     id: "confusion",
     title: SECTION_TITLES.confusion,
-    blocks: f ? chartsOf(charts, "confusion") : [missing("No evaluation, so no confusion matrix.")],
+    blocks: f
+      ? [...chartsOf(charts, "confusion"), ...notCharted(f.confusion.length - 1, "confusion matrices")]
+      : [missing("No evaluation, so no confusion matrix.")],
   });
 
   const stats = f?.pooledStatistics;
@@ -230,6 +245,7 @@ export function buildDocument(
       f && f.calibration.length > 0
         ? [
             ...chartsOf(charts, "calibration"),
+            ...notCharted(Object.keys(f.siteStatistics).length, "reliability curves"),
             {
               kind: "table",
               head: ["", "images", "ECE", "adaptive ECE", "MCE", "Brier", "NLL"],

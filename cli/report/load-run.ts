@@ -7,12 +7,15 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync }
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { CENTRAL_SITE_PREFIX, summariseEvaluations, summariseRounds } from "../../coordinator/src/report.js";
-import { COMPLETED_EARLY_META } from "../../coordinator/src/store/records.js";
+import { CENTRAL_SITE_PREFIX, summariseRounds, summariseVersion } from "../../coordinator/src/report.js";
+import {
+  COMPLETED_EARLY_META,
+  type EvaluationRecord,
+  type UpdateRecord,
+} from "../../coordinator/src/store/records.js";
 import { StateStore } from "../../coordinator/src/store/state-store.js";
 import type { AnalysisReport } from "../../shared/src/analysis/types.js";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
-import type { EvaluationStatistics } from "../../shared/src/metrics/evaluation-statistics.js";
 import type { ReportEvaluation, RunInput, SiteTraffic } from "./types.js";
 
 export const ANALYSIS_DIR = "analysis";
@@ -88,8 +91,21 @@ async function openSnapshot(dbPath: string, copyPath: string): Promise<StateStor
 }
 
 function readStore(store: StateStore, runDir: string) {
-  const records = store.listEvaluations();
-  const evaluations = summariseEvaluations(records) as ReportEvaluation[];
+  // One version and one row at a time: the sites' statistics of every version at once are GiBs at
+  // 500 sites, and the report needs their summaries and a few facts per site only.
+  const evaluationTally = new Map<string, EvaluationTally>();
+  const evaluations = store.evaluatedVersions().map((version) => {
+    let tallied = false;
+    const summary = summariseVersion(version, function* () {
+      for (const record of store.iterateEvaluations(version)) {
+        // A second read (sites of mixed resolutions) must not count the rows again.
+        if (!tallied) tallyEvaluation(evaluationTally, record);
+        yield record;
+      }
+      tallied = true;
+    });
+    return summary as ReportEvaluation;
+  });
   const roundRecords = store.listRounds();
   const rounds = summariseRounds(roundRecords, evaluations);
   const latest = store.latestCheckpoint();
@@ -108,19 +124,16 @@ function readStore(store: StateStore, runDir: string) {
   const sites = store.listSites();
   // The coordinator's own evaluations ("@central") are no site's traffic.
   const siteIds = [
-    ...new Set([
-      ...sites.map((s) => s.siteId),
-      ...updates.map((u) => u.siteId),
-      ...records.map((r) => r.siteId),
-    ]),
+    ...new Set([...sites.map((s) => s.siteId), ...updates.map((u) => u.siteId), ...evaluationTally.keys()]),
   ]
     .filter((id) => !id.startsWith(CENTRAL_SITE_PREFIX))
     .sort();
+  const updatesBySite = new Map<string, UpdateRecord[]>();
+  for (const u of updates) updatesBySite.set(u.siteId, [...(updatesBySite.get(u.siteId) ?? []), u]);
   const traffic: SiteTraffic[] = siteIds.map((site) => {
-    const mine = updates.filter((u) => u.siteId === site);
+    const mine = updatesBySite.get(site) ?? [];
     const accepted = mine.filter((u) => u.status === "accepted");
-    const evals = records.filter((r) => r.siteId === site);
-    const stats = evals.map((r) => r.statistics).filter((s): s is EvaluationStatistics => s !== undefined);
+    const evals = evaluationTally.get(site);
     return {
       site,
       updatesAccepted: accepted.length,
@@ -128,11 +141,11 @@ function readStore(store: StateStore, runDir: string) {
       updateBytes: mine.reduce((n, u) => n + u.plaintextBytes, 0),
       trainExamplesDeclared: accepted.reduce((n, u) => n + u.numExamples, 0),
       trainMetricKeys: [...new Set(mine.flatMap((u) => Object.keys(u.trainMetrics)))].sort(),
-      evaluations: evals.length,
-      evaluationMetricKeys: [...new Set(evals.flatMap((r) => Object.keys(r.metrics)))].sort(),
-      histogramBins: Math.max(0, ...stats.map((s) => s.bins)),
-      bootstrapReplicates: Math.max(0, ...stats.map((s) => s.bootstrap?.replicates.length ?? 0)),
-      temperatureScan: stats.some((s) => s.temperature !== undefined),
+      evaluations: evals?.count ?? 0,
+      evaluationMetricKeys: [...(evals?.metricKeys ?? [])].sort(),
+      histogramBins: evals?.histogramBins ?? 0,
+      bootstrapReplicates: evals?.bootstrapReplicates ?? 0,
+      temperatureScan: evals?.temperatureScan ?? false,
     };
   });
   const config = parseJson(store.getMeta("config"));
@@ -151,6 +164,36 @@ function readStore(store: StateStore, runDir: string) {
     siteTraining,
     traffic,
   };
+}
+
+/** What a site's evaluation reports show of what it sent, over all versions. */
+interface EvaluationTally {
+  count: number;
+  readonly metricKeys: Set<string>;
+  histogramBins: number;
+  bootstrapReplicates: number;
+  temperatureScan: boolean;
+}
+
+function tallyEvaluation(tally: Map<string, EvaluationTally>, record: EvaluationRecord): void {
+  let site = tally.get(record.siteId);
+  if (site === undefined) {
+    site = {
+      count: 0,
+      metricKeys: new Set(),
+      histogramBins: 0,
+      bootstrapReplicates: 0,
+      temperatureScan: false,
+    };
+    tally.set(record.siteId, site);
+  }
+  site.count++;
+  for (const key of Object.keys(record.metrics)) site.metricKeys.add(key);
+  const stats = record.statistics;
+  if (stats === undefined) return;
+  site.histogramBins = Math.max(site.histogramBins, stats.bins);
+  site.bootstrapReplicates = Math.max(site.bootstrapReplicates, stats.bootstrap?.replicates.length ?? 0);
+  site.temperatureScan ||= stats.temperature !== undefined;
 }
 
 function parseJson(text: string | undefined): unknown {

@@ -36,7 +36,7 @@ export function subscribeBookkeeping(bus: EventBus, options: BookkeepingOptions)
     { types: ["round.completed", "evaluation.completed", "federation.completed"] },
   );
   if (options.keepCheckpoints === "all") return;
-  const spare = sparedByPlan(options.plan, (version) => store.listEvaluations(version).length > 0);
+  const spare = sparedByPlan(options.plan, (version) => store.evaluatedSites(version).length > 0);
   bus.subscribe(
     () => {
       try {

@@ -65,7 +65,7 @@ export interface CentralEvaluationOptions {
   readonly schedule: CentralSchedule;
   readonly plan: Plan;
   readonly model: ModelSpec;
-  readonly store: Pick<FederationStore, "recordEvaluation" | "listEvaluations" | "getMeta" | "setMeta">;
+  readonly store: Pick<FederationStore, "recordEvaluation" | "evaluatedSites" | "getMeta" | "setMeta">;
   readonly clock: Clock;
   readonly log: (line: string) => void;
 }
@@ -85,7 +85,7 @@ export class CentralEvaluation {
 
   /** Whether `version` has a central record. */
   evaluated(version: number): boolean {
-    return this.options.store.listEvaluations(version).some((e) => e.siteId === CENTRAL_SITE_ID);
+    return this.options.store.evaluatedSites(version).includes(CENTRAL_SITE_ID);
   }
 
   failure(version: number): CentralFailure | undefined {

@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, errorMessage, FlError } from "../../shared/src/errors.js";
 import { writeFileAtomic } from "../../shared/src/io/atomic-file.js";
-import { renderMarkdownReport, summariseEvaluations, summariseRounds } from "./report.js";
+import { renderMarkdownReport, summariseRounds, summariseVersion } from "./report.js";
 import { COMPLETED_EARLY_META } from "./store/records.js";
 import type { StateStore } from "./store/state-store.js";
 
@@ -26,7 +26,10 @@ function writing(path: string, write: () => void): void {
  * Throws an `FlError` naming the file that could not be written.
  */
 export function writeReports(store: StateStore, outDir: string, federationId: string): void {
-  const evaluations = summariseEvaluations(store.listEvaluations());
+  // One row at a time: every version's parsed statistics at once is GiBs at 500 sites.
+  const evaluations = store
+    .evaluatedVersions()
+    .map((version) => summariseVersion(version, () => store.iterateEvaluations(version)));
   const rounds = summariseRounds(store.listRounds(), evaluations);
   const latest = store.latestCheckpoint();
   const final = latest ? evaluations.find((e) => e.modelVersion === latest.version) : undefined;

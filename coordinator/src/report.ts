@@ -13,6 +13,7 @@ import {
   weightedAverage,
 } from "../../shared/src/metrics/index.js";
 import { poolStatistics } from "../../shared/src/metrics/pool-statistics.js";
+import { StatisticsFold } from "../../shared/src/metrics/statistics-fold.js";
 import { summariseStatistics } from "../../shared/src/metrics/summarise-statistics.js";
 import type { EvaluationRecord, RoundRecord, SiteRecord } from "./store/records.js";
 
@@ -71,27 +72,82 @@ export interface RoundSummary {
  * Pooled metrics come from the summed confusion matrices and the summed statistics, not from
  * averaging per-site scores; the coordinator's own evaluations ("@…") are summarised apart.
  */
-export function summariseEvaluations(records: readonly EvaluationRecord[]): EvaluationSummary[] {
+export function summariseEvaluations(
+  records: readonly EvaluationRecord[],
+  options: SummariseOptions = {},
+): EvaluationSummary[] {
   const byVersion = new Map<number, EvaluationRecord[]>();
-  for (const r of records) byVersion.set(r.modelVersion, [...(byVersion.get(r.modelVersion) ?? []), r]);
+  for (const r of records) {
+    const list = byVersion.get(r.modelVersion);
+    if (list === undefined) byVersion.set(r.modelVersion, [r]);
+    else list.push(r);
+  }
   return [...byVersion.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([modelVersion, all]) => summariseVersion(modelVersion, all));
+    .map(([modelVersion, all]) => summariseVersion(modelVersion, () => all, options));
 }
 
-function summariseVersion(modelVersion: number, all: readonly EvaluationRecord[]): EvaluationSummary {
-  const list = all.filter((r) => !r.siteId.startsWith(CENTRAL_SITE_PREFIX));
-  const central = all.find((r) => r.siteId.startsWith(CENTRAL_SITE_PREFIX));
+export interface SummariseOptions {
+  /**
+   * Summarise each site's statistics too (`siteStatistics`; default true). A caller that needs the
+   * pooled figures only skips it: per site it is curves and bootstrap intervals, which for hundreds
+   * of sites is most of the time and memory of a summary.
+   */
+  readonly siteStatistics?: boolean;
+}
+
+/**
+ * The reports on one model version, readable more than once (e.g. rows streamed from the store).
+ * They are read once, each site's statistics folded into the pool as it comes and then let go;
+ * a second read happens only when sites sent histograms of different resolutions.
+ */
+export type VersionRecords = () => Iterable<EvaluationRecord>;
+
+/** A site's report without its statistics: what a summary keeps of it after the fold. */
+type SiteReport = Omit<EvaluationRecord, "statistics">;
+
+/** summariseEvaluations of one version's records, holding one site's statistics at a time. */
+export function summariseVersion(
+  modelVersion: number,
+  records: VersionRecords,
+  options: SummariseOptions = {},
+): EvaluationSummary {
+  const list: SiteReport[] = [];
+  const fold = new StatisticsFold();
+  const siteStatistics: Array<[string, StatisticsSummary]> = [];
+  let central: EvaluationRecord | undefined;
+  let centralRound = Number.NEGATIVE_INFINITY;
+  let withStatistics = 0;
+  for (const record of records()) {
+    if (record.siteId.startsWith(CENTRAL_SITE_PREFIX)) {
+      central ??= record;
+      centralRound = Math.max(centralRound, record.round);
+      continue;
+    }
+    const { statistics, ...report } = record;
+    list.push(report);
+    if (statistics === undefined) continue;
+    withStatistics++;
+    fold.add(statistics);
+    if (options.siteStatistics ?? true) siteStatistics.push([record.siteId, summariseStatistics(statistics)]);
+  }
+  // A pool of some sites only would pass for the federation's: pooled only when every site sent them.
+  const pooledStatistics =
+    withStatistics > 0 && withStatistics === list.length ? poolAll(fold, records) : undefined;
   const emptyMatrix = CLASS_NAMES.map(() => CLASS_NAMES.map(() => 0));
   return {
-    round: Math.max(...(list.length > 0 ? list : all).map((r) => r.round)),
+    round: list.length > 0 ? Math.max(...list.map((r) => r.round)) : centralRound,
     modelVersion,
     pooled: classificationReport(
       list.length > 0 ? sumConfusions(list.map((r) => r.confusion)) : emptyMatrix,
       CLASS_NAMES,
     ),
     perSite: Object.fromEntries(list.map((r) => [r.siteId, classificationReport(r.confusion, CLASS_NAMES)])),
-    ...pooledExtras(list),
+    ...pooledExtras(
+      list,
+      pooledStatistics,
+      withStatistics > 0 && (options.siteStatistics ?? true) ? Object.fromEntries(siteStatistics) : undefined,
+    ),
     siteMetrics: Object.fromEntries(list.map((r) => [r.siteId, r.metrics])),
     ...(central && {
       central: {
@@ -104,22 +160,24 @@ function summariseVersion(modelVersion: number, all: readonly EvaluationRecord[]
   };
 }
 
+/** The fold's pool, or poolStatistics over a second read when the sites' resolutions differed. */
+function poolAll(fold: StatisticsFold, records: VersionRecords): StatisticsSummary | undefined {
+  const folded = fold.pooled();
+  if (folded === undefined) return undefined;
+  if (!folded.mixed) return summariseStatistics(folded.statistics);
+  const all: EvaluationStatistics[] = [];
+  for (const r of records())
+    if (!r.siteId.startsWith(CENTRAL_SITE_PREFIX) && r.statistics) all.push(r.statistics);
+  return summariseStatistics(poolStatistics(all));
+}
+
 const RANKING_KEY = /^(auc\.|ap\.|macroAuc$|mAP$)/;
 
 function pooledExtras(
-  list: readonly EvaluationRecord[],
+  list: readonly SiteReport[],
+  statistics: StatisticsSummary | undefined,
+  siteStatistics: Record<string, StatisticsSummary> | undefined,
 ): Pick<EvaluationSummary, "ranking" | "rankingSource" | "statistics" | "siteStatistics" | "segmentation"> {
-  const withStatistics = list.filter(
-    (r): r is EvaluationRecord & { statistics: EvaluationStatistics } => r.statistics !== undefined,
-  );
-  const siteStatistics = Object.fromEntries(
-    withStatistics.map((r) => [r.siteId, summariseStatistics(r.statistics)]),
-  );
-  // A pool of some sites only would pass for the federation's: pooled only when every site sent them.
-  const statistics =
-    withStatistics.length > 0 && withStatistics.length === list.length
-      ? summariseStatistics(poolStatistics(withStatistics.map((r) => r.statistics)))
-      : undefined;
   const ranking = statistics ? rankingOf(statistics) : siteWeightedRanking(list);
   const withMasks = list.filter((r) => r.metrics["seg.images"] !== undefined);
   const sum = (key: string) => withMasks.reduce((total, r) => total + (r.metrics[key] ?? 0), 0);
@@ -129,7 +187,7 @@ function pooledExtras(
       rankingSource: statistics ? ("pooled" as const) : ("site-weighted" as const),
     }),
     ...(statistics && { statistics }),
-    ...(withStatistics.length > 0 && { siteStatistics }),
+    ...(siteStatistics && { siteStatistics }),
     ...(withMasks.length > 0 && {
       segmentation: summarizeSegmentation({
         images: sum("seg.images"),
@@ -158,7 +216,7 @@ function rankingOf(summary: StatisticsSummary): Record<string, number> {
 }
 
 /** Reports without statistics: the sites' own ranking metrics, weighted by their test images. */
-function siteWeightedRanking(list: readonly EvaluationRecord[]): Record<string, number> {
+function siteWeightedRanking(list: readonly SiteReport[]): Record<string, number> {
   return weightedAverage(
     list
       .map((r) => ({

@@ -1,7 +1,8 @@
 import { ErrorCode, FlError } from "../../../shared/src/errors.js";
 import { checkEvaluationReport, checkReportStatistics } from "../../../shared/src/fl/limits.js";
 import type { EvaluationReport } from "../../../shared/src/fl/messages.js";
-import { summariseEvaluations } from "../report.js";
+import { summariseVersion } from "../report.js";
+import type { EvaluationRecord } from "../store/records.js";
 import type { Clock } from "./clock.js";
 import type { FederationEvents } from "./events.js";
 import type { FederationStore } from "./store.js";
@@ -10,7 +11,13 @@ import type { SettledRound, TaskBoard } from "./task-board.js";
 export interface EvaluationIntakeOptions {
   /** Every confusion matrix is numClasses × numClasses. */
   readonly numClasses: number;
-  readonly store: Pick<FederationStore, "recordEvaluation" | "listEvaluations">;
+  /**
+   * With iterateEvaluations (the SQLite store has it) a version's reports are pooled one row at a
+   * time; without it, from listEvaluations' array.
+   */
+  readonly store: Pick<FederationStore, "recordEvaluation" | "listEvaluations"> & {
+    iterateEvaluations?(modelVersion: number): Iterable<EvaluationRecord>;
+  };
   readonly board: TaskBoard;
   readonly events: FederationEvents;
   readonly clock: Clock;
@@ -62,8 +69,13 @@ export class EvaluationIntake {
       log(`evaluation of model v${modelVersion} got no reports`);
       return;
     }
-    const [summary] = summariseEvaluations(this.options.store.listEvaluations(modelVersion));
-    if (!summary) return;
+    const { store } = this.options;
+    const iterate = store.iterateEvaluations?.bind(store);
+    const records = iterate ? () => iterate(modelVersion) : () => store.listEvaluations(modelVersion);
+    // The announcement carries pooled figures only: summarising 500 sites' statistics one by one
+    // here would cost seconds and hundreds of MB per evaluation for nothing.
+    const summary = summariseVersion(modelVersion, records, { siteStatistics: false });
+    if (Object.keys(summary.perSite).length === 0 && !summary.central) return;
     const { pooled } = summary;
     const perSite = Object.fromEntries(
       Object.entries(summary.perSite).map(([site, r]) => [

@@ -408,12 +408,7 @@ export class RoundRunner {
 
   /** The sites' reports on a version: the coordinator's own ("@central") is not one of them. */
   private siteReports(version: number): Set<string> {
-    return new Set(
-      this.options.store
-        .listEvaluations(version)
-        .map((e) => e.siteId)
-        .filter((siteId) => siteId !== CENTRAL_SITE_ID),
-    );
+    return new Set(this.options.store.evaluatedSites(version).filter((siteId) => siteId !== CENTRAL_SITE_ID));
   }
 
   /**

@@ -48,6 +48,10 @@ export interface FederationStore {
   recordUpdate(update: UpdateRecord, within?: () => void): void;
   recordEvaluation(evaluation: EvaluationRecord): void;
   listEvaluations(modelVersion?: number): EvaluationRecord[];
+  /** One version's reports parsed one at a time: a 500-site version's statistics never all at once. */
+  iterateEvaluations(modelVersion: number): Iterable<EvaluationRecord>;
+  /** The sites that reported on a version, without parsing their reports. */
+  evaluatedSites(modelVersion: number): string[];
   startEvaluation(run: EvaluationRunStart): void;
   settleEvaluation(run: EvaluationRunSettled): void;
   evaluationRun(modelVersion: number): EvaluationRunRecord | undefined;

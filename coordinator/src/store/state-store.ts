@@ -543,24 +543,54 @@ export class StateStore implements FederationStore {
       );
   }
 
+  /**
+   * One version's reports, or every version's. Filtered in SQL: a version's rows of 500 sites carry
+   * hundreds of MB of statistics once parsed, and callers ask for one version many times a round.
+   */
   listEvaluations(modelVersion?: number): EvaluationRecord[] {
+    if (modelVersion !== undefined) return [...this.iterateEvaluations(modelVersion)];
     return this.db
       .prepare<[], EvaluationRow>("SELECT * FROM evaluations ORDER BY model_version, site_id, split")
       .all()
-      .filter((r) => modelVersion === undefined || r.model_version === modelVersion)
-      .map((r) => ({
-        round: r.round,
-        modelVersion: r.model_version,
-        siteId: r.site_id,
-        split: r.split,
-        numExamples: r.num_examples,
-        confusion: JSON.parse(r.confusion_json) as number[][],
-        metrics: JSON.parse(r.metrics_json) as Record<string, number>,
-        ...(r.statistics_json !== null && {
-          statistics: JSON.parse(r.statistics_json) as EvaluationStatistics,
-        }),
-        receivedAtMs: r.received_at_ms,
-      }));
+      .map(evaluationRecord);
+  }
+
+  /**
+   * One version's reports in listEvaluations' order, parsed one row at a time, so that a reader
+   * that folds them holds one site's statistics at a time. Consume it before writing to the store:
+   * the connection is busy until the iteration ends.
+   */
+  *iterateEvaluations(modelVersion: number): Generator<EvaluationRecord> {
+    const rows = this.db
+      .prepare<[number], EvaluationRow>(
+        "SELECT * FROM evaluations WHERE model_version = ? ORDER BY site_id, split",
+      )
+      .iterate(modelVersion);
+    for (const row of rows) yield evaluationRecord(row);
+  }
+
+  /**
+   * The sites (the coordinator's own "@…" included) with a report on a version, without parsing
+   * any: for callers that ask who reported, which listEvaluations answers at 500 sites by parsing
+   * hundreds of MB of statistics.
+   */
+  evaluatedSites(modelVersion: number): string[] {
+    return this.db
+      .prepare<[number], { site_id: string }>(
+        "SELECT DISTINCT site_id FROM evaluations WHERE model_version = ? ORDER BY site_id",
+      )
+      .all(modelVersion)
+      .map((r) => r.site_id);
+  }
+
+  /** The model versions with at least one report, ascending: lets readers go one version at a time. */
+  evaluatedVersions(): number[] {
+    return this.db
+      .prepare<[], { model_version: number }>(
+        "SELECT DISTINCT model_version FROM evaluations ORDER BY model_version",
+      )
+      .all()
+      .map((r) => r.model_version);
   }
 
   /**
@@ -647,6 +677,22 @@ interface UpdateRow {
   received_at_ms: number;
   manifest_json: string | null;
   signature: Buffer | null;
+}
+
+function evaluationRecord(r: EvaluationRow): EvaluationRecord {
+  return {
+    round: r.round,
+    modelVersion: r.model_version,
+    siteId: r.site_id,
+    split: r.split,
+    numExamples: r.num_examples,
+    confusion: JSON.parse(r.confusion_json) as number[][],
+    metrics: JSON.parse(r.metrics_json) as Record<string, number>,
+    ...(r.statistics_json !== null && {
+      statistics: JSON.parse(r.statistics_json) as EvaluationStatistics,
+    }),
+    receivedAtMs: r.received_at_ms,
+  };
 }
 
 interface EvaluationRow {
