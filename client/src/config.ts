@@ -66,11 +66,12 @@ export const ClientConfigSchema = z
     backend: z.string().default("auto"),
     /**
      * How the trainer uses this machine's CPU. `threads` (wasm backend): `auto` runs XNNPACK on
-     * every core (up to 8, the threaded build's pool), a number on that many, 1 on the
-     * single-threaded build. The simulation gives each of its clients 1.
+     * every core (up to 8, the threaded build's pool), a number on that many, 1 (the default) on
+     * the single-threaded build: 2 threads measured 1.02x one on an idle 2-core machine and slower
+     * on a loaded one (docs/backends.md), so more threads are opt-in.
      */
     training: z
-      .object({ threads: TrainingThreadsSchema.default("auto") })
+      .object({ threads: TrainingThreadsSchema.default(1) })
       .strict()
       .prefault({}),
     /** How long to keep retrying while the coordinator is unreachable before giving up. */

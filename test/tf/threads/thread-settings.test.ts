@@ -17,9 +17,12 @@ const BASE = {
 
 describe("training.threads", () => {
   it("defaults to auto and takes auto or 1 to 8", () => {
-    expect(ClientConfigSchema.parse(BASE).training).toEqual({ threads: "auto" });
+    expect(ClientConfigSchema.parse(BASE).training).toEqual({ threads: 1 });
     expect(ClientConfigSchema.parse({ ...BASE, training: { threads: 4 } }).training.threads).toBe(4);
-    expect(ClientConfigSchema.parse({ ...BASE, training: {} }).training.threads).toBe("auto");
+    expect(ClientConfigSchema.parse({ ...BASE, training: {} }).training.threads).toBe(1);
+    expect(ClientConfigSchema.parse({ ...BASE, training: { threads: "auto" } }).training.threads).toBe(
+      "auto",
+    );
   });
 
   it("rejects other values, saying what it takes", () => {
