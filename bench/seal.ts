@@ -5,16 +5,17 @@
  * megabytes sealed on the calling thread (sealUpdateInThread) and on the worker thread
  * (sealUpdate), each `runs` times after one warm-up. A cell is the median over the runs of the
  * wall time and of the longest event-loop delay seen meanwhile (perf_hooks
- * monitorEventLoopDelay, 1 ms resolution). With libsodium-wrappers installed (it is not a
- * dependency: `npm install --no-save libsodium-wrappers`), tweetnacl's XSalsa20-Poly1305 is
- * compared with libsodium's on the same chunks, as a ratio. Table on stdout, JSON in
- * bench/results/ (seal-<date>.json and seal-latest.json).
+ * monitorEventLoopDelay, 1 ms resolution). Then tweetnacl's XSalsa20-Poly1305 is compared with
+ * libsodium's (shared/src/crypto/primitives.ts) on the same chunks, and a join's Ed25519 and
+ * X25519 operations likewise, as ratios. Table on stdout, JSON in bench/results/
+ * (seal-<date>.json and seal-latest.json).
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { sealUpdate, sealUpdateInThread } from "../client/src/seal-update.js";
-import { chunkNonce, encryptChunk, generateIdentity } from "../shared/src/crypto/index.js";
+import { chunkNonce, generateIdentity } from "../shared/src/crypto/index.js";
+import { reference, secretbox, signing, x25519 } from "../shared/src/crypto/primitives.js";
 import {
   chunkBytes,
   createManifest,
@@ -109,44 +110,72 @@ for (const { name, seal } of modes) {
   );
 }
 
-/** The part of libsodium-wrappers this compares with. */
-interface Sodium {
-  readonly ready: Promise<void>;
-  crypto_secretbox_easy(message: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
-}
-
-/** tweetnacl's time to encrypt the update's chunks over libsodium's, when libsodium is installed. */
-async function compareWithLibsodium(): Promise<
-  { tweetnaclOverLibsodium: number; identical: boolean } | string
-> {
-  let sodium: Sodium;
-  try {
-    // A variable specifier: the package is optional, and has no type declarations of its own.
-    const name = "libsodium-wrappers";
-    sodium = ((await import(name)) as { default: Sodium }).default;
-  } catch {
-    return "libsodium-wrappers is not installed (npm install --no-save libsodium-wrappers)";
-  }
-  await sodium.ready;
+/** tweetnacl's time to encrypt the update's chunks over libsodium's (primitives.ts's fast path). */
+function compareWithLibsodium(): { tweetnaclOverLibsodium: number; identical: boolean } | string {
+  if (secretbox.name !== "libsodium")
+    return "libsodium-wrappers did not load here: both sides would be tweetnacl";
   const chunks = chunkBytes(serializeWeights(input.delta), DEFAULT_CHUNK_BYTES);
   const prefix = "AAAAAAAAAAAAAAAAAAAAAA==";
-  const nacl = () => chunks.map((chunk, i) => encryptChunk(chunk, i, prefix, key));
-  const libsodium = () =>
-    chunks.map((chunk, i) => sodium.crypto_secretbox_easy(chunk, chunkNonce(prefix, i), key));
+  const tweetnacl = () =>
+    chunks.map((chunk, i) => reference.secretbox.seal(chunk, chunkNonce(prefix, i), key));
+  const libsodium = () => chunks.map((chunk, i) => secretbox.seal(chunk, chunkNonce(prefix, i), key));
   // The same construction (XSalsa20-Poly1305, tag first): the ciphertexts must agree.
-  const a = nacl();
+  const a = tweetnacl();
   const b = libsodium();
   const identical = a.every((chunk, i) => Buffer.from(chunk).equals(Buffer.from(b[i] as Uint8Array)));
-  const time = (f: () => unknown) => {
-    const start = performance.now();
-    f();
-    return performance.now() - start;
-  };
-  const naclMs = median(Array.from({ length: runs }, () => time(nacl)));
-  const sodiumMs = median(Array.from({ length: runs }, () => time(libsodium)));
+  const naclMs = median(Array.from({ length: runs }, () => timeMs(tweetnacl)));
+  const sodiumMs = median(Array.from({ length: runs }, () => timeMs(libsodium)));
   return { tweetnaclOverLibsodium: naclMs / sodiumMs, identical };
 }
-const libsodium = await compareWithLibsodium();
+
+function timeMs(work: () => unknown): number {
+  const start = performance.now();
+  work();
+  return performance.now() - start;
+}
+
+/**
+ * What a join costs in public-key operations (each side signs once, verifies once and derives
+ * one X25519 key), tweetnacl against libsodium: operations a second, median of the runs.
+ */
+function comparePublicKeyOperations() {
+  const pair = signing.keyPairFromSeed(Uint8Array.from({ length: 32 }, (_, i) => i + 1));
+  const message = Uint8Array.from({ length: 120 }, (_, i) => i);
+  const signature = signing.sign(message, pair.secretKey);
+  const peer = x25519.scalarMultBase(Uint8Array.from({ length: 32 }, (_, i) => 200 - i));
+  const operations = [
+    { name: "Ed25519 sign", run: (p: typeof reference) => p.signing.sign(message, pair.secretKey) },
+    {
+      name: "Ed25519 verify",
+      run: (p: typeof reference) => p.signing.verify(message, signature, pair.publicKey),
+    },
+    { name: "X25519 shared key", run: (p: typeof reference) => p.x25519.boxBefore(peer, key) },
+  ];
+  const repeat = 50;
+  const perSecond = (work: () => unknown) =>
+    median(
+      Array.from(
+        { length: runs },
+        () =>
+          (repeat * 1000) /
+          timeMs(() => {
+            for (let i = 0; i < repeat; i++) work();
+          }),
+      ),
+    );
+  return operations.map(({ name, run }) => {
+    const tweetnacl = perSecond(() => run(reference));
+    const libsodium = perSecond(() => run({ secretbox, signing, x25519 }));
+    return {
+      operation: name,
+      tweetnaclPerSec: tweetnacl,
+      libsodiumPerSec: libsodium,
+      ratio: libsodium / tweetnacl,
+    };
+  });
+}
+const publicKey = comparePublicKeyOperations();
+const libsodium = compareWithLibsodium();
 
 const header = ["mode", "median wall ms", "median max event-loop delay ms"];
 const lines = rows.map((r) => [r.mode, r.medianWallMs.toFixed(1), r.medianMaxDelayMs.toFixed(1)]);
@@ -164,6 +193,10 @@ console.log(
     typeof libsodium === "string"
       ? libsodium
       : `encryption, tweetnacl / libsodium-wrappers: ${libsodium.tweetnaclOverLibsodium.toFixed(2)}× (ciphertexts ${libsodium.identical ? "identical" : "DIFFER"})`,
+    ...publicKey.map(
+      (row) =>
+        `${row.operation}: tweetnacl ${row.tweetnaclPerSec.toFixed(0)}/s, libsodium ${row.libsodiumPerSec.toFixed(0)}/s (${row.ratio.toFixed(1)}×)`,
+    ),
   ].join("\n"),
 );
 
@@ -178,6 +211,7 @@ if (!args["no-write"]) {
     runs,
     rows,
     libsodium,
+    publicKey,
   };
   log(`wrote ${writeBenchResult("seal", report)}`);
 }

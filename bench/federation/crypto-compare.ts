@@ -1,11 +1,10 @@
 /**
  * Sealing and opening throughput of the update encryption (XSalsa20-Poly1305 over 1 MiB chunks)
- * with tweetnacl, the project's implementation, and with libsodium-wrappers on the same chunks
- * when it is installed. libsodium-wrappers is not a dependency: `npm install --no-save
- * libsodium-wrappers` adds it for a run, as for bench:seal.
+ * with tweetnacl, the reference, and with libsodium-wrappers (which primitives.ts uses when it
+ * loads) on the same chunks.
  */
 import { chunkNonce } from "../../shared/src/crypto/index.js";
-import { referenceSecretbox } from "../../shared/src/crypto/secretbox.js";
+import { reference } from "../../shared/src/crypto/primitives.js";
 import { chunkBytes, DEFAULT_CHUNK_BYTES } from "../../shared/src/weights/index.js";
 import { median } from "./split.js";
 
@@ -33,7 +32,7 @@ async function loadSodium(): Promise<Sodium | string> {
     await sodium.ready;
     return sodium;
   } catch {
-    return "libsodium-wrappers is not installed (npm install --no-save libsodium-wrappers)";
+    return "libsodium-wrappers did not load here";
   }
 }
 
@@ -55,7 +54,7 @@ export async function compareCrypto(bytes: number, runs = 3): Promise<CryptoThro
   const chunks = chunkBytes(plain, DEFAULT_CHUNK_BYTES);
   // tweetnacl itself: encryptChunk runs on libsodium where it loads.
   const nonces = chunks.map((_, i) => chunkNonce(prefix, i));
-  const nacl = referenceSecretbox;
+  const nacl = reference.secretbox;
   const sealed = chunks.map((chunk, i) => nacl.seal(chunk, nonces[i] as Uint8Array, key));
   const tweetnacl = {
     seal: rate(bytes, runs, () => chunks.map((chunk, i) => nacl.seal(chunk, nonces[i] as Uint8Array, key))),

@@ -1,7 +1,7 @@
 import nacl from "tweetnacl";
 import { ErrorCode, FlError } from "../errors.js";
 import { drawRandom, fromBase64, type RandomSource, secureRandom, toBase64, toHex } from "./encoding.js";
-import { secretbox } from "./secretbox.js";
+import { secretbox, x25519 } from "./primitives.js";
 
 /** Random bytes at the start of every chunk nonce; the other 8 are the chunk index. */
 export const NONCE_PREFIX_BYTES = 16;
@@ -90,13 +90,13 @@ export function sharedKey(mySecretKey: Uint8Array, theirPublicKey: Uint8Array): 
       `X25519 public key must be ${nacl.box.publicKeyLength} bytes`,
     );
   }
-  if (nacl.scalarMult(mySecretKey, theirPublicKey).every((byte) => byte === 0)) {
+  if (x25519.scalarMult(mySecretKey, theirPublicKey).every((byte) => byte === 0)) {
     throw new FlError(
       ErrorCode.InvalidArgument,
       "X25519 public key is a low-order point; refusing to derive a key",
     );
   }
-  return nacl.box.before(theirPublicKey, mySecretKey);
+  return x25519.boxBefore(theirPublicKey, mySecretKey);
 }
 
 function assertKey(key: Uint8Array): void {

@@ -2,6 +2,7 @@ import nacl from "tweetnacl";
 import { ErrorCode, FlError } from "../errors.js";
 import { bytesEqual, fromBase64, toBase64 } from "./encoding.js";
 import { IDENTITY_ID_PATTERN, type Identity, type PublicIdentity } from "./keys.js";
+import { signing, x25519 } from "./primitives.js";
 
 /** `kind` of a file holding a full identity (secret keys included). */
 export const IDENTITY_KIND = "fl-identity";
@@ -35,14 +36,14 @@ export function identityFromJson(text: string, source?: string): Identity {
   const encryptionPublicKey = reader.key("encryptionPublicKey", nacl.box.publicKeyLength);
   const encryptionSecretKey = reader.key("encryptionSecretKey", nacl.box.secretKeyLength);
 
-  const derivedSigning = nacl.sign.keyPair.fromSeed(signingSecretKey.subarray(0, nacl.sign.seedLength));
+  const derivedSigning = signing.keyPairFromSeed(signingSecretKey.subarray(0, nacl.sign.seedLength));
   if (!bytesEqual(derivedSigning.secretKey, signingSecretKey)) {
     throw reader.error("signingSecretKey", "is corrupt (its embedded public key does not match its seed)");
   }
   if (!bytesEqual(derivedSigning.publicKey, signingPublicKey)) {
     throw reader.error("signingPublicKey", "does not belong to signingSecretKey");
   }
-  if (!bytesEqual(nacl.box.keyPair.fromSecretKey(encryptionSecretKey).publicKey, encryptionPublicKey)) {
+  if (!bytesEqual(x25519.scalarMultBase(encryptionSecretKey), encryptionPublicKey)) {
     throw reader.error("encryptionPublicKey", "does not belong to encryptionSecretKey");
   }
   return Object.freeze({

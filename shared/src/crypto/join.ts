@@ -2,6 +2,7 @@ import nacl from "tweetnacl";
 import { ErrorCode, FlError } from "../errors.js";
 import { drawRandom, lengthPrefixed, type RandomSource, secureRandom, utf8 } from "./encoding.js";
 import type { Identity, PublicIdentity } from "./keys.js";
+import { signing } from "./primitives.js";
 
 /** Size of the challenge createJoinChallenge makes. */
 export const JOIN_CHALLENGE_BYTES = 32;
@@ -50,7 +51,7 @@ export function signJoin(
   challenge: Uint8Array,
   channelBinding = "",
 ): Uint8Array {
-  return nacl.sign.detached(
+  return signing.sign(
     joinMessage(federationId, identity.id, challenge, channelBinding),
     identity.signing.secretKey,
   );
@@ -77,5 +78,5 @@ export function verifyJoin(
   } catch {
     return false;
   }
-  return nacl.sign.detached.verify(message, signature, site.signingPublicKey);
+  return signing.verify(message, signature, site.signingPublicKey);
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import nacl from "tweetnacl";
 import { ErrorCode, FlError } from "../errors.js";
 import { drawRandom, type RandomSource, secureRandom } from "./encoding.js";
+import { signing } from "./primitives.js";
 
 export interface KeyPair {
   readonly publicKey: Uint8Array;
@@ -40,11 +41,11 @@ export function assertValidIdentityId(id: unknown): asserts id is string {
 /** New Ed25519 + X25519 keys for `id`. `random` defaults to node:crypto; pass one only in tests. */
 export function generateIdentity(id: string, random: RandomSource = secureRandom): Identity {
   assertValidIdentityId(id);
-  const signing = nacl.sign.keyPair.fromSeed(drawRandom(random, nacl.sign.seedLength));
+  const signingPair = signing.keyPairFromSeed(drawRandom(random, nacl.sign.seedLength));
   const encryption = nacl.box.keyPair.fromSecretKey(drawRandom(random, nacl.box.secretKeyLength));
   return Object.freeze({
     id,
-    signing: Object.freeze({ publicKey: signing.publicKey, secretKey: signing.secretKey }),
+    signing: Object.freeze({ publicKey: signingPair.publicKey, secretKey: signingPair.secretKey }),
     encryption: Object.freeze({ publicKey: encryption.publicKey, secretKey: encryption.secretKey }),
   });
 }

@@ -3,6 +3,7 @@ import nacl from "tweetnacl";
 import { canonicalJson } from "./canonical-json.js";
 import { lengthPrefixed, u64, utf8 } from "./encoding.js";
 import type { Identity } from "./keys.js";
+import { signing } from "./primitives.js";
 
 /**
  * The messages that authenticate the coordinator to a site and each call of a session to the
@@ -119,7 +120,7 @@ export function doneMessage(s: {
 }
 
 export function signStatement(message: Uint8Array, identity: Identity): Uint8Array {
-  return nacl.sign.detached(message, identity.signing.secretKey);
+  return signing.sign(message, identity.signing.secretKey);
 }
 
 /** Never throws: anything malformed is simply not a valid signature. */
@@ -131,7 +132,7 @@ export function verifyStatement(
   if (!(signature instanceof Uint8Array) || signature.length !== nacl.sign.signatureLength) return false;
   if (!(signingPublicKey instanceof Uint8Array) || signingPublicKey.length !== nacl.sign.publicKeyLength)
     return false;
-  return nacl.sign.detached.verify(message, signature, signingPublicKey);
+  return signing.verify(message, signature, signingPublicKey);
 }
 
 /**

@@ -3,6 +3,7 @@ import { ErrorCode, FlError } from "../errors.js";
 import { canonicalJson } from "./canonical-json.js";
 import { fromBase64 } from "./encoding.js";
 import { IDENTITY_ID_PATTERN, type Identity, type PublicIdentity } from "./keys.js";
+import { signing } from "./primitives.js";
 
 /**
  * What a site says about one uploaded update. Signed by the site; the coordinator checks every
@@ -107,7 +108,7 @@ export function signManifest(manifest: UpdateManifest, identity: Identity): Uint
       `Site "${identity.id}" cannot sign a manifest for site "${manifest.siteId}"`,
     );
   }
-  return nacl.sign.detached(manifestSigningBytes(manifest), identity.signing.secretKey);
+  return signing.sign(manifestSigningBytes(manifest), identity.signing.secretKey);
 }
 
 /**
@@ -133,5 +134,5 @@ export function verifyManifest(
   } catch {
     return false;
   }
-  return nacl.sign.detached.verify(message, signature, signer.signingPublicKey);
+  return signing.verify(message, signature, signer.signingPublicKey);
 }

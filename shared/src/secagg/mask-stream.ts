@@ -2,6 +2,7 @@ import { Buffer } from "node:buffer";
 import { createCipheriv } from "node:crypto";
 import nacl from "tweetnacl";
 import { lengthPrefixed, utf8 } from "../crypto/encoding.js";
+import { x25519 } from "../crypto/primitives.js";
 import { ErrorCode } from "../errors.js";
 import { SecAggError, SecAggReason } from "./errors.js";
 
@@ -77,7 +78,7 @@ export function pairwiseSeed(options: {
   round: number;
   ids: readonly [string, string];
 }): Uint8Array {
-  const shared = nacl.scalarMult(options.mySecretKey, options.theirPublicKey);
+  const shared = x25519.scalarMult(options.mySecretKey, options.theirPublicKey);
   if (shared.every((byte) => byte === 0)) {
     throw new SecAggError(
       ErrorCode.InvalidArgument,

@@ -1,5 +1,5 @@
-import nacl from "tweetnacl";
 import { bytesEqual } from "../crypto/encoding.js";
+import { x25519 } from "../crypto/primitives.js";
 import { ErrorCode } from "../errors.js";
 import { SecAggError, SecAggReason } from "./errors.js";
 import { neighbourGraph } from "./graph.js";
@@ -459,7 +459,7 @@ export function createSecAggServer(params: SecAggParams): SecAggServer {
                 commitments.get(need.dealer) as Uint8Array,
               )
           : (secretKey: Uint8Array) =>
-              bytesEqual(nacl.scalarMult.base(secretKey), (keys.get(need.dealer) as Keys).maskKey);
+              bytesEqual(x25519.scalarMultBase(secretKey), (keys.get(need.dealer) as Keys).maskKey);
       const reconstruction = reconstructVerified(shares, threshold, verify);
       if (reconstruction === undefined) {
         return fail(
