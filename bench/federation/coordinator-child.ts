@@ -4,7 +4,8 @@
  * folder, the gRPC service on a loopback port, with or without TLS. Its phases are timed by the
  * ports it is given (timed-ports.ts). Told what to run over IPC (CoordinatorStart), it answers
  * "listening" with its port, then "done" with its timed rounds, peak resident set and longest
- * event-loop stall.
+ * event-loop stall. FL_BENCH_MEMORY_TRACE=1 prints its process.memoryUsage() every 250 ms on
+ * stderr, to see which phase the peak comes from.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -103,6 +104,16 @@ process.once("message", async (message: CoordinatorStart) => {
     // other sites' calls wait through.
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
+    if (process.env.FL_BENCH_MEMORY_TRACE) {
+      const t0 = performance.now();
+      setInterval(() => {
+        const m = process.memoryUsage();
+        const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+        process.stderr.write(
+          `mem ${((performance.now() - t0) / 1000).toFixed(1)}s rss ${mib(m.rss)} heap ${mib(m.heapUsed)} ext ${mib(m.external)} ab ${mib(m.arrayBuffers)}\n`,
+        );
+      }, 250).unref();
+    }
     const running = coordinator.run();
     await send({ kind: "listening", port: server.port });
     const stopped = new Promise<void>((resolve) => {

@@ -213,7 +213,8 @@ export class UploadAssembler {
 
   /** Returns the verified update weights (the shared tensors' deltas). */
   async finish(): Promise<ModelWeights> {
-    const weights = deserializeWeights(await this.finishBytes());
+    // The opened plaintext is this upload's alone (transferred from the opening thread).
+    const weights = deserializeWeights(await this.finishBytes(), { adopt: true });
     assertSameManifest(this.sharedManifest, weights.manifest);
     assertFinite(weights);
     return weights;

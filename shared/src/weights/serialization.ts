@@ -43,8 +43,13 @@ function headerBytes(manifest: WeightsManifest): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(manifestToJson(manifest)));
 }
 
-/** Parses a blob written by serializeWeights. The values are copied into a fresh, aligned Float32Array. */
-export function deserializeWeights(bytes: Uint8Array): ModelWeights {
+/**
+ * Parses a blob written by serializeWeights. The values are copied into a fresh, aligned
+ * Float32Array, unless `adopt` is set: then, on a little-endian host with the blob 4-byte
+ * aligned in its buffer, they are a view of `bytes` itself (no copy: an update of 25M
+ * parameters is 100 MB the coordinator need not hold twice), and the caller gives up `bytes`.
+ */
+export function deserializeWeights(bytes: Uint8Array, options: { adopt?: boolean } = {}): ModelWeights {
   if (bytes.length < PREFIX_BYTES) {
     throw invalid(`truncated: ${bytes.length} bytes, the prefix alone needs ${PREFIX_BYTES}`);
   }
@@ -82,6 +87,11 @@ export function deserializeWeights(bytes: Uint8Array): ModelWeights {
       `length mismatch: the manifest declares ${manifest.totalLength} float32 values (${expectedBytes} bytes) but ${actualBytes} bytes follow the header${actualBytes < expectedBytes ? " (truncated)" : ""}`,
     );
   }
+  if (options.adopt && HOST_IS_LITTLE_ENDIAN && (bytes.byteOffset + dataStart) % 4 === 0)
+    return {
+      manifest,
+      values: new Float32Array(bytes.buffer, bytes.byteOffset + dataStart, manifest.totalLength),
+    };
   const values = new Float32Array(manifest.totalLength);
   if (HOST_IS_LITTLE_ENDIAN) {
     new Uint8Array(values.buffer).set(bytes.subarray(dataStart));

@@ -123,6 +123,25 @@ describe("deserializeWeights", () => {
     expect(back.values[0]).toBe(1.5);
   });
 
+  it("with adopt, reads the values in place: a view of the blob's own buffer, no copy", () => {
+    const blob = serializeWeights(weights);
+    const back = deserializeWeights(blob, { adopt: true });
+    expect(Array.from(back.values)).toEqual(Array.from(weights.values));
+    expect(back.values.buffer).toBe(blob.buffer);
+    expect(back.values.byteOffset + back.values.byteLength).toBe(blob.byteLength);
+    blob.fill(0, blob.length - 4 * weights.values.length);
+    expect(back.values[0]).toBe(0);
+  });
+
+  it("with adopt, still copies a blob that is not 4-byte aligned in its buffer", () => {
+    const blob = serializeWeights(weights);
+    const holder = new Uint8Array(blob.length + 3);
+    holder.set(blob, 1);
+    const back = deserializeWeights(holder.subarray(1, 1 + blob.length), { adopt: true });
+    expect(Array.from(back.values)).toEqual(Array.from(weights.values));
+    expect(back.values.buffer).not.toBe(holder.buffer);
+  });
+
   it("accepts the independently built blob", () => {
     const back = deserializeWeights(buildBlob({ header: validHeader, valueBytes: floatBytes([0.5, 4]) }));
     expect(back.manifest.tensors[0]?.name).toBe("w");
