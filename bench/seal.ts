@@ -15,7 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { sealUpdate, sealUpdateInThread } from "../client/src/seal-update.js";
 import { chunkNonce, generateIdentity } from "../shared/src/crypto/index.js";
-import { reference, secretbox, signing, x25519 } from "../shared/src/crypto/primitives.js";
+import { inUse, reference, secretbox, signing, x25519 } from "../shared/src/crypto/primitives.js";
 import {
   chunkBytes,
   createManifest,
@@ -165,7 +165,7 @@ function comparePublicKeyOperations() {
     );
   return operations.map(({ name, run }) => {
     const tweetnacl = perSecond(() => run(reference));
-    const libsodium = perSecond(() => run({ secretbox, signing, x25519 }));
+    const libsodium = perSecond(() => run(inUse));
     return {
       operation: name,
       tweetnaclPerSec: tweetnacl,

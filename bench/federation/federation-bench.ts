@@ -78,7 +78,7 @@ for (const parameters of sizes)
     }
 
 log(`sealing and opening ${cryptoMb} MiB with tweetnacl and libsodium-wrappers (if installed)`);
-const crypto = await compareCrypto(cryptoMb * 2 ** 20);
+const crypto = compareCrypto(cryptoMb * 2 ** 20);
 const { rows, notMeasured } = targets(results);
 
 const mibs = (bytesPerSec: number) => `${(bytesPerSec / 2 ** 20).toFixed(0)} MiB/s`;

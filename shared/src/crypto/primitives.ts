@@ -41,6 +41,15 @@ interface Primitives {
   readonly x25519: X25519Impl;
 }
 
+/** An exception as the plain answer the API promises: a forgery or a bad length is null or false. */
+function orElse<T>(fallback: T, work: () => T): T {
+  try {
+    return work();
+  } catch {
+    return fallback;
+  }
+}
+
 const tweetnacl: Primitives = {
   secretbox: {
     name: "tweetnacl",
@@ -50,7 +59,9 @@ const tweetnacl: Primitives = {
   signing: {
     name: "tweetnacl",
     sign: (message, secretKey) => nacl.sign.detached(message, secretKey),
-    verify: (message, signature, publicKey) => nacl.sign.detached.verify(message, signature, publicKey),
+    // tweetnacl throws on a wrong length; the contract is false.
+    verify: (message, signature, publicKey) =>
+      orElse(false, () => nacl.sign.detached.verify(message, signature, publicKey)),
     keyPairFromSeed: (seed) => nacl.sign.keyPair.fromSeed(seed),
   },
   x25519: {
@@ -60,15 +71,6 @@ const tweetnacl: Primitives = {
     boxBefore: (theirPublicKey, mySecretKey) => nacl.box.before(theirPublicKey, mySecretKey),
   },
 };
-
-/** libsodium throws where tweetnacl returns null or false: a forgery, a bad length. */
-function orElse<T>(fallback: T, work: () => T): T {
-  try {
-    return work();
-  } catch {
-    return fallback;
-  }
-}
 
 async function loadLibsodium(): Promise<Primitives | undefined> {
   try {
@@ -109,6 +111,7 @@ async function loadLibsodium(): Promise<Primitives | undefined> {
 const fast = (await loadLibsodium()) ?? tweetnacl;
 
 /** The implementations in use: libsodium when it loaded, else tweetnacl. */
+export const inUse: Primitives = fast;
 export const { secretbox, signing, x25519 } = fast;
 
 /** tweetnacl's, always: the reference the faster ones are checked against. */
