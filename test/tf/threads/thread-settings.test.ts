@@ -16,7 +16,7 @@ const BASE = {
 };
 
 describe("training.threads", () => {
-  it("defaults to auto and takes auto or 1 to 8", () => {
+  it("defaults to 1 and takes auto or 1 to 8", () => {
     expect(ClientConfigSchema.parse(BASE).training).toEqual({ threads: 1 });
     expect(ClientConfigSchema.parse({ ...BASE, training: { threads: 4 } }).training.threads).toBe(4);
     expect(ClientConfigSchema.parse({ ...BASE, training: {} }).training.threads).toBe(1);
